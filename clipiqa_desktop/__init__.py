@@ -1,0 +1,3 @@
+"""clipiqa-desktop: photo culling with CLIP-IQA scores."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""One module per headless command; each adds its sub-parser and a `run(args) -> exit code`."""

@@ -1,0 +1,176 @@
+"""`clipiqa-desktop score PATH...`: CLIP-IQA scores of photos, printed as a table, CSV or JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..indexing.stream import PhotoResult, score_photos
+from ..scoring import (
+    DEFAULT_ATTRIBUTES,
+    AttributePair,
+    PromptError,
+    parse_attribute_list,
+    parse_prompt_pair,
+)
+from .common import CommandError, Progress, find_photos, load_scorer, resolve_long_side, size_label
+
+EPILOG = """examples:
+  clipiqa-desktop score shoot/                          every attribute, a table
+  clipiqa-desktop score --attributes quality,sharpness --format json IMG_0001.JPG
+  clipiqa-desktop score --prompt "Eyes closed.:Eyes open." --format csv shoot/ > eyes.csv
+  clipiqa-desktop score --weights ~/models/RN50.pt --size full tid2013/I01.BMP
+
+exit status: 0 all scored, 1 some photos failed (reported per photo), 2 nothing could run"""
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "score",
+        parents=[common],
+        help="score photos (files or folders) without a catalog",
+        description="Print CLIP-IQA scores of photos. Folders contribute their photo files.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
+    p.add_argument("--attributes", default=",".join(DEFAULT_ATTRIBUTES),
+                   help="comma-separated attribute keys, or 'all' (default: all twelve)")
+    p.add_argument("--prompt", action="append", default=[], metavar="POSITIVE:NEGATIVE",
+                   help='a custom pair, e.g. "Eyes closed.:Eyes open." (repeatable; key=POS:NEG names it)')
+    p.add_argument("--batch-size", type=_positive, default=8, metavar="N",
+                   help="images per model call (default: %(default)s)")
+    p.add_argument("--workers", type=_positive, default=2, metavar="N",
+                   help="decoding threads (default: %(default)s)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.add_argument("-r", "--recursive", action="store_true", help="also look inside sub-folders")
+    p.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    from ..cli import positive_int
+
+    return positive_int(text)
+
+
+def parse_pairs(attributes: str, prompts: list[str]) -> list[AttributePair]:
+    """Attribute keys plus custom prompt pairs; keys must be unique."""
+    try:
+        pairs = parse_attribute_list(attributes) if attributes.strip() else []
+        pairs += [parse_prompt_pair(p) for p in prompts]
+    except PromptError as exc:
+        raise CommandError(str(exc)) from exc
+    keys = [p.key for p in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise CommandError(f"attribute key used twice: {', '.join(dupes)} (name a prompt with key=POS:NEG)")
+    if not pairs:
+        raise CommandError("nothing to score: give --attributes or --prompt")
+    return pairs
+
+
+class _Writer:
+    def __init__(self, fmt: str, keys: list[str], out: TextIO, meta: dict[str, Any]) -> None:
+        self.fmt, self.keys, self.out, self.meta = fmt, keys, out, meta
+        self.csv = csv.writer(out) if fmt == "csv" else None
+        self.widths = [max(len(k), 6) for k in keys]
+
+    def header(self) -> None:
+        if self.csv is not None:
+            self.csv.writerow(["path", *self.keys, "error"])
+        elif self.fmt == "table":
+            cols = "  ".join(k.rjust(w) for k, w in zip(self.keys, self.widths, strict=True))
+            self.out.write(f"{cols}  path\n")
+
+    def row(self, r: PhotoResult) -> None:
+        path = str(r.path)
+        if self.fmt == "json":
+            obj: dict[str, Any] = {"path": path}
+            if r.scores is not None:
+                obj["scores"] = {k: round(v, 6) for k, v in r.scores.items()}
+                obj.update(self.meta)
+            else:
+                obj["error"] = r.error
+            self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        elif self.csv is not None:
+            values = [f"{r.scores[k]:.6f}" for k in self.keys] if r.scores else [""] * len(self.keys)
+            self.csv.writerow([path, *values, r.error or ""])
+        elif r.scores is not None:
+            cols = "  ".join(f"{r.scores[k]:.4f}".rjust(w) for k, w in zip(self.keys, self.widths, strict=True))
+            self.out.write(f"{cols}  {path}\n")
+        else:
+            cols = "  ".join("-".rjust(w) for w in self.widths)
+            self.out.write(f"{cols}  {path}  (error: {r.error})\n")
+        self.out.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        pairs = parse_pairs(args.attributes, args.prompt)
+        sel = find_photos(args.paths, recursive=args.recursive)
+        for folder, reason in sel.unreadable:
+            print(f"clipiqa-desktop: cannot read folder {folder}: {reason}", file=sys.stderr)
+        if not sel.photos and not sel.missing:
+            raise CommandError(
+                "no photos found in " + ", ".join(args.paths)
+                + (f" ({len(sel.skipped)} other files skipped)" if sel.skipped else "")
+            )
+        scorer = load_scorer(args) if sel.photos else None
+    except CommandError as exc:
+        print(f"clipiqa-desktop: {exc}", file=sys.stderr)
+        return 2
+
+    long_side = resolve_long_side(args.size, scorer) if scorer else None
+    meta = {"model": scorer.model_id, "size": size_label(long_side)} if scorer else {}
+    writer = _Writer(args.format, [p.key for p in pairs], out, meta)
+    writer.header()
+    failed = 0
+    for path in sel.missing:
+        writer.row(PhotoResult(-1, path, error="file not found"))
+        failed += 1
+    if scorer is not None:
+        failed += _score_in_order(args, scorer, pairs, long_side, sel.photos, writer)
+    ok = len(sel.photos) + len(sel.missing) - failed
+    summary = f"scored {ok} photo(s) with {meta.get('model', '-')} at size {meta.get('size', '-')}"
+    if failed:
+        summary += f"; {failed} failed"
+    if sel.skipped:
+        summary += f"; skipped {len(sel.skipped)} non-photo file(s)"
+    print(f"clipiqa-desktop: {summary}", file=sys.stderr)
+    return 1 if failed or sel.unreadable else 0
+
+
+def _score_in_order(
+    args: argparse.Namespace,
+    scorer: Any,
+    pairs: list[AttributePair],
+    long_side: int | None,
+    photos: list[Path],
+    writer: _Writer,
+) -> int:
+    """Run the streaming scorer, printing rows in input order as soon as each is final."""
+    progress = Progress(len(photos), "scoring")
+    waiting: dict[int, PhotoResult] = {}
+    next_index, done, failed = 0, 0, 0
+    stream = score_photos(
+        photos, scorer, pairs, long_side,
+        batch_size=args.batch_size, workers=args.workers, cancel=threading.Event(),
+    )
+    try:
+        for result in stream:
+            waiting[result.index] = result
+            done += 1
+            failed += 0 if result.ok else 1
+            while next_index in waiting:
+                writer.row(waiting.pop(next_index))
+                next_index += 1
+            progress.update(done)
+    finally:
+        progress.close()
+    return failed

@@ -1,0 +1,234 @@
+"""Fast, faithful decoding of photos into the analysis image (and optionally a thumbnail).
+
+One decode serves both. Steps, in the order that keeps the work smallest:
+1. open (JPEG/PNG/TIFF/WebP via Pillow, HEIC via pillow-heif, RAW via its embedded JPEG preview);
+2. refuse images over MAX_PIXELS (decompression bombs) before any pixel is decoded;
+3. JPEG: ask the decoder for a DCT-domain downscale (`draft`) to the smallest size that is still at
+   least the analysis size, so a 24-megapixel frame decodes at 1/4 or 1/8 of its pixels;
+4. convert any mode to 8-bit RGB (16-bit scaled, not clipped; alpha composited on white; CMYK
+   through its ICC profile when it has one);
+5. resize so the long side equals the analysis size (aspect kept, never upscaled);
+6. apply the EXIF orientation (cheaper after the resize; the result is the same).
+Every failure raises DecodeError with a short reason a photographer can read.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from .formats import HEIF_EXTENSIONS, JPEG_EXTENSIONS, RAW_EXTENSIONS, ensure_heif
+
+# Largest image we decode: 200 megapixels covers 150 MP medium-format backs. Pillow's own
+# warning-then-error scheme is replaced by this explicit check (see _check_bomb).
+MAX_PIXELS = 200_000_000
+Image.MAX_IMAGE_PIXELS = None
+
+_RESAMPLE = Image.Resampling.BICUBIC
+# rawpy's `sizes.flip` -> the EXIF orientation that undoes it.
+_RAW_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
+
+
+class DecodeError(Exception):
+    """A photo could not be decoded; str() is the reason, e.g. 'cannot decode: truncated JPEG'."""
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    """An upright 8-bit RGB analysis image, plus facts about the original."""
+
+    image: Image.Image
+    source_size: tuple[int, int]  # upright width, height of the original (or of a RAW's preview)
+    orientation: int  # EXIF orientation 1..8 that was applied
+    thumbnail: Image.Image | None = None
+
+
+def target_size(width: int, height: int, long_side: int | None, multiple: int = 1) -> tuple[int, int]:
+    """Size whose long side is `long_side` (aspect kept, never larger than the original).
+
+    `None` means full resolution. With `multiple` > 1 (ViT patch size) both sides are rounded to
+    the nearest multiple, at least one patch.
+    """
+    if long_side is None or long_side >= max(width, height):
+        w, h = width, height
+    else:
+        scale = long_side / max(width, height)
+        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    if multiple > 1:
+        w, h = (max(multiple, multiple * round(v / multiple)) for v in (w, h))
+    return w, h
+
+
+def _check_bomb(img: Image.Image) -> None:
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise DecodeError(
+            f"refused: {w}×{h} is {w * h / 1e6:.0f} megapixels, over the {MAX_PIXELS // 1_000_000} MP "
+            "limit (possible decompression bomb)"
+        )
+
+
+def _open_raw(path: Path) -> tuple[Image.Image, int | None]:
+    """The embedded JPEG preview of a camera RAW file, and the orientation rawpy reports."""
+    try:
+        import rawpy
+    except ImportError as exc:
+        raise DecodeError("cannot decode RAW: rawpy is not installed") from exc
+    try:
+        with rawpy.imread(str(path)) as raw:
+            flip = int(getattr(raw.sizes, "flip", 0))
+            thumb = raw.extract_thumb()
+    except rawpy.LibRawNoThumbnailError as exc:
+        raise DecodeError("cannot decode: RAW file has no embedded preview") from exc
+    except (rawpy.LibRawFileUnsupportedError, rawpy.LibRawIOError, rawpy.LibRawError) as exc:
+        raise DecodeError(f"cannot decode: unreadable or unsupported RAW file ({type(exc).__name__})") from exc
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        img = Image.open(io.BytesIO(thumb.data))
+    else:
+        img = Image.fromarray(thumb.data)
+    return img, _RAW_FLIP_TO_EXIF.get(flip)
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):
+        return 1  # unreadable EXIF is not worth failing the photo for
+    return value if 1 <= value <= 8 else 1
+
+
+def to_rgb8(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB, without clipping 16-bit or float data."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img)
+        if mode == "F":
+            arr = arr * 255.0 if float(np.nanmax(arr, initial=0.0)) <= 1.0 else arr
+        elif mode.startswith("I;16") or int(arr.max(initial=0)) > 255:
+            arr = arr.astype(np.float64) / 257.0  # 0..65535 -> 0..255
+        arr8 = np.clip(np.nan_to_num(np.asarray(arr, dtype=np.float64)) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode == "CMYK" and img.info.get("icc_profile"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))
+            out = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if out is not None:
+                return out
+        except (ImageCms.PyCMSError, OSError):
+            pass  # a broken profile falls back to the plain conversion below
+    try:
+        return img.convert("RGB")
+    except ValueError as exc:
+        raise DecodeError(f"cannot decode: unsupported colour mode {mode}") from exc
+
+
+def _open(path: Path) -> tuple[Image.Image, int | None]:
+    suffix = path.suffix.lower()
+    if suffix in RAW_EXTENSIONS:
+        return _open_raw(path)
+    if suffix in HEIF_EXTENSIONS:
+        ensure_heif()
+    return Image.open(path), None
+
+
+def decode_photo(
+    path: str | Path,
+    long_side: int | None,
+    thumb_long_side: int | None = None,
+    multiple: int = 1,
+) -> DecodedPhoto:
+    """Decode `path` into an upright RGB analysis image whose long side is `long_side` (None = full).
+
+    `multiple` rounds the analysis size to a multiple (ViT patch size). With `thumb_long_side` a
+    thumbnail is made from the same decode.
+    """
+    path = Path(path)
+    try:
+        img, raw_orientation = _open(path)
+        with img:
+            _check_bomb(img)
+            orientation = _orientation(img)
+            if orientation == 1 and raw_orientation is not None:
+                orientation = raw_orientation
+            stored_w, stored_h = img.size
+            swap = orientation in (5, 6, 7, 8)
+            up_w, up_h = (stored_h, stored_w) if swap else (stored_w, stored_h)
+            # Sizes wanted, in the file's stored orientation.
+            tw, th = target_size(stored_w, stored_h, long_side, multiple)
+            need = max(long_side or max(stored_w, stored_h), thumb_long_side or 0)
+            if path.suffix.lower() in JPEG_EXTENSIONS or img.format == "JPEG":
+                scale = need / max(stored_w, stored_h)
+                if scale < 1:
+                    img.draft("RGB", (math.ceil(stored_w * scale), math.ceil(stored_h * scale)))
+            img.load()
+            rgb = to_rgb8(img)
+    except DecodeError:
+        raise
+    except FileNotFoundError as exc:
+        raise DecodeError("file not found") from exc
+    except PermissionError as exc:
+        raise DecodeError("permission denied") from exc
+    except IsADirectoryError as exc:
+        raise DecodeError("is a folder, not a photo") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError("cannot decode: not an image format this program reads") from exc
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(f"refused: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise DecodeError(_describe_failure(path, exc)) from exc
+
+    analysis = rgb if rgb.size == (tw, th) else rgb.resize((tw, th), _RESAMPLE)
+    thumb = None
+    if thumb_long_side:
+        base = analysis if thumb_long_side <= max(analysis.size) else rgb
+        thumb = base.copy()
+        thumb.thumbnail((thumb_long_side, thumb_long_side), _RESAMPLE)
+        thumb = _apply_orientation(thumb, orientation)
+    return DecodedPhoto(
+        image=_apply_orientation(analysis, orientation),
+        source_size=(up_w, up_h),
+        orientation=orientation,
+        thumbnail=thumb,
+    )
+
+
+_TRANSPOSE = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+def _apply_orientation(img: Image.Image, orientation: int) -> Image.Image:
+    """Same transforms as ImageOps.exif_transpose, for an image that no longer carries EXIF."""
+    for op in _TRANSPOSE.get(orientation, ()):
+        img = img.transpose(op)
+    return img
+
+
+def _describe_failure(path: Path, exc: BaseException) -> str:
+    text = str(exc)
+    kind = "JPEG" if path.suffix.lower() in JPEG_EXTENSIONS else (path.suffix[1:].upper() or "image")
+    if "truncated" in text.lower() or isinstance(exc, EOFError):
+        return f"cannot decode: truncated {kind}"
+    if isinstance(exc, MemoryError):
+        return "cannot decode: not enough memory"
+    return f"cannot decode: {text or type(exc).__name__}"
+

@@ -1,0 +1,1 @@
+"""The decode → batch → score pipeline, shared by the CLI and the GUI. No Qt."""

@@ -1,0 +1,113 @@
+"""The CLIP-IQA attribute registry: antonym prompt pairs with stable keys.
+
+Each attribute is scored on its own as the softmax probability of its *first* prompt against its
+second (see docs/clipiqa-method in the shared docs). Keys are stable: they name database columns,
+CLI options and GUI filters, so never rename one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Group = Literal["look", "feel", "custom"]
+
+
+@dataclass(frozen=True)
+class AttributePair:
+    """One antonym pair. The score measures how much more the image matches `positive`."""
+
+    key: str
+    positive: str
+    negative: str
+    group: Group = "custom"
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. 'Sharp ↔ Blurry'."""
+        return f"{_strip_photo(self.positive)} ↔ {_strip_photo(self.negative)}"
+
+
+def _strip_photo(prompt: str) -> str:
+    return re.sub(r"\s*photo\.?$", "", prompt, flags=re.IGNORECASE).strip() or prompt
+
+
+# The twelve pairs of the paper, in the order of the method doc. Note that `noisiness` is
+# "Noisy photo." first: higher = noisier (torchmetrics reverses this pair; we follow the paper).
+BUILTIN_ATTRIBUTES: tuple[AttributePair, ...] = (
+    AttributePair("quality", "Good photo.", "Bad photo.", "look"),
+    AttributePair("brightness", "Bright photo.", "Dark photo.", "look"),
+    AttributePair("sharpness", "Sharp photo.", "Blurry photo.", "look"),
+    AttributePair("noisiness", "Noisy photo.", "Clean photo.", "look"),
+    AttributePair("colorfulness", "Colorful photo.", "Dull photo.", "look"),
+    AttributePair("contrast", "High contrast photo.", "Low contrast photo.", "look"),
+    AttributePair("aesthetic", "Aesthetic photo.", "Not aesthetic photo.", "feel"),
+    AttributePair("happy", "Happy photo.", "Sad photo.", "feel"),
+    AttributePair("natural", "Natural photo.", "Synthetic photo.", "feel"),
+    AttributePair("new", "New photo.", "Old photo.", "feel"),
+    AttributePair("scary", "Scary photo.", "Peaceful photo.", "feel"),
+    AttributePair("complex", "Complex photo.", "Simple photo.", "feel"),
+)
+
+_BY_KEY = {a.key: a for a in BUILTIN_ATTRIBUTES}
+LOOK_ATTRIBUTES: tuple[str, ...] = tuple(a.key for a in BUILTIN_ATTRIBUTES if a.group == "look")
+DEFAULT_ATTRIBUTES: tuple[str, ...] = tuple(a.key for a in BUILTIN_ATTRIBUTES)
+
+
+class PromptError(ValueError):
+    """An attribute name or prompt pair the user gave cannot be used."""
+
+
+def get_attribute(key: str) -> AttributePair:
+    """Return the built-in pair for `key`, or raise with the list of valid keys."""
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        valid = ", ".join(_BY_KEY)
+        raise PromptError(f"unknown attribute {key!r}; choose from: {valid}") from None
+
+
+def parse_attribute_list(text: str) -> list[AttributePair]:
+    """Parse 'quality,sharpness' (or 'all') into pairs, keeping order and dropping repeats."""
+    if text.strip().lower() == "all":
+        return list(BUILTIN_ATTRIBUTES)
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise PromptError("no attribute given")
+    return [get_attribute(k) for k in dict.fromkeys(keys)]
+
+
+def slugify(text: str) -> str:
+    """Turn a prompt into a stable key fragment: 'Eyes closed.' -> 'eyes_closed'."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return slug or "prompt"
+
+
+def custom_pair(positive: str, negative: str, key: str | None = None) -> AttributePair:
+    """A user-defined pair. Its default key is derived from the positive prompt."""
+    positive, negative = positive.strip(), negative.strip()
+    if not positive or not negative:
+        raise PromptError("a prompt pair needs both a positive and a negative text")
+    if positive == negative:
+        raise PromptError("the two prompts of a pair must differ")
+    if key is None:
+        key = slugify(positive)
+    if key in _BY_KEY:
+        key = f"custom_{key}"
+    return AttributePair(key, positive, negative, "custom")
+
+
+def parse_prompt_pair(text: str) -> AttributePair:
+    """Parse the CLI form 'Eyes closed.:Eyes open.' (optionally 'key=positive:negative')."""
+    key: str | None = None
+    body = text
+    head, sep, rest = text.partition("=")
+    if sep and ":" in rest and re.fullmatch(r"[A-Za-z0-9_]+", head.strip()):
+        key, body = head.strip(), rest
+    positive, sep, negative = body.partition(":")
+    if not sep:
+        raise PromptError(
+            f"prompt pair {text!r} must look like 'Eyes closed.:Eyes open.' (positive:negative)"
+        )
+    return custom_pair(positive, negative, key)

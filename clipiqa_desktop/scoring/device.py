@@ -1,0 +1,74 @@
+"""Device and numeric-precision choice for the image encoder."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from .errors import DeviceUnavailable
+
+Precision = Literal["fp32", "bf16", "fp16"]
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; an explicit device must exist."""
+    name = name.lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(
+                "--device cuda was asked for, but torch sees no CUDA GPU here "
+                "(use --device cpu or --device auto)"
+            )
+        return torch.device(name)
+    if name == "mps":
+        if not _mps_available():
+            raise DeviceUnavailable("--device mps was asked for, but Apple MPS is not available here")
+        return torch.device("mps")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DeviceUnavailable(f"unknown device {name!r}; choose from: {', '.join(DEVICE_CHOICES)}")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where oneDNN runs bfloat16 convolutions/matmuls natively (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """Pick the image-encoder precision.
+
+    GPU: fp16 (the softmax is always taken in fp32). CPU: bf16 weights with channels-last memory
+    where the CPU has native bf16, because measured scores stay within 0.01 of fp32 there
+    (benchmarks/scoring_speed.py prints the deviation); fp32 otherwise.
+    """
+    name = name.lower()
+    if name == "auto":
+        if device.type in ("cuda", "mps"):
+            return "fp16"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if name not in ("fp32", "bf16", "fp16"):
+        raise DeviceUnavailable(f"unknown precision {name!r}; choose from: {', '.join(PRECISION_CHOICES)}")
+    if name == "fp16" and device.type == "cpu":
+        raise DeviceUnavailable("fp16 is for GPUs; on the CPU use --precision bf16 or fp32")
+    return name  # type: ignore[return-value]
+
+
+def torch_dtype(precision: Precision) -> torch.dtype:
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -1,0 +1,160 @@
+"""The CLIP-IQA scorer: image tensors in, per-attribute scores and image embeddings out.
+
+Score of a pair (positive, negative) for an image with unit embedding e:
+    s = softmax(scale · [e·t₊, e·t₋])[0] = sigmoid(scale · (cos₊ − cos₋)),
+with t± the unit text features and scale = logit_scale.exp() (100 for OpenAI weights). Because s
+depends on e only, the embedding is returned with the scores: a new prompt pair can later be
+scored over a whole catalog from stored embeddings (`score_embeddings`) without any image.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .attributes import AttributePair
+from .device import Precision, resolve_device, resolve_precision, torch_dtype
+from .errors import ScoringError
+from .model import ModelSpec, load_clip
+from .pooling import make_size_agnostic
+
+log = logging.getLogger(__name__)
+
+# CLIP's own normalisation constants (not ImageNet's).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """Scores of one image (attribute key -> probability of the positive prompt) and its embedding."""
+
+    scores: dict[str, float]
+    embedding: np.ndarray = field(repr=False)  # unit-length float32 vector
+
+
+def pair_scores(
+    image_features: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """CLIP-IQA scores for N images × K pairs, computed in fp32.
+
+    image_features: (N, D); positive/negative: (K, D) text features (any norm). Returns (N, K).
+    """
+    img = nn.functional.normalize(image_features.float(), dim=-1)
+    pos = nn.functional.normalize(positive.float(), dim=-1)
+    neg = nn.functional.normalize(negative.float(), dim=-1)
+    logits = torch.stack([img @ pos.T, img @ neg.T], dim=-1) * scale  # (N, K, 2)
+    return logits.softmax(dim=-1)[..., 0]
+
+
+class ClipIqaScorer:
+    """Holds one CLIP model on one device; thread-safe for use from a single worker thread at a time.
+
+    The text tower stays in fp32 (text features are computed once per prompt and cached); only the
+    image tower runs in the chosen precision (fp16 on GPUs, bf16 + channels-last on capable CPUs).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: object,
+        device: torch.device,
+        precision: Precision = "fp32",
+        model_id: str = "custom",
+    ) -> None:
+        self.model_id = model_id
+        self.device = device
+        self.precision: Precision = precision
+        self._dtype = torch_dtype(precision)
+        self._tokenizer = tokenizer
+        model.eval()
+        self.input_multiple = make_size_agnostic(model.visual)
+        self._text_model = model  # text tower in fp32 on the CPU or device
+        self._visual = model.visual
+        self._channels_last = device.type == "cpu" and precision == "bf16"
+        model.to(device)
+        if self._dtype != torch.float32:
+            self._visual.to(self._dtype)
+        if self._channels_last:
+            self._visual.to(memory_format=torch.channels_last)
+        self.logit_scale = float(model.logit_scale.detach().float().exp().item())
+        self._mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
+        self._text_cache: dict[str, torch.Tensor] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> ClipIqaScorer:
+        """Load weights (see scoring.model) and place the model on the resolved device."""
+        dev = resolve_device(device)
+        prec = resolve_precision(precision, dev)
+        model, tokenizer = load_clip(spec)
+        return cls(model, tokenizer, dev, prec, model_id=spec.model_id)
+
+    @property
+    def embed_dim(self) -> int:
+        """Length of the image embedding (1024 for RN50)."""
+        return int(self.text_features(["photo."]).shape[-1])
+
+    # --- text ---------------------------------------------------------------------------------
+    def tokenize(self, prompts: Sequence[str]) -> torch.Tensor:
+        return self._tokenizer(list(prompts))  # type: ignore[operator]
+
+    def text_features(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Unit text features (len(prompts), D) in fp32, cached per prompt string."""
+        with self._lock:
+            missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
+            if missing:
+                with torch.inference_mode():
+                    tokens = self.tokenize(missing).to(self.device)
+                    feats = self._text_model.encode_text(tokens).float()
+                    feats = nn.functional.normalize(feats, dim=-1)
+                for prompt, feat in zip(missing, feats, strict=True):
+                    self._text_cache[prompt] = feat
+            return torch.stack([self._text_cache[p] for p in prompts])
+
+    # --- images --------------------------------------------------------------------------------
+    def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
+        """Unit image embeddings (N, D) in fp32 for a uint8 batch (N, 3, H, W) of RGB pixels."""
+        if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a uint8 (N, 3, H, W) batch, got {tuple(batch.shape)} {batch.dtype}")
+        with torch.inference_mode():
+            x = batch.to(self.device, non_blocking=True).float().div_(255.0)
+            x = ((x - self._mean) / self._std).to(self._dtype)
+            if self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            feats = self._visual(x).float()
+            if not torch.isfinite(feats).all():
+                raise ScoringError("the image encoder produced non-finite values (try --precision fp32)")
+            return nn.functional.normalize(feats, dim=-1)
+
+    def score_embeddings(self, embeddings: torch.Tensor | np.ndarray, pairs: Sequence[AttributePair]) -> np.ndarray:
+        """Scores (N, K) for stored embeddings: one matrix product, no image needed."""
+        emb = torch.as_tensor(embeddings).float().cpu()
+        pos = self.text_features([p.positive for p in pairs]).cpu()
+        neg = self.text_features([p.negative for p in pairs]).cpu()
+        return pair_scores(emb, pos, neg, self.logit_scale).numpy()
+
+    def score_batch(self, batch: torch.Tensor, pairs: Sequence[AttributePair]) -> list[ImageScores]:
+        """Encode a batch of equally sized images and score every pair for each."""
+        emb = self.encode_images(batch).cpu()
+        table = self.score_embeddings(emb, pairs)
+        keys = [p.key for p in pairs]
+        return [
+            ImageScores({k: float(v) for k, v in zip(keys, row, strict=True)}, e.numpy().copy())
+            for row, e in zip(table, emb, strict=True)
+        ]
+
+
+def image_to_tensor(img: object) -> torch.Tensor:
+    """An 8-bit RGB PIL image -> uint8 tensor (3, H, W); normalisation happens on the device."""
+    arr = np.array(img, dtype=np.uint8)  # a private, writable copy for torch
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an RGB image, got array of shape {arr.shape}")
+    return torch.from_numpy(arr).permute(2, 0, 1)
