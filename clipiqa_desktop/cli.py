@@ -19,7 +19,7 @@ from . import __version__
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 
 
-def size_arg(text: str) -> int | None | str:
+def size_arg(text: str) -> int | str | None:
     """`--size`: a long-side pixel count, 'full' (no downscale), or 'auto'."""
     text = text.strip().lower()
     if text in ("full", "auto"):
@@ -50,18 +50,38 @@ def model_options() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=DEFAULT_MODEL,
-                   help="open_clip architecture, or an open_clip config .json (default: %(default)s)")
-    g.add_argument("--pretrained", default=DEFAULT_PRETRAINED,
-                   help="open_clip pretrained tag (default: %(default)s); 'none' = random weights, for tests")
-    g.add_argument("--weights", metavar="FILE",
-                   help=f"local checkpoint (OpenAI .pt or open_clip); also ${WEIGHTS_ENV}")
-    g.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                   help="auto = CUDA, then Apple MPS, then CPU (default: %(default)s)")
-    g.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
-                   help="image encoder precision; auto = fp16 on GPU, bf16 on CPUs with native bf16, else fp32")
-    g.add_argument("--size", type=size_arg, default="auto", metavar="N|full|auto",
-                   help="analysis size: long side in pixels, 'full', or auto = 1024 on GPU, 512 on CPU")
+    g.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="open_clip architecture, or an open_clip config .json (default: %(default)s)",
+    )
+    g.add_argument(
+        "--pretrained",
+        default=DEFAULT_PRETRAINED,
+        help="open_clip pretrained tag (default: %(default)s); 'none' = random weights, for tests",
+    )
+    g.add_argument(
+        "--weights", metavar="FILE", help=f"local checkpoint (OpenAI .pt or open_clip); also ${WEIGHTS_ENV}"
+    )
+    g.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICE_CHOICES,
+        help="auto = CUDA, then Apple MPS, then CPU (default: %(default)s)",
+    )
+    g.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="image encoder precision; auto = fp16 on GPU, bf16 on CPUs with native bf16, else fp32",
+    )
+    g.add_argument(
+        "--size",
+        type=size_arg,
+        default="auto",
+        metavar="N|full|auto",
+        help="analysis size: long side in pixels, 'full', or auto = 1024 on GPU, 512 on CPU",
+    )
     return p
 
 

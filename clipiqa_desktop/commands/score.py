@@ -39,14 +39,28 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
-    p.add_argument("--attributes", default=",".join(DEFAULT_ATTRIBUTES),
-                   help="comma-separated attribute keys, or 'all' (default: all twelve)")
-    p.add_argument("--prompt", action="append", default=[], metavar="POSITIVE:NEGATIVE",
-                   help='a custom pair, e.g. "Eyes closed.:Eyes open." (repeatable; key=POS:NEG names it)')
-    p.add_argument("--batch-size", type=_positive, default=8, metavar="N",
-                   help="images per model call (default: %(default)s)")
-    p.add_argument("--workers", type=_positive, default=2, metavar="N",
-                   help="decoding threads (default: %(default)s)")
+    p.add_argument(
+        "--attributes",
+        default=",".join(DEFAULT_ATTRIBUTES),
+        help="comma-separated attribute keys, or 'all' (default: all twelve)",
+    )
+    p.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="POSITIVE:NEGATIVE",
+        help='a custom pair, e.g. "Eyes closed.:Eyes open." (repeatable; key=POS:NEG names it)',
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="images per model call (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers", type=_positive, default=2, metavar="N", help="decoding threads (default: %(default)s)"
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     p.add_argument("-r", "--recursive", action="store_true", help="also look inside sub-folders")
     p.set_defaults(run=run)
@@ -101,7 +115,9 @@ class _Writer:
             values = [f"{r.scores[k]:.6f}" for k in self.keys] if r.scores else [""] * len(self.keys)
             self.csv.writerow([path, *values, r.error or ""])
         elif r.scores is not None:
-            cols = "  ".join(f"{r.scores[k]:.4f}".rjust(w) for k, w in zip(self.keys, self.widths, strict=True))
+            cols = "  ".join(
+                f"{r.scores[k]:.4f}".rjust(w) for k, w in zip(self.keys, self.widths, strict=True)
+            )
             self.out.write(f"{cols}  {path}\n")
         else:
             cols = "  ".join("-".rjust(w) for w in self.widths)
@@ -118,7 +134,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"clipiqa-desktop: cannot read folder {folder}: {reason}", file=sys.stderr)
         if not sel.photos and not sel.missing:
             raise CommandError(
-                "no photos found in " + ", ".join(args.paths)
+                "no photos found in "
+                + ", ".join(args.paths)
                 + (f" ({len(sel.skipped)} other files skipped)" if sel.skipped else "")
             )
         scorer = load_scorer(args) if sel.photos else None
@@ -159,8 +176,13 @@ def _score_in_order(
     waiting: dict[int, PhotoResult] = {}
     next_index, done, failed = 0, 0, 0
     stream = score_photos(
-        photos, scorer, pairs, long_side,
-        batch_size=args.batch_size, workers=args.workers, cancel=threading.Event(),
+        photos,
+        scorer,
+        pairs,
+        long_side,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        cancel=threading.Event(),
     )
     try:
         for result in stream:

@@ -86,11 +86,14 @@ def _open_raw(path: Path) -> tuple[Image.Image, int | None]:
     except rawpy.LibRawNoThumbnailError as exc:
         raise DecodeError("cannot decode: RAW file has no embedded preview") from exc
     except (rawpy.LibRawFileUnsupportedError, rawpy.LibRawIOError, rawpy.LibRawError) as exc:
-        raise DecodeError(f"cannot decode: unreadable or unsupported RAW file ({type(exc).__name__})") from exc
+        raise DecodeError(
+            f"cannot decode: unreadable or unsupported RAW file ({type(exc).__name__})"
+        ) from exc
+    img: Image.Image
     if thumb.format == rawpy.ThumbFormat.JPEG:
-        img = Image.open(io.BytesIO(thumb.data))
+        img = Image.open(io.BytesIO(bytes(thumb.data)))
     else:
-        img = Image.fromarray(thumb.data)
+        img = Image.fromarray(np.asarray(thumb.data))
     return img, _RAW_FLIP_TO_EXIF.get(flip)
 
 
@@ -231,4 +234,3 @@ def _describe_failure(path: Path, exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "cannot decode: not enough memory"
     return f"cannot decode: {text or type(exc).__name__}"
-

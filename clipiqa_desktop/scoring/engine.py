@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,16 +75,17 @@ class ClipIqaScorer:
         self._dtype = torch_dtype(precision)
         self._tokenizer = tokenizer
         model.eval()
-        self.input_multiple = make_size_agnostic(model.visual)
-        self._text_model = model  # text tower in fp32 on the CPU or device
-        self._visual = model.visual
+        # open_clip's CLIP classes are not typed precisely enough for mypy; these two are.
+        self._text_model: Any = model  # the text tower stays fp32
+        self._visual: nn.Module = cast(nn.Module, model.visual)
+        self.input_multiple = make_size_agnostic(self._visual)
         self._channels_last = device.type == "cpu" and precision == "bf16"
         model.to(device)
         if self._dtype != torch.float32:
             self._visual.to(self._dtype)
         if self._channels_last:
             self._visual.to(memory_format=torch.channels_last)
-        self.logit_scale = float(model.logit_scale.detach().float().exp().item())
+        self.logit_scale = float(model.state_dict()["logit_scale"].float().exp().item())
         self._mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
         self._text_cache: dict[str, torch.Tensor] = {}
@@ -134,12 +136,14 @@ class ClipIqaScorer:
                 raise ScoringError("the image encoder produced non-finite values (try --precision fp32)")
             return nn.functional.normalize(feats, dim=-1)
 
-    def score_embeddings(self, embeddings: torch.Tensor | np.ndarray, pairs: Sequence[AttributePair]) -> np.ndarray:
+    def score_embeddings(
+        self, embeddings: torch.Tensor | np.ndarray, pairs: Sequence[AttributePair]
+    ) -> np.ndarray:
         """Scores (N, K) for stored embeddings: one matrix product, no image needed."""
         emb = torch.as_tensor(embeddings).float().cpu()
-        pos = self.text_features([p.positive for p in pairs]).cpu()
-        neg = self.text_features([p.negative for p in pairs]).cpu()
-        return pair_scores(emb, pos, neg, self.logit_scale).numpy()
+        text = self.text_features([p.positive for p in pairs] + [p.negative for p in pairs]).cpu()
+        k = len(pairs)
+        return pair_scores(emb, text[:k], text[k:], self.logit_scale).numpy()
 
     def score_batch(self, batch: torch.Tensor, pairs: Sequence[AttributePair]) -> list[ImageScores]:
         """Encode a batch of equally sized images and score every pair for each."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ WEIGHTS_ENV = "CLIPIQA_WEIGHTS"
 DEFAULT_MODEL = "RN50"
 DEFAULT_PRETRAINED = "openai"
 # Architecture-only keys that OpenAI's checkpoints carry beside the tensors.
+# Random-weight models (tests, benchmarks) are seeded so that two runs build the same network.
+RANDOM_INIT_SEED = 0
 _OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 
@@ -89,7 +92,9 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
             obj: Any = load_file(str(path))
         elif zipfile.is_zipfile(path) and _is_torchscript(path):
             # openai/CLIP ships TorchScript archives (RN50.pt); only their tensors are used.
-            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
+            with warnings.catch_warnings():  # jit.load is deprecated, but that is the format shipped
+                warnings.simplefilter("ignore", FutureWarning)
+                obj = torch.jit.load(str(path), map_location="cpu").state_dict()
             openai_format = True
         else:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -125,21 +130,23 @@ def _missing_weights_message(spec: ModelSpec, cause: BaseException) -> str:
     )
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], spec: ModelSpec) -> None:
-    if "logit_scale" in state and state["logit_scale"].ndim != model.logit_scale.ndim:
-        state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], arch: str, path: Path) -> None:
+    scale = model.state_dict()["logit_scale"]
+    if "logit_scale" in state and state["logit_scale"].ndim != scale.ndim:
+        state["logit_scale"] = state["logit_scale"].reshape(scale.shape)
     result = model.load_state_dict(state, strict=False)
-    # Tolerate only buffers that open_clip creates itself (e.g. the causal attention mask).
+    # Tolerate only the causal attention mask: a buffer open_clip builds itself, which TorchScript
+    # archives nevertheless save.
     missing = [k for k in result.missing_keys if not k.endswith("attn_mask")]
-    if missing or result.unexpected_keys:
+    unexpected = [k for k in result.unexpected_keys if not k.endswith("attn_mask")]
+    if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing tensors (first: {missing[0]})")
-        if result.unexpected_keys:
-            parts.append(f"{len(result.unexpected_keys)} unexpected tensors (first: {result.unexpected_keys[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (first: {unexpected[0]})")
         raise WeightsMismatch(
-            f"weights file {spec.weights} does not fit model {spec.arch}: {'; '.join(parts)}. "
-            "Pick the matching --model."
+            f"weights file {path} does not fit model {arch}: {'; '.join(parts)}. Pick the matching --model."
         )
 
 
@@ -148,7 +155,7 @@ def _model_from_file(arch: str, spec: ModelSpec) -> nn.Module:
     state, openai_format = _read_checkpoint(spec.weights)
     model = open_clip.create_model(arch, pretrained=None, force_quick_gelu=openai_format)
     try:
-        _load_state(model, state, spec)
+        _load_state(model, state, arch, spec.weights)
     except WeightsMismatch:
         raise
     except RuntimeError as exc:  # tensor shape mismatches
@@ -170,7 +177,9 @@ def load_clip(spec: ModelSpec) -> tuple[nn.Module, Any]:
         model = _model_from_file(arch, spec)
     elif spec.pretrained.lower() in ("none", "random", ""):
         log.warning("building %s with RANDOM weights: scores are meaningless", arch)
-        model = open_clip.create_model(arch, pretrained=None)
+        with torch.random.fork_rng(devices=[]):  # same random net every run, global RNG untouched
+            torch.manual_seed(RANDOM_INIT_SEED)
+            model = open_clip.create_model(arch, pretrained=None)
     else:
         tags = open_clip.list_pretrained_tags_by_model(arch)
         if spec.pretrained not in tags:

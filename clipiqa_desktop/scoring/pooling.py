@@ -71,7 +71,7 @@ def _interpolated_embeds(self: VisionTransformer, x: torch.Tensor) -> torch.Tens
     x = torch.cat([cls, x], dim=1)
     pos = self.positional_embedding
     cls_pos, grid_pos = pos[:1], pos[1:]
-    side = int(round(grid_pos.shape[0] ** 0.5))
+    side = round(grid_pos.shape[0] ** 0.5)
     if (gh, gw) != (side, side):
         grid = grid_pos.reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
         grid = F.interpolate(grid, size=(int(gh), int(gw)), mode="bicubic", align_corners=False)
@@ -92,9 +92,7 @@ def make_size_agnostic(visual: nn.Module) -> int:
             visual.attnpool = PositionFreeAttentionPool(visual.attnpool)
         return 1
     if isinstance(visual, VisionTransformer):
-        visual._embeds = types.MethodType(_interpolated_embeds, visual)  # type: ignore[method-assign]
+        visual._embeds = types.MethodType(_interpolated_embeds, visual)
         patch: Any = visual.conv1.kernel_size
         return int(patch[0] if isinstance(patch, tuple) else patch)
-    raise TypeError(
-        f"image tower {type(visual).__name__} is not supported (use a ResNet or ViT CLIP model)"
-    )
+    raise TypeError(f"image tower {type(visual).__name__} is not supported (use a ResNet or ViT CLIP model)")

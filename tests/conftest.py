@@ -1,0 +1,62 @@
+"""Shared fixtures. Qt must be told to render offscreen before anything imports it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+DATA = Path(__file__).parent / "data"
+TINY_RN = DATA / "tiny-rn.json"
+TINY_VIT = DATA / "tiny-vit.json"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_scorer():
+    """A tiny randomly initialised ResNet CLIP (fp32, CPU); seeded so every run builds the same net."""
+    import torch
+
+    from clipiqa_desktop.scoring import ClipIqaScorer, ModelSpec
+
+    torch.manual_seed(0)
+    return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32")
+
+
+def photo_array(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
+    """A deterministic, photo-like RGB array: smooth gradients, a few shapes, mild noise.
+
+    It is asymmetric on purpose, so that a wrong rotation or flip changes the pixels.
+    """
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 255 * x / max(width - 1, 1)
+    g = 255 * y / max(height - 1, 1)
+    b = 128 + 100 * np.sin(x / 17.0 + seed) * np.cos(y / 23.0)
+    img = np.stack([r, g, b], axis=-1)
+    cy, cx = height // 3, width // 4
+    img[cy : cy + height // 5, cx : cx + width // 6] = (250, 30, 30)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def photo(width: int = 320, height: int = 240, seed: int = 0) -> Image.Image:
+    return Image.fromarray(photo_array(width, height, seed), "RGB")
+
+
+@pytest.fixture
+def make_jpeg(tmp_path):
+    """Write a photo-like JPEG (optionally with an EXIF orientation) and return its path."""
+
+    def make(name: str = "photo.jpg", width: int = 320, height: int = 240, seed: int = 0, **save) -> Path:
+        path = tmp_path / name
+        photo(width, height, seed).save(path, quality=save.pop("quality", 92), **save)
+        return path
+
+    return make
