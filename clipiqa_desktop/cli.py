@@ -1,7 +1,11 @@
 """Command line: the window by default, headless commands beside it.
 
     clipiqa-desktop [FOLDER]             the desktop app
-    clipiqa-desktop score PATH...        CLIP-IQA scores of photos, no catalog
+    clipiqa-desktop index FOLDER         score, embed and thumbnail a folder into the catalog
+    clipiqa-desktop list FOLDER          the folder's photos, sorted and filtered by score
+    clipiqa-desktop rate PATH...         reject / pick / stars / colour label
+    clipiqa-desktop export FOLDER        scores and decisions as CSV
+    clipiqa-desktop score PATH...        CLIP-IQA scores of photos, without a catalog
 
 Exit status: 0 success; 1 some photos failed (each reported); 2 the command could not run at all
 (bad arguments, missing weights, unknown model or device).
@@ -33,16 +37,6 @@ def size_arg(text: str) -> int | str | None:
     return value
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def model_options() -> argparse.ArgumentParser:
     """Options every command shares: which model, which weights, where it runs, at what size."""
     from .scoring.device import DEVICE_CHOICES, PRECISION_CHOICES
@@ -51,14 +45,19 @@ def model_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model")
     g.add_argument(
+        "--catalog", metavar="FILE", help="catalog file (default: catalog.sqlite in your user data folder)"
+    )
+    # --model/--pretrained default to None so that `list`/`export` can tell "not given" (= show the
+    # scores the folder was last indexed with) from a choice; ModelSpec.from_options applies defaults.
+    g.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
-        help="open_clip architecture, or an open_clip config .json (default: %(default)s)",
+        default=None,
+        help=f"open_clip architecture, or an open_clip config .json (default: {DEFAULT_MODEL})",
     )
     g.add_argument(
         "--pretrained",
-        default=DEFAULT_PRETRAINED,
-        help="open_clip pretrained tag (default: %(default)s); 'none' = random weights, for tests",
+        default=None,
+        help=f"open_clip pretrained tag (default: {DEFAULT_PRETRAINED}); 'none' = random weights",
     )
     g.add_argument(
         "--weights", metavar="FILE", help=f"local checkpoint (OpenAI .pt or open_clip); also ${WEIGHTS_ENV}"
@@ -86,7 +85,7 @@ def model_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import score
+    from .commands import export, index, listing, rate, score
 
     common = model_options()
     parser = argparse.ArgumentParser(
@@ -96,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    score.add_parser(sub, common)
+    for command in (index, listing, rate, export, score):
+        command.add_parser(sub, common)
     return parser
 
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ..imaging import is_photo
-from ..scoring import ClipIqaScorer, ModelSpec, ScoringError
+from ..catalog import Catalog, CatalogError, default_catalog_path
+from ..indexing.pipeline import size_label
+from ..scoring import ClipIqaScorer, LazyScorer, ModelSpec, ScoringError
 
 DEFAULT_SIZE_GPU, DEFAULT_SIZE_CPU = 1024, 512
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 class CommandError(Exception):
@@ -29,74 +39,21 @@ def load_scorer(args: argparse.Namespace) -> ClipIqaScorer:
         raise CommandError(str(exc)) from exc
 
 
-def resolve_long_side(size: int | str | None, scorer: ClipIqaScorer) -> int | None:
+def lazy_scorer(args: argparse.Namespace) -> LazyScorer:
+    """The scorer of the shared model options, loaded on first use (an unchanged folder needs none)."""
+    spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
+    try:
+        return LazyScorer(spec, device=args.device, precision=args.precision)
+    except ScoringError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def resolve_long_side(size: int | str | None, scorer: ClipIqaScorer | LazyScorer) -> int | None:
     """'auto' -> 1024 on a GPU, 512 on the CPU; None = full resolution."""
     if size == "auto":
         return DEFAULT_SIZE_CPU if scorer.device.type == "cpu" else DEFAULT_SIZE_GPU
     assert size is None or isinstance(size, int)
     return size
-
-
-def size_label(long_side: int | None) -> str:
-    return "full" if long_side is None else str(long_side)
-
-
-@dataclass
-class PhotoSelection:
-    """Photos found under the paths given, and what was passed over (reported, never silent)."""
-
-    photos: list[Path] = field(default_factory=list)
-    missing: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)  # non-photo files inside folders
-    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders we could not list
-
-
-def find_photos(paths: list[str], recursive: bool = False) -> PhotoSelection:
-    """Files are taken as given; folders contribute their photo files, sorted by name.
-
-    Hidden files (including macOS '._' resource forks) and non-photo files in folders are counted
-    as skipped; a path that does not exist is reported as missing.
-    """
-    sel = PhotoSelection()
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            _walk(path, recursive, sel, seen)
-        elif path.exists():
-            if path not in seen:
-                seen.add(path)
-                sel.photos.append(path)
-        else:
-            sel.missing.append(path)
-    return sel
-
-
-def _walk(folder: Path, recursive: bool, sel: PhotoSelection, seen: set[Path]) -> None:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        sel.unreadable.append((folder, exc.strerror or str(exc)))
-        return
-    for entry in entries:
-        path = Path(entry.path)
-        if entry.name.startswith("."):
-            if entry.is_file():
-                sel.skipped.append(path)
-            continue
-        try:
-            if entry.is_dir():
-                if recursive:
-                    _walk(path, recursive, sel, seen)
-                continue
-        except OSError:
-            continue
-        if is_photo(entry.name):
-            if path not in seen:
-                seen.add(path)
-                sel.photos.append(path)
-        else:
-            sel.skipped.append(path)
 
 
 class Progress:
@@ -130,3 +87,46 @@ class Progress:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def open_catalog(args: argparse.Namespace) -> Catalog:
+    """The catalog named by --catalog, or the per-user default; errors become CommandError."""
+    path = Path(args.catalog).expanduser() if args.catalog else default_catalog_path()
+    try:
+        return Catalog(path)
+    except CatalogError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def model_was_chosen(args: argparse.Namespace) -> bool:
+    """True when the user named a model, weights or size (else: use what the folder was indexed with)."""
+    return any(v is not None for v in (args.model, args.pretrained, args.weights)) or args.size != "auto"
+
+
+def folder_analysis(args: argparse.Namespace, catalog: Catalog, folder: Path) -> tuple[int, int]:
+    """(folder id, analysis id) whose scores `list`/`export` show, or CommandError saying why none."""
+    folder_id = catalog.folder_id(folder, create=False)
+    if folder_id is None:
+        raise CommandError(
+            f"{folder} is not in the catalog {catalog.path}; run `clipiqa-desktop index {folder}` first"
+        )
+    last = catalog.last_analysis(folder_id)
+    if not model_was_chosen(args):
+        if last is None:
+            raise CommandError(f"{folder} has no scores yet; run `clipiqa-desktop index {folder}`")
+        return folder_id, last
+    spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
+    model_id = spec.model_id
+    candidates = [args.size] if args.size != "auto" else []
+    if args.size == "auto" and last is not None and catalog.analysis(last)[0] == model_id:
+        return folder_id, last
+    sizes = [size_label(c) for c in candidates] or catalog.analysis_sizes(model_id)
+    for size in sizes:
+        analysis_id = catalog.analysis_id(model_id, size)
+        if analysis_id is not None:
+            return folder_id, analysis_id
+    wanted = f"{model_id} at size {sizes[0]}" if sizes else model_id
+    raise CommandError(
+        f"{folder} has no scores for {wanted}; index it with those options first "
+        "(or leave out --model/--size to see the scores it was last indexed with)"
+    )

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..indexing.pipeline import size_label
+from ..indexing.scan import find_photos
 from ..indexing.stream import PhotoResult, score_photos
 from ..scoring import (
     DEFAULT_ATTRIBUTES,
@@ -18,7 +20,7 @@ from ..scoring import (
     parse_attribute_list,
     parse_prompt_pair,
 )
-from .common import CommandError, Progress, find_photos, load_scorer, resolve_long_side, size_label
+from .common import CommandError, Progress, load_scorer, positive, resolve_long_side
 
 EPILOG = """examples:
   clipiqa-desktop score shoot/                          every attribute, a table
@@ -53,23 +55,17 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive,
         default=8,
         metavar="N",
         help="images per model call (default: %(default)s)",
     )
     p.add_argument(
-        "--workers", type=_positive, default=2, metavar="N", help="decoding threads (default: %(default)s)"
+        "--workers", type=positive, default=2, metavar="N", help="decoding threads (default: %(default)s)"
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     p.add_argument("-r", "--recursive", action="store_true", help="also look inside sub-folders")
     p.set_defaults(run=run)
-
-
-def _positive(text: str) -> int:
-    from ..cli import positive_int
-
-    return positive_int(text)
 
 
 def parse_pairs(attributes: str, prompts: list[str]) -> list[AttributePair]:
@@ -152,7 +148,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         writer.row(PhotoResult(-1, path, error="file not found"))
         failed += 1
     if scorer is not None:
-        failed += _score_in_order(args, scorer, pairs, long_side, sel.photos, writer)
+        failed += _score_in_order(args, scorer, pairs, long_side, sel.paths, writer)
     ok = len(sel.photos) + len(sel.missing) - failed
     summary = f"scored {ok} photo(s) with {meta.get('model', '-')} at size {meta.get('size', '-')}"
     if failed:

@@ -2,6 +2,7 @@
 
 from .decode import MAX_PIXELS, DecodedPhoto, DecodeError, decode_photo, target_size, to_rgb8
 from .formats import PHOTO_EXTENSIONS, RAW_EXTENSIONS, is_photo
+from .metadata import PhotoMeta, read_meta
 
 __all__ = [
     "MAX_PIXELS",
@@ -9,8 +10,10 @@ __all__ = [
     "RAW_EXTENSIONS",
     "DecodeError",
     "DecodedPhoto",
+    "PhotoMeta",
     "decode_photo",
     "is_photo",
+    "read_meta",
     "target_size",
     "to_rgb8",
 ]

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .formats import HEIF_EXTENSIONS, JPEG_EXTENSIONS, RAW_EXTENSIONS, ensure_heif
+from .metadata import PhotoMeta, read_meta
 
 # Largest image we decode: 200 megapixels covers 150 MP medium-format backs. Pillow's own
 # warning-then-error scheme is replaced by this explicit check (see _check_bomb).
@@ -46,6 +47,8 @@ class DecodedPhoto:
     source_size: tuple[int, int]  # upright width, height of the original (or of a RAW's preview)
     orientation: int  # EXIF orientation 1..8 that was applied
     thumbnail: Image.Image | None = None
+    meta: PhotoMeta = field(default_factory=PhotoMeta)
+    xmp: bytes | None = field(default=None, repr=False)  # XMP packet embedded in the file, if any
 
 
 def target_size(width: int, height: int, long_side: int | None, multiple: int = 1) -> tuple[int, int]:
@@ -164,6 +167,8 @@ def decode_photo(
         with img:
             _check_bomb(img)
             orientation = _orientation(img)
+            meta = read_meta(img)
+            xmp = img.info.get("xmp")
             if orientation == 1 and raw_orientation is not None:
                 orientation = raw_orientation
             stored_w, stored_h = img.size
@@ -205,6 +210,8 @@ def decode_photo(
         source_size=(up_w, up_h),
         orientation=orientation,
         thumbnail=thumb,
+        meta=meta,
+        xmp=xmp if isinstance(xmp, bytes) else (xmp.encode() if isinstance(xmp, str) else None),
     )
 
 

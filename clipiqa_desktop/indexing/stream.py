@@ -13,12 +13,24 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
+from PIL import Image
 
-from ..imaging import DecodedPhoto, DecodeError, decode_photo
+from ..imaging import DecodeError, decode_photo
 from ..scoring import AttributePair, ClipIqaScorer, ScoringError, image_to_tensor
+
+
+class Prepared(Protocol):
+    """What a prepare function returns for one photo: at least the upright RGB analysis image."""
+
+    @property
+    def image(self) -> Image.Image: ...
+
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class PhotoResult:
     scores: dict[str, float] | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
-    decoded: DecodedPhoto | None = field(default=None, repr=False)
+    prepared: Any = field(default=None, repr=False)  # what `prepare` returned (None on error)
 
     @property
     def ok(self) -> bool:
@@ -39,21 +51,21 @@ class PhotoResult:
 
 def decode_ahead(
     paths: Sequence[Path],
-    decode: Callable[[Path], DecodedPhoto],
+    decode: Callable[[Path], P],
     workers: int,
     prefetch: int,
     cancel: threading.Event | None = None,
-) -> Iterator[tuple[int, Path, DecodedPhoto | DecodeError]]:
+) -> Iterator[tuple[int, Path, P | DecodeError]]:
     """Decode in `workers` threads, at most `prefetch` photos ahead, yielding in input order."""
 
-    def task(p: Path) -> DecodedPhoto | DecodeError:
+    def task(p: Path) -> P | DecodeError:
         try:
             return decode(p)
         except DecodeError as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
-        pending: list[tuple[int, Path, Future[DecodedPhoto | DecodeError]]] = []
+        pending: list[tuple[int, Path, Future[P | DecodeError]]] = []
         it = iter(enumerate(paths))
         try:
             for _ in range(max(1, prefetch)):
@@ -80,23 +92,26 @@ def score_photos(
     long_side: int | None,
     batch_size: int = 8,
     workers: int = 2,
-    thumb_long_side: int | None = None,
-    keep_decoded: bool = False,
+    prepare: Callable[[Path], Prepared] | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[PhotoResult]:
     """Score every photo; yields one PhotoResult per input (completion order), errors included.
 
-    A decode failure or a non-finite model output fails only the photos concerned. After `cancel`
-    is set, no new batch is started and nothing more is yielded.
+    `prepare` runs in the decoding threads and must return an object with the analysis `image`
+    (default: `decode_photo` at `long_side`); the indexing pipeline uses it to also make the
+    thumbnail, read EXIF/XMP and fingerprint the file from the same decode. A DecodeError or a
+    non-finite model output fails only the photos concerned. After `cancel` is set, no new batch
+    is started and nothing more is yielded.
     """
     batch_size = max(1, batch_size)
 
-    def decode(p: Path) -> DecodedPhoto:
-        return decode_photo(p, long_side, thumb_long_side, multiple=scorer.input_multiple)
+    def default_prepare(p: Path) -> Prepared:
+        return decode_photo(p, long_side, multiple=scorer.input_multiple)
 
-    groups: dict[tuple[int, int], list[tuple[int, Path, DecodedPhoto, torch.Tensor]]] = {}
+    Item = tuple[int, Path, Prepared, torch.Tensor]
+    groups: dict[tuple[int, int], list[Item]] = {}
 
-    def run(group: list[tuple[int, Path, DecodedPhoto, torch.Tensor]]) -> Iterable[PhotoResult]:
+    def run(group: list[Item]) -> Iterable[PhotoResult]:
         batch = torch.stack([t for _, _, _, t in group])
         try:
             results = scorer.score_batch(batch, pairs)
@@ -105,21 +120,23 @@ def score_photos(
                 for item in group:
                     yield from run([item])
                 return
-            i, p, d, _ = group[0]
-            yield PhotoResult(i, p, error=str(exc), decoded=d if keep_decoded else None)
+            i, p, _, _ = group[0]
+            yield PhotoResult(i, p, error=str(exc))
             return
-        for (i, p, d, _), r in zip(group, results, strict=True):
-            yield PhotoResult(i, p, r.scores, r.embedding, decoded=d if keep_decoded else None)
+        for (i, p, prep, _), r in zip(group, results, strict=True):
+            yield PhotoResult(i, p, r.scores, r.embedding, prepared=prep)
 
-    stream = decode_ahead(paths, decode, workers, prefetch=batch_size * 2 + workers, cancel=cancel)
-    for i, p, dec in stream:
-        if isinstance(dec, DecodeError):
-            yield PhotoResult(i, p, error=str(dec))
+    stream = decode_ahead(
+        paths, prepare or default_prepare, workers, prefetch=batch_size * 2 + workers, cancel=cancel
+    )
+    for i, p, prep in stream:
+        if isinstance(prep, DecodeError):
+            yield PhotoResult(i, p, error=str(prep))
             continue
-        tensor = image_to_tensor(dec.image)
+        tensor = image_to_tensor(prep.image)
         key = (int(tensor.shape[1]), int(tensor.shape[2]))
         group = groups.setdefault(key, [])
-        group.append((i, p, dec, tensor))
+        group.append((i, p, prep, tensor))
         if len(group) >= batch_size:
             del groups[key]
             if cancel is not None and cancel.is_set():

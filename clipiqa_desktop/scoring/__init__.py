@@ -12,7 +12,7 @@ from .attributes import (
     parse_prompt_pair,
 )
 from .device import resolve_device, resolve_precision
-from .engine import CLIP_MEAN, CLIP_STD, ClipIqaScorer, ImageScores, image_to_tensor, pair_scores
+from .engine import CLIP_MEAN, CLIP_STD, ClipIqaScorer, ImageScores, LazyScorer, image_to_tensor, pair_scores
 from .errors import DeviceUnavailable, ScoringError, UnknownModel, WeightsMismatch, WeightsUnavailable
 from .model import WEIGHTS_ENV, ModelSpec, load_clip
 
@@ -27,6 +27,7 @@ __all__ = [
     "ClipIqaScorer",
     "DeviceUnavailable",
     "ImageScores",
+    "LazyScorer",
     "ModelSpec",
     "PromptError",
     "ScoringError",

@@ -48,7 +48,8 @@ class ModelSpec:
     def model_id(self) -> str:
         """A stable name for this model's scores, stored with them ('RN50/openai', 'RN50/file:RN50.pt')."""
         source = f"file:{self.weights.name}" if self.weights else self.pretrained
-        return f"{self.arch}/{source}"
+        arch = Path(self.arch).stem if self.arch.endswith(".json") else self.arch
+        return f"{arch}/{source}"
 
     @classmethod
     def from_options(cls, arch: str | None, pretrained: str | None, weights: str | None) -> ModelSpec:

@@ -1,0 +1,504 @@
+"""The catalog: one SQLite file holding photos, scores, embeddings, thumbnails and decisions.
+
+SQLite in WAL mode (readers never block the one writer), foreign keys on, a busy timeout so a second
+process (the CLI while the window indexes) waits instead of failing, synchronous=NORMAL (a power cut
+can lose the last transaction, never corrupt the file). Writers commit one transaction per batch, so
+a kill at any moment loses at most the batch in flight.
+
+Every method opens its own connection from the engine's pool, so one Catalog may be shared by
+threads; writes from several threads are serialised by SQLite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, select, text, update
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from . import schema as s
+from .records import LABELS, Decision, PhotoRecord, PhotoState
+
+BUSY_TIMEOUT_MS = 15_000
+FINGERPRINT_CHUNK = 64 * 1024
+
+
+class CatalogError(RuntimeError):
+    """A catalog problem explained for the user (unreadable, not a catalog, disk full, locked)."""
+
+
+def default_catalog_path() -> Path:
+    """The per-user catalog: e.g. ~/.local/share/clipiqa-desktop/catalog.sqlite on Linux."""
+    from platformdirs import user_data_path
+
+    return user_data_path("clipiqa-desktop", appauthor=False) / "catalog.sqlite"
+
+
+def file_fingerprint(path: Path, size: int | None = None) -> str:
+    """A content fingerprint that survives renames and moves: BLAKE2b of the size, first and last 64 KiB.
+
+    Reading 128 KiB instead of a whole 30 MB RAW keeps this far below the decode cost; camera files
+    differ in their first bytes (EXIF time stamps, maker notes), so collisions do not occur in practice.
+    """
+    size = path.stat().st_size if size is None else size
+    h = hashlib.blake2b(digest_size=20)
+    h.update(size.to_bytes(8, "little"))
+    with path.open("rb") as f:
+        h.update(f.read(FINGERPRINT_CHUNK))
+        if size > 2 * FINGERPRINT_CHUNK:
+            f.seek(-FINGERPRINT_CHUNK, 2)
+            h.update(f.read(FINGERPRINT_CHUNK))
+    return h.hexdigest()
+
+
+def _explain(exc: BaseException, path: Path) -> CatalogError:
+    msg = str(getattr(exc, "orig", exc))
+    if "full" in msg:
+        return CatalogError(
+            f"the disk holding the catalog {path} is full; free space and retry (nothing was lost)"
+        )
+    if "locked" in msg or "busy" in msg:
+        return CatalogError(f"the catalog {path} is busy in another program; retry in a moment")
+    if "not a database" in msg or "malformed" in msg:
+        return CatalogError(f"{path} is not a clipiqa-desktop catalog (or it is damaged): {msg}")
+    if "readonly" in msg or "unable to open" in msg:
+        return CatalogError(f"cannot write the catalog {path}: {msg}")
+    return CatalogError(f"catalog error in {path}: {msg}")
+
+
+class Catalog:
+    """Open (creating and migrating as needed) the catalog at `path`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).expanduser().resolve()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot create the folder for the catalog {self.path}: {exc.strerror}"
+            ) from exc
+        # NullPool: a fresh connection per unit of work, which is cheap for SQLite and never shares a
+        # connection between threads.
+        self.engine: Engine = create_engine(f"sqlite:///{self.path}", poolclass=NullPool)
+        event.listen(self.engine, "connect", _on_connect)
+        try:
+            with self.engine.begin() as conn:
+                s.migrate(conn)
+        except s.SchemaTooNew as exc:
+            raise CatalogError(str(exc)) from exc
+        except (DatabaseError, sqlite3.DatabaseError) as exc:
+            raise _explain(exc, self.path) from exc
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """One transaction on a fresh connection; database errors become CatalogError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, DatabaseError) as exc:
+            raise _explain(exc, self.path) from exc
+
+    # --- folders and analyses ------------------------------------------------------------------
+    def folder_id(self, folder: Path, create: bool = True) -> int | None:
+        key = str(Path(folder).expanduser().resolve())
+        with self._begin() as conn:
+            row = conn.execute(select(s.folders.c.id).where(s.folders.c.path == key)).scalar()
+            if row is None and create:
+                row = _new_id(conn.execute(s.folders.insert().values(path=key)))
+            return None if row is None else int(row)
+
+    def folders(self) -> list[tuple[int, Path]]:
+        with self._begin() as conn:
+            return [(int(i), Path(p)) for i, p in conn.execute(select(s.folders.c.id, s.folders.c.path))]
+
+    def analysis_id(
+        self, model_id: str, size: str, embed_dim: int | None = None, logit_scale: float | None = None
+    ) -> int | None:
+        """The id of (model, analysis size); created when embed_dim and logit_scale are given."""
+        with self._begin() as conn:
+            row = conn.execute(
+                select(s.analyses.c.id).where(s.analyses.c.model_id == model_id, s.analyses.c.size == size)
+            ).scalar()
+            if row is None and embed_dim is not None and logit_scale is not None:
+                row = _new_id(
+                    conn.execute(
+                        s.analyses.insert().values(
+                            model_id=model_id, size=size, embed_dim=embed_dim, logit_scale=logit_scale
+                        )
+                    )
+                )
+            return None if row is None else int(row)
+
+    def analysis_sizes(self, model_id: str) -> list[str]:
+        """Analysis sizes that have scores for `model_id`, newest first."""
+        with self._begin() as conn:
+            q = (
+                select(s.analyses.c.size)
+                .where(s.analyses.c.model_id == model_id)
+                .order_by(s.analyses.c.id.desc())
+            )
+            return [str(r[0]) for r in conn.execute(q)]
+
+    def analysis(self, analysis_id: int) -> tuple[str, str, float]:
+        """(model_id, size, logit_scale) of an analysis."""
+        with self._begin() as conn:
+            row = conn.execute(
+                select(s.analyses.c.model_id, s.analyses.c.size, s.analyses.c.logit_scale).where(
+                    s.analyses.c.id == analysis_id
+                )
+            ).one()
+            return str(row[0]), str(row[1]), float(row[2])
+
+    def last_analysis(self, folder_id: int) -> int | None:
+        with self._begin() as conn:
+            value = conn.execute(
+                select(s.folders.c.last_analysis_id).where(s.folders.c.id == folder_id)
+            ).scalar()
+            return None if value is None else int(value)
+
+    def set_last_analysis(self, folder_id: int, analysis_id: int) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(s.folders)
+                .where(s.folders.c.id == folder_id)
+                .values(last_analysis_id=analysis_id, last_indexed_at=time.time())
+            )
+
+    # --- indexing ------------------------------------------------------------------------------
+    def photo_states(self, folder_id: int, analysis_id: int | None) -> dict[str, PhotoState]:
+        scored = (
+            select(s.scores.c.photo_id)
+            .where(s.scores.c.analysis_id == analysis_id)
+            .group_by(s.scores.c.photo_id)
+            .subquery()
+        )
+        q = (
+            select(
+                s.photos.c.id,
+                s.photos.c.rel_path,
+                s.photos.c.size_bytes,
+                s.photos.c.mtime_ns,
+                s.photos.c.status,
+                scored.c.photo_id.is_not(None),
+            )
+            .select_from(s.photos.outerjoin(scored, scored.c.photo_id == s.photos.c.id))
+            .where(s.photos.c.folder_id == folder_id)
+        )
+        with self._begin() as conn:
+            return {
+                r[1]: PhotoState(int(r[0]), r[1], int(r[2]), int(r[3]), r[4], bool(r[5]))
+                for r in conn.execute(q)
+            }
+
+    def mark_missing(self, photo_ids: Iterable[int]) -> int:
+        """Mark photos whose files are gone. Their scores and decisions stay."""
+        ids = list(photo_ids)
+        if not ids:
+            return 0
+        with self._begin() as conn:
+            for chunk in _chunks(ids, 500):
+                conn.execute(
+                    update(s.photos)
+                    .where(s.photos.c.id.in_(chunk))
+                    .values(status="missing", updated_at=time.time())
+                )
+        return len(ids)
+
+    def mark_present(self, photo_ids: Iterable[int]) -> None:
+        """A missing photo came back unchanged: it is ok again, with everything it had."""
+        ids = list(photo_ids)
+        with self._begin() as conn:
+            for chunk in _chunks(ids, 500):
+                conn.execute(
+                    update(s.photos)
+                    .where(s.photos.c.id.in_(chunk), s.photos.c.status == "missing")
+                    .values(status="ok", updated_at=time.time())
+                )
+
+    def write_batch(self, folder_id: int, analysis_id: int, records: Sequence[PhotoRecord]) -> dict[str, int]:
+        """Write a batch of indexed photos in ONE transaction; returns rel_path -> photo id.
+
+        A new path whose fingerprint matches a photo marked missing takes over that photo's record,
+        so a renamed or moved file keeps its scores and decisions.
+        """
+        now = time.time()
+        ids: dict[str, int] = {}
+        with self._begin() as conn:
+            for rec in records:
+                pid = self._upsert_photo(conn, folder_id, rec, now)
+                ids[rec.rel_path] = pid
+                if rec.error is None and rec.scores is not None and rec.embedding is not None:
+                    conn.execute(
+                        delete(s.scores).where(
+                            s.scores.c.photo_id == pid, s.scores.c.analysis_id == analysis_id
+                        )
+                    )
+                    conn.execute(
+                        s.scores.insert(),
+                        [
+                            {"photo_id": pid, "analysis_id": analysis_id, "attribute": k, "value": float(v)}
+                            for k, v in rec.scores.items()
+                        ],
+                    )
+                    vec = np.asarray(rec.embedding, dtype="<f2").tobytes()
+                    conn.execute(
+                        insert(s.embeddings)
+                        .values(photo_id=pid, analysis_id=analysis_id, vector=vec)
+                        .on_conflict_do_update(
+                            index_elements=["photo_id", "analysis_id"], set_={"vector": vec}
+                        )
+                    )
+                if rec.thumbnail is not None:
+                    w, h, jpeg = rec.thumbnail
+                    conn.execute(
+                        insert(s.thumbnails)
+                        .values(photo_id=pid, width=w, height=h, jpeg=jpeg)
+                        .on_conflict_do_update(
+                            index_elements=["photo_id"], set_={"width": w, "height": h, "jpeg": jpeg}
+                        )
+                    )
+                if rec.xmp_decision is not None:
+                    d = rec.xmp_decision
+                    conn.execute(
+                        insert(s.decisions)
+                        .values(
+                            photo_id=pid,
+                            rating=d.rating,
+                            picked=d.picked,
+                            label=d.label,
+                            changed_at=now,
+                            source="xmp",
+                        )
+                        .on_conflict_do_nothing(index_elements=["photo_id"])
+                    )
+        return ids
+
+    def _upsert_photo(self, conn: Any, folder_id: int, rec: PhotoRecord, now: float) -> int:
+        values: dict[str, Any] = {
+            "size_bytes": rec.size_bytes,
+            "mtime_ns": rec.mtime_ns,
+            "fingerprint": rec.fingerprint,
+            "status": "ok" if rec.error is None else "error",
+            "error": rec.error,
+            "updated_at": now,
+        }
+        if rec.error is None:
+            values.update(
+                width=rec.width,
+                height=rec.height,
+                orientation=rec.orientation,
+                **{k: getattr(rec.meta, k) for k in rec.meta.__dataclass_fields__},
+            )
+        existing = conn.execute(
+            select(s.photos.c.id).where(
+                s.photos.c.folder_id == folder_id, s.photos.c.rel_path == rec.rel_path
+            )
+        ).scalar()
+        if existing is None and rec.fingerprint:
+            existing = conn.execute(
+                select(s.photos.c.id)
+                .where(s.photos.c.fingerprint == rec.fingerprint, s.photos.c.status == "missing")
+                .limit(1)
+            ).scalar()
+            if existing is not None:  # renamed or moved: the record follows the file
+                values.update(folder_id=folder_id, rel_path=rec.rel_path)
+        if existing is not None:
+            conn.execute(update(s.photos).where(s.photos.c.id == existing).values(**values))
+            return int(existing)
+        result = conn.execute(
+            s.photos.insert().values(folder_id=folder_id, rel_path=rec.rel_path, added_at=now, **values)
+        )
+        return _new_id(result)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def embeddings(self, folder_ids: Sequence[int], analysis_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(photo ids, float32 matrix N×D) of the stored embeddings, for rescoring without images."""
+        q = (
+            select(s.embeddings.c.photo_id, s.embeddings.c.vector)
+            .join(s.photos, s.photos.c.id == s.embeddings.c.photo_id)
+            .where(s.embeddings.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(list(folder_ids)))
+            .order_by(s.embeddings.c.photo_id)
+        )
+        with self._begin() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[1] for r in rows)
+        matrix = np.frombuffer(blob, dtype="<f2").reshape(len(rows), -1).astype(np.float32)
+        return ids, matrix
+
+    def thumbnail(self, photo_id: int) -> bytes | None:
+        with self._begin() as conn:
+            return conn.execute(
+                select(s.thumbnails.c.jpeg).where(s.thumbnails.c.photo_id == photo_id)
+            ).scalar()
+
+    def rows(
+        self, folder_ids: Sequence[int], analysis_id: int | None
+    ) -> tuple[list[tuple], dict[int, dict[str, float]]]:
+        """Photo rows joined with decisions, and the scores of one analysis, for building a table."""
+        q = (
+            select(
+                s.photos.c.id,
+                s.folders.c.path,
+                s.photos.c.rel_path,
+                s.photos.c.status,
+                s.photos.c.error,
+                s.photos.c.captured_at,
+                s.photos.c.width,
+                s.photos.c.height,
+                func.coalesce(s.decisions.c.rating, 0),
+                func.coalesce(s.decisions.c.picked, False),
+                s.decisions.c.label,
+            )
+            .select_from(
+                s.photos.join(s.folders, s.folders.c.id == s.photos.c.folder_id).outerjoin(
+                    s.decisions, s.decisions.c.photo_id == s.photos.c.id
+                )
+            )
+            .where(s.photos.c.folder_id.in_(list(folder_ids)))
+            .order_by(s.photos.c.id)
+        )
+        by_photo: dict[int, dict[str, float]] = {}
+        with self._begin() as conn:
+            rows = [tuple(r) for r in conn.execute(q)]
+            if analysis_id is not None:
+                sq = (
+                    select(s.scores.c.photo_id, s.scores.c.attribute, s.scores.c.value)
+                    .join(s.photos, s.photos.c.id == s.scores.c.photo_id)
+                    .where(s.scores.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(list(folder_ids)))
+                )
+                for pid, attr, value in conn.execute(sq):
+                    by_photo.setdefault(int(pid), {})[attr] = float(value)
+        return rows, by_photo
+
+    def photo_ids_for_paths(self, paths: Sequence[Path]) -> dict[Path, int | None]:
+        """Map photo files to catalog ids (None where the catalog does not know the file)."""
+        folders = sorted(self.folders(), key=lambda f: len(str(f[1])), reverse=True)
+        out: dict[Path, int | None] = {}
+        with self._begin() as conn:
+            for raw in paths:
+                path = Path(raw).expanduser().resolve()
+                out[Path(raw)] = None
+                for fid, folder in folders:
+                    if path.is_relative_to(folder):
+                        rel = path.relative_to(folder).as_posix()
+                        pid = conn.execute(
+                            select(s.photos.c.id).where(
+                                s.photos.c.folder_id == fid, s.photos.c.rel_path == rel
+                            )
+                        ).scalar()
+                        if pid is not None:
+                            out[Path(raw)] = int(pid)
+                            break
+        return out
+
+    # --- decisions -----------------------------------------------------------------------------
+    def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
+        """Current decisions (Decision() for photos that have none)."""
+        result = {pid: Decision() for pid in photo_ids}
+        with self._begin() as conn:
+            for chunk in _chunks(list(photo_ids), 500):
+                q = select(
+                    s.decisions.c.photo_id, s.decisions.c.rating, s.decisions.c.picked, s.decisions.c.label
+                )
+                for pid, rating, picked, label in conn.execute(q.where(s.decisions.c.photo_id.in_(chunk))):
+                    result[int(pid)] = Decision(int(rating), bool(picked), label)
+        return result
+
+    def set_decisions(self, changes: dict[int, Decision]) -> dict[int, Decision]:
+        """Store decisions (one transaction); returns the previous ones, for undo."""
+        for d in changes.values():
+            if not -1 <= d.rating <= 5:
+                raise ValueError(f"rating must be -1..5, got {d.rating}")
+            if d.label is not None and d.label not in LABELS:
+                raise ValueError(f"label must be one of {', '.join(LABELS)}")
+        before = self.decisions(list(changes))
+        now = time.time()
+        with self._begin() as conn:
+            for pid, d in changes.items():
+                vals = {
+                    "rating": d.rating,
+                    "picked": d.picked,
+                    "label": d.label,
+                    "changed_at": now,
+                    "source": "user",
+                }
+                conn.execute(
+                    insert(s.decisions)
+                    .values(photo_id=pid, **vals)
+                    .on_conflict_do_update(index_elements=["photo_id"], set_=vals)
+                )
+        return before
+
+    # --- prompts and text features -------------------------------------------------------------
+    def save_prompt(self, key: str, positive: str, negative: str) -> None:
+        vals = {"positive": positive, "negative": negative}
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.prompts)
+                .values(key=key, created_at=time.time(), **vals)
+                .on_conflict_do_update(index_elements=["key"], set_=vals)
+            )
+
+    def prompts(self) -> list[tuple[str, str, str]]:
+        with self._begin() as conn:
+            q = select(s.prompts.c.key, s.prompts.c.positive, s.prompts.c.negative).order_by(
+                s.prompts.c.created_at
+            )
+            return [tuple(r) for r in conn.execute(q)]
+
+    def text_features(self, model_id: str, prompts: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._begin() as conn:
+            q = select(s.text_features.c.prompt, s.text_features.c.vector).where(
+                and_(s.text_features.c.model_id == model_id, s.text_features.c.prompt.in_(list(prompts)))
+            )
+            return {p: np.frombuffer(v, dtype="<f4").copy() for p, v in conn.execute(q)}
+
+    def store_text_features(self, model_id: str, features: dict[str, np.ndarray]) -> None:
+        with self._begin() as conn:
+            for prompt, vec in features.items():
+                blob = np.asarray(vec, dtype="<f4").tobytes()
+                conn.execute(
+                    insert(s.text_features)
+                    .values(model_id=model_id, prompt=prompt, vector=blob)
+                    .on_conflict_do_update(index_elements=["model_id", "prompt"], set_={"vector": blob})
+                )
+
+    # --- maintenance ---------------------------------------------------------------------------
+    def integrity_check(self) -> str:
+        with self._begin() as conn:
+            return str(conn.execute(text("PRAGMA integrity_check")).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]

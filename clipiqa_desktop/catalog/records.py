@@ -1,0 +1,56 @@
+"""Plain data that crosses the catalog boundary (no SQLAlchemy objects leave the catalog)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..imaging.metadata import PhotoMeta
+
+RATING_REJECTED = -1
+LABELS = ("Red", "Yellow", "Green", "Blue", "Purple")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A photographer's decision: rating -1 (rejected), 0 (unrated) or 1..5 stars; pick; colour label."""
+
+    rating: int = 0
+    picked: bool = False
+    label: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.rating == RATING_REJECTED
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """Everything the indexing pipeline writes for one photo, in one transaction with its batch."""
+
+    rel_path: str
+    size_bytes: int
+    mtime_ns: int
+    fingerprint: str | None = None
+    error: str | None = None  # None = decoded and scored
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    meta: PhotoMeta = field(default_factory=PhotoMeta)
+    scores: dict[str, float] | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    thumbnail: tuple[int, int, bytes] | None = field(default=None, repr=False)  # width, height, JPEG
+    xmp_decision: Decision | None = None  # read from XMP; applied only if the catalog has none yet
+
+
+@dataclass(frozen=True)
+class PhotoState:
+    """What the catalog knows of a photo, enough to decide whether to index it again."""
+
+    id: int
+    rel_path: str
+    size_bytes: int
+    mtime_ns: int
+    status: str
+    scored: bool  # has scores for the analysis in question

@@ -1,0 +1,100 @@
+"""`clipiqa-desktop index FOLDER`: score, embed and thumbnail a folder into the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..catalog import CatalogError
+from ..indexing.pipeline import IndexingError, IndexOptions, IndexProgress, IndexSummary, index_folder
+from ..scoring import ScoringError
+from .common import CommandError, Progress, lazy_scorer, open_catalog, positive, resolve_long_side
+
+MAX_LISTED_FAILURES = 20
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "index",
+        parents=[common],
+        help="score, embed and thumbnail a folder into the catalog (incremental)",
+        description=(
+            "Index a folder: every new or changed photo is decoded once, scored, embedded and "
+            "thumbnailed; unchanged photos are skipped; photos that disappeared are marked missing "
+            "(their decisions are kept). Safe to interrupt: run it again to resume."
+        ),
+    )
+    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("-r", "--recursive", action="store_true", help="also index sub-folders")
+    p.add_argument("--batch-size", type=positive, default=8, metavar="N", help="images per model call")
+    p.add_argument("--workers", type=positive, default=2, metavar="N", help="decoding threads")
+    p.set_defaults(run=run)
+
+
+def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
+    out = out or sys.stderr
+    parts = [f"indexed {summary.indexed}", f"unchanged {summary.unchanged}", f"failed {len(summary.failed)}"]
+    if summary.failed_before:
+        parts.append(f"{summary.failed_before} failed earlier (unchanged since)")
+    if summary.missing:
+        parts.append(f"{summary.missing} now missing (decisions kept)")
+    if summary.returned:
+        parts.append(f"{summary.returned} back after being missing")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} non-photo files skipped")
+    state = "cancelled" if summary.cancelled else "done"
+    print(f"clipiqa-desktop: {folder}: {state} in {summary.seconds:.1f}s: " + ", ".join(parts), file=out)
+    for rel, reason in summary.failed[:MAX_LISTED_FAILURES]:
+        print(f"  failed: {rel}: {reason}", file=out)
+    if len(summary.failed) > MAX_LISTED_FAILURES:
+        print(
+            f"  ... and {len(summary.failed) - MAX_LISTED_FAILURES} more "
+            "(`clipiqa-desktop list FOLDER --where status=error` lists them)",
+            file=out,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = Path(args.folder).expanduser()
+    cancel = threading.Event()
+    try:
+        if not folder.is_dir():
+            raise CommandError(
+                f"{folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
+            )
+        catalog = open_catalog(args)
+        scorer = lazy_scorer(args)
+        options = IndexOptions(
+            long_side=resolve_long_side(args.size, scorer),
+            batch_size=args.batch_size,
+            workers=args.workers,
+            recursive=args.recursive,
+        )
+        progress: Progress | None = None
+
+        def on_progress(p: IndexProgress) -> None:
+            nonlocal progress
+            if progress is None:
+                progress = Progress(p.total, "indexing")
+            progress.update(p.done)
+
+        try:
+            summary = index_folder(catalog, scorer, folder, options, on_progress=on_progress, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            print(
+                "\nclipiqa-desktop: interrupted; every finished batch is saved, run again to resume",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            if progress is not None:
+                progress.close()
+    except (CommandError, IndexingError, CatalogError, ScoringError) as exc:
+        print(f"clipiqa-desktop: {exc}", file=sys.stderr)
+        return 2
+    print_summary(summary, folder)
+    return 1 if summary.failed else 0

@@ -1,0 +1,153 @@
+"""`clipiqa-desktop list FOLDER`: the folder's photos with scores and decisions, sorted and filtered."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..catalog import CatalogError, PhotoTable, QueryError, parse_where, select_rows
+from ..scoring import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES
+from .common import CommandError, folder_analysis, open_catalog
+from .views import load_table
+
+EPILOG = """examples:
+  clipiqa-desktop list shoot/ --sort sharpness                        blurriest first
+  clipiqa-desktop list shoot/ --where "sharpness<0.3" --where "rating>=0" --format json
+  clipiqa-desktop list shoot/ --prompt "Eyes closed.:Eyes open." --sort eyes_closed --desc
+  clipiqa-desktop list shoot/ --where status=error                    photos that failed, and why
+
+conditions: ATTRIBUTE<0.3 (any score, also custom prompt keys), rating>=3 (-1 = rejected),
+picked=1, label=Red, status=ok|error|missing.  sort keys: any attribute, name, captured, rating, path."""
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list a folder's photos with scores and decisions, sorted and filtered",
+        description="List the photos of an indexed folder from the catalog (no image is decoded).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("--sort", metavar="KEY", help="sort by an attribute, name, captured, rating or path")
+    p.add_argument("--desc", action="store_true", help="sort in descending order")
+    p.add_argument(
+        "--where", action="append", default=[], metavar="COND", help="filter, e.g. 'sharpness<0.3'"
+    )
+    p.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="POSITIVE:NEGATIVE",
+        help="score a custom pair from the stored embeddings (repeatable; key=POS:NEG names it)",
+    )
+    p.add_argument("--save-prompt", action="store_true", help="store the --prompt pairs in the catalog")
+    p.add_argument("--columns", metavar="KEYS", help="attributes shown in the table (default: the look ones)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.set_defaults(run=run)
+
+
+def _decision_text(table: PhotoTable, i: int) -> str:
+    rating = int(table.rating[i])
+    flag = "X" if rating == -1 else ("P" if table.picked[i] else "-")
+    stars = "*" * max(rating, 0)
+    return f"{flag} {stars:<5}"
+
+
+def write_json(table: PhotoTable, rows: Any, out: TextIO, meta: dict[str, str]) -> None:
+    for i in rows:
+        obj: dict[str, Any] = {
+            "path": table.paths[i],
+            "scores": {k: round(v, 6) for k, v in table.scores_of(i).items()},
+            "rating": int(table.rating[i]),
+            "picked": bool(table.picked[i]),
+            "label": table.labels[i],
+            "status": table.status[i],
+        }
+        if table.errors[i]:
+            obj["error"] = table.errors[i]
+        if table.captured_at[i]:
+            obj["captured_at"] = table.captured_at[i]
+        obj.update(meta)
+        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def write_csv(table: PhotoTable, rows: Any, out: TextIO) -> None:
+    import csv
+
+    w = csv.writer(out)
+    w.writerow(["path", "status", "error", "rating", "picked", "label", "captured_at", *table.attributes])
+    for i in rows:
+        scores = table.scores_of(i)
+        w.writerow(
+            [
+                table.paths[i],
+                table.status[i],
+                table.errors[i] or "",
+                int(table.rating[i]),
+                int(table.picked[i]),
+                table.labels[i] or "",
+                table.captured_at[i] or "",
+                *[f"{scores[a]:.6f}" if a in scores else "" for a in table.attributes],
+            ]
+        )
+
+
+def write_table(table: PhotoTable, rows: Any, out: TextIO, columns: list[str]) -> None:
+    widths = [max(len(c), 6) for c in columns]
+    out.write(
+        "decision  label   "
+        + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))
+        + "  name\n"
+    )
+    for i in rows:
+        scores = table.scores_of(i)
+        cells = "  ".join(
+            (f"{scores[c]:.4f}" if c in scores else "-").rjust(w)
+            for c, w in zip(columns, widths, strict=True)
+        )
+        name = Path(table.paths[i]).name
+        extra = f"  ({table.status[i]}: {table.errors[i]})" if table.status[i] != "ok" else ""
+        if table.status[i] == "missing":
+            extra = "  (missing)"
+        out.write(f"{_decision_text(table, i)}  {(table.labels[i] or '-'):<6}  {cells}  {name}{extra}\n")
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    folder = Path(args.folder).expanduser().resolve()
+    try:
+        filters = [parse_where(w) for w in args.where]
+        catalog = open_catalog(args)
+        folder_id, analysis_id = folder_analysis(args, catalog, folder)
+        table = load_table(args, catalog, folder_id, analysis_id)
+        rows = select_rows(table, filters, args.sort, args.desc)
+        model_id, size, _ = catalog.analysis(analysis_id)
+        if args.columns:
+            columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+            unknown = [c for c in columns if c not in table.attributes]
+            if unknown:
+                raise CommandError(
+                    f"unknown column {', '.join(unknown)}; known: {', '.join(table.attributes)}"
+                )
+        else:
+            custom = [a for a in table.attributes if a not in DEFAULT_ATTRIBUTES]  # prompt pairs
+            columns = [a for a in LOOK_ATTRIBUTES if a in table.attributes] + custom
+    except (CommandError, CatalogError, QueryError) as exc:
+        print(f"clipiqa-desktop: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        write_json(table, rows, out, {"model": model_id, "size": size})
+    elif args.format == "csv":
+        write_csv(table, rows, out)
+    else:
+        write_table(table, rows, out, columns)
+    print(
+        f"clipiqa-desktop: {len(rows):,} of {len(table):,} photos; scores of {model_id} at size {size}",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,94 @@
+"""Building the photo table that `list` and `export` show: catalog rows + scores + custom prompts.
+
+Custom prompt pairs (from --prompt or stored in the catalog) are scored from the stored embeddings
+with one matrix product. Their text features are cached in the catalog per model, so a stored prompt
+rescoring loads no model at all; a new prompt loads the model once to encode its two texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from ..catalog import Catalog, PhotoTable, build_table
+from ..scoring import (
+    DEFAULT_ATTRIBUTES,
+    AttributePair,
+    ModelSpec,
+    PromptError,
+    custom_pair,
+    parse_prompt_pair,
+)
+from ..scoring.engine import pair_scores
+from .common import CommandError, load_scorer
+
+
+def custom_pairs(args: argparse.Namespace, catalog: Catalog) -> list[AttributePair]:
+    """Stored prompt pairs plus those given with --prompt (saved first when --save-prompt)."""
+    try:
+        given = [parse_prompt_pair(p) for p in getattr(args, "prompt", []) or []]
+    except PromptError as exc:
+        raise CommandError(str(exc)) from exc
+    if getattr(args, "save_prompt", False):
+        for pair in given:
+            catalog.save_prompt(pair.key, pair.positive, pair.negative)
+    stored = [custom_pair(pos, neg, key) for key, pos, neg in catalog.prompts()]
+    by_key = {p.key: p for p in stored}
+    by_key.update({p.key: p for p in given})
+    return list(by_key.values())
+
+
+def load_table(args: argparse.Namespace, catalog: Catalog, folder_id: int, analysis_id: int) -> PhotoTable:
+    rows, scores = catalog.rows([folder_id], analysis_id)
+    present = {a for per in scores.values() for a in per}
+    attributes = [a for a in DEFAULT_ATTRIBUTES if a in present] + sorted(present - set(DEFAULT_ATTRIBUTES))
+    table = build_table(rows, scores, attributes)
+    pairs = custom_pairs(args, catalog)
+    if pairs:
+        rescore(args, catalog, table, [folder_id], analysis_id, pairs)
+    return table
+
+
+def rescore(
+    args: argparse.Namespace,
+    catalog: Catalog,
+    table: PhotoTable,
+    folder_ids: list[int],
+    analysis_id: int,
+    pairs: list[AttributePair],
+) -> None:
+    """Add a score column per pair, computed from stored embeddings (no image is decoded)."""
+    model_id, _, logit_scale = catalog.analysis(analysis_id)
+    texts = [p.positive for p in pairs] + [p.negative for p in pairs]
+    cached = catalog.text_features(model_id, texts)
+    missing = [t for t in dict.fromkeys(texts) if t not in cached]
+    if missing:
+        scorer = load_scorer(_args_for(args, model_id))
+        feats = scorer.text_features(missing).cpu().numpy()
+        fresh = dict(zip(missing, feats, strict=True))
+        catalog.store_text_features(model_id, fresh)
+        cached.update(fresh)
+    ids, emb = catalog.embeddings(folder_ids, analysis_id)
+    if len(ids) == 0:
+        return
+    text = torch.from_numpy(np.stack([cached[t] for t in texts]))
+    k = len(pairs)
+    values = pair_scores(torch.from_numpy(emb), text[:k], text[k:], logit_scale).numpy()
+    for j, pair in enumerate(pairs):
+        table.add_scores(pair.key, ids, values[:, j])
+
+
+def _args_for(args: argparse.Namespace, model_id: str) -> argparse.Namespace:
+    """Model options that rebuild the model an analysis was made with (for encoding new prompts)."""
+    arch, _, source = model_id.partition("/")
+    spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
+    if spec.model_id == model_id:
+        return args
+    if source.startswith("file:"):
+        raise CommandError(
+            f"these scores were made with {model_id}; "
+            f"pass --model {arch} --weights FILE to encode new prompts"
+        )
+    return argparse.Namespace(**{**vars(args), "model": arch, "pretrained": source, "weights": None})

@@ -1,0 +1,1 @@
+"""Decisions to and from the world: XMP (sidecars and embedded), exports. No Qt."""

@@ -1,0 +1,258 @@
+"""Incremental, crash-safe indexing of a folder into the catalog.
+
+scan → skip unchanged (size + mtime) → decode in a thread pool (analysis image, thumbnail, EXIF,
+XMP and fingerprint from ONE decode) → batch by shape → score on the device → write ONE transaction
+per batch. Decoding batch n+1 overlaps inference of batch n. A kill at any moment loses at most the
+batches not yet committed; the next run picks up every photo that has no scores yet.
+
+Plain Python: the CLI drives it with a terminal progress bar, the GUI from a QThread worker, both
+through the same `on_progress` / `on_batch` callbacks and a `threading.Event` for cancel.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from ..catalog import Catalog, Decision, PhotoRecord
+from ..catalog.catalog import file_fingerprint
+from ..culling.xmp import read_decision
+from ..imaging import DecodedPhoto, DecodeError, decode_photo
+from ..scoring import BUILTIN_ATTRIBUTES, AttributePair, ClipIqaScorer, LazyScorer
+from .scan import ScannedFile, find_photos
+from .stream import PhotoResult, score_photos
+
+log = logging.getLogger(__name__)
+
+THUMB_LONG_SIDE = 320
+THUMB_QUALITY = 82
+
+
+class IndexingError(RuntimeError):
+    """The folder cannot be indexed at all (does not exist, is not a folder, cannot be read)."""
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    long_side: int | None = 512  # analysis size; None = full resolution
+    batch_size: int = 8
+    workers: int = 2
+    recursive: bool = False
+    thumb_long_side: int = THUMB_LONG_SIDE
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    done: int  # photos processed in this run (scored or failed)
+    total: int  # photos that need processing in this run
+    photos_per_s: float
+    eta_s: float | None
+    unchanged: int
+
+
+@dataclass
+class IndexSummary:
+    folder_id: int
+    analysis_id: int | None  # None when nothing was ever scored for this model and size
+    found: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason), this run
+    failed_before: int = 0  # unchanged files that failed in an earlier run
+    missing: int = 0  # marked missing in this run
+    returned: int = 0  # missing before, present again
+    skipped: int = 0  # non-photo / hidden files
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class IndexedPhoto:
+    """What one decoding thread prepares for one photo."""
+
+    image: Image.Image  # the analysis image, consumed by the scorer
+    decoded: DecodedPhoto
+    thumbnail_jpeg: tuple[int, int, bytes] | None
+    fingerprint: str
+    xmp_decision: Decision | None
+
+
+def size_label(long_side: int | None) -> str:
+    return "full" if long_side is None else str(long_side)
+
+
+def _prepare(path: Path, size: int, options: IndexOptions, multiple: int) -> IndexedPhoto:
+    decoded = decode_photo(path, options.long_side, options.thumb_long_side, multiple=multiple)
+    thumb = None
+    if decoded.thumbnail is not None:
+        buf = io.BytesIO()
+        decoded.thumbnail.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=False)
+        thumb = (decoded.thumbnail.width, decoded.thumbnail.height, buf.getvalue())
+    try:
+        fingerprint = file_fingerprint(path, size)
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror}") from exc
+    return IndexedPhoto(decoded.image, decoded, thumb, fingerprint, read_decision(path, decoded.xmp))
+
+
+def index_folder(
+    catalog: Catalog,
+    scorer: ClipIqaScorer | LazyScorer,
+    folder: Path,
+    options: IndexOptions | None = None,
+    pairs: Sequence[AttributePair] = BUILTIN_ATTRIBUTES,
+    on_progress: Callable[[IndexProgress], None] | None = None,
+    on_batch: Callable[[list[int]], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> IndexSummary:
+    """Index `folder` into `catalog` with `scorer`; see the module docstring.
+
+    `scorer` may be a LazyScorer: the model is then loaded only if some photo needs scoring.
+    `on_batch` receives the catalog ids written by each committed batch (the GUI refreshes those
+    rows). Raises IndexingError when the folder cannot be read at all, CatalogError when the
+    catalog cannot be written (nothing committed is lost).
+    """
+    options = options or IndexOptions()
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise IndexingError(f"folder {folder} does not exist")
+    if not folder.is_dir():
+        raise IndexingError(f"{folder} is not a folder")
+    folder = folder.resolve()
+    started = time.perf_counter()
+    selection = find_photos([folder], recursive=options.recursive)
+    for path, reason in selection.unreadable:
+        if path == folder:
+            raise IndexingError(f"cannot read folder {folder}: {reason}")
+    folder_id = catalog.folder_id(folder)
+    assert folder_id is not None
+    label = size_label(options.long_side)
+    analysis_id = catalog.analysis_id(scorer.model_id, label)  # None until first indexed this way
+    summary = IndexSummary(
+        folder_id, analysis_id, found=len(selection.photos), skipped=len(selection.skipped)
+    )
+    for path, reason in selection.unreadable:  # sub-folders or files we could not stat
+        summary.failed.append((path.relative_to(folder).as_posix(), f"cannot read: {reason}"))
+
+    states = catalog.photo_states(folder_id, analysis_id)
+    todo: list[ScannedFile] = []
+    returned: list[int] = []
+    on_disk: set[str] = set()
+    for f in selection.photos:
+        rel = f.path.relative_to(folder).as_posix()
+        on_disk.add(rel)
+        st = states.get(rel)
+        unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns
+        if st is not None and unchanged and (st.scored or st.status == "error"):
+            summary.unchanged += 1
+            if st.status == "missing":
+                returned.append(st.id)
+            elif st.status == "error":
+                summary.failed_before += 1
+        else:
+            todo.append(f)
+    gone = [st.id for rel, st in states.items() if rel not in on_disk and st.status != "missing"]
+    summary.missing = catalog.mark_missing(gone)
+    if returned:
+        catalog.mark_present(returned)
+        summary.returned = len(returned)
+
+    if not todo:
+        if analysis_id is not None:
+            catalog.set_last_analysis(folder_id, analysis_id)
+        summary.seconds = time.perf_counter() - started
+        return summary
+    model = scorer.get()
+    if analysis_id is None:
+        analysis_id = catalog.analysis_id(model.model_id, label, model.embed_dim, model.logit_scale)
+        assert analysis_id is not None
+        summary.analysis_id = analysis_id
+    by_path = {f.path: f for f in todo}
+    done = 0
+    run_start = time.perf_counter()
+
+    def report() -> None:
+        if on_progress is None:
+            return
+        elapsed = time.perf_counter() - run_start
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        eta = (len(todo) - done) / rate if rate > 0 else None
+        on_progress(IndexProgress(done, len(todo), rate, eta, summary.unchanged))
+
+    report()
+    pending: list[PhotoResult] = []
+
+    def flush() -> None:
+        nonlocal done
+        if not pending:
+            return
+        records = [_record(r, by_path[r.path], folder) for r in pending]
+        assert analysis_id is not None
+        ids = catalog.write_batch(folder_id, analysis_id, records)
+        for r, rec in zip(pending, records, strict=True):
+            if r.ok:
+                summary.indexed += 1
+                if states.get(rec.rel_path) is not None and states[rec.rel_path].status == "missing":
+                    summary.returned += 1
+            else:
+                summary.failed.append((rec.rel_path, r.error or "unknown error"))
+        done += len(pending)
+        pending.clear()
+        if on_batch is not None:
+            on_batch(list(ids.values()))
+        report()
+
+    multiple = model.input_multiple
+    stream = score_photos(
+        [f.path for f in todo],
+        model,
+        pairs,
+        options.long_side,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        prepare=lambda p: _prepare(p, by_path[p].size_bytes, options, multiple),
+        cancel=cancel,
+    )
+    for result in stream:
+        pending.append(result)
+        if len(pending) >= options.batch_size:
+            flush()
+        if cancel is not None and cancel.is_set():
+            break
+    if cancel is not None and cancel.is_set():
+        summary.cancelled = True
+        pending.clear()  # the batch in flight is dropped; the next run redoes it
+    else:
+        flush()
+    catalog.set_last_analysis(folder_id, analysis_id)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _record(result: PhotoResult, scanned: ScannedFile, folder: Path) -> PhotoRecord:
+    rel = scanned.path.relative_to(folder).as_posix()
+    if not result.ok:
+        return PhotoRecord(rel, scanned.size_bytes, scanned.mtime_ns, error=result.error)
+    prep: IndexedPhoto = result.prepared
+    d = prep.decoded
+    return PhotoRecord(
+        rel_path=rel,
+        size_bytes=scanned.size_bytes,
+        mtime_ns=scanned.mtime_ns,
+        fingerprint=prep.fingerprint,
+        width=d.source_size[0],
+        height=d.source_size[1],
+        orientation=d.orientation,
+        meta=d.meta,
+        scores=result.scores,
+        embedding=result.embedding,
+        thumbnail=prep.thumbnail_jpeg,
+        xmp_decision=prep.xmp_decision,
+    )
