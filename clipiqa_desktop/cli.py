@@ -39,8 +39,13 @@ def size_arg(text: str) -> int | str | None:
 
 def model_options() -> argparse.ArgumentParser:
     """Options every command shares: which model, which weights, where it runs, at what size."""
-    from .scoring.device import DEVICE_CHOICES, PRECISION_CHOICES
-    from .scoring.model import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
+    from .scoring.constants import (
+        DEFAULT_MODEL,
+        DEFAULT_PRETRAINED,
+        DEVICE_CHOICES,
+        PRECISION_CHOICES,
+        WEIGHTS_ENV,
+    )
 
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model")

@@ -6,11 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..catalog import Catalog, CatalogError, default_catalog_path
-from ..indexing.pipeline import size_label
-from ..scoring import ClipIqaScorer, LazyScorer, ModelSpec, ScoringError
+from ..imaging.decode import size_label
+from ..scoring.errors import ScoringError
+
+if TYPE_CHECKING:  # torch and open_clip are imported only when a model is actually needed
+    from ..scoring import ClipIqaScorer, LazyScorer
 
 DEFAULT_SIZE_GPU, DEFAULT_SIZE_CPU = 1024, 512
 
@@ -32,6 +35,8 @@ class CommandError(Exception):
 
 def load_scorer(args: argparse.Namespace) -> ClipIqaScorer:
     """Build the scorer from the shared model options; ScoringError becomes CommandError."""
+    from ..scoring import ClipIqaScorer, ModelSpec
+
     spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
     try:
         return ClipIqaScorer.load(spec, device=args.device, precision=args.precision)
@@ -41,6 +46,8 @@ def load_scorer(args: argparse.Namespace) -> ClipIqaScorer:
 
 def lazy_scorer(args: argparse.Namespace) -> LazyScorer:
     """The scorer of the shared model options, loaded on first use (an unchanged folder needs none)."""
+    from ..scoring import LazyScorer, ModelSpec
+
     spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
     try:
         return LazyScorer(spec, device=args.device, precision=args.precision)
@@ -115,6 +122,8 @@ def folder_analysis(args: argparse.Namespace, catalog: Catalog, folder: Path) ->
         if last is None:
             raise CommandError(f"{folder} has no scores yet; run `clipiqa-desktop index {folder}`")
         return folder_id, last
+    from ..scoring.model import ModelSpec
+
     spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
     model_id = spec.model_id
     candidates = [args.size] if args.size != "auto" else []

@@ -6,12 +6,14 @@ import argparse
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import CatalogError
-from ..indexing.pipeline import IndexingError, IndexOptions, IndexProgress, IndexSummary, index_folder
-from ..scoring import ScoringError
+from ..scoring.errors import ScoringError
 from .common import CommandError, Progress, lazy_scorer, open_catalog, positive, resolve_long_side
+
+if TYPE_CHECKING:
+    from ..indexing.pipeline import IndexSummary
 
 MAX_LISTED_FAILURES = 20
 
@@ -58,6 +60,8 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..indexing.pipeline import IndexingError, IndexOptions, IndexProgress, index_folder
+
     folder = Path(args.folder).expanduser()
     cancel = threading.Event()
     try:

@@ -8,11 +8,10 @@ import json
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..indexing.pipeline import size_label
+from ..imaging.decode import size_label
 from ..indexing.scan import find_photos
-from ..indexing.stream import PhotoResult, score_photos
 from ..scoring import (
     DEFAULT_ATTRIBUTES,
     AttributePair,
@@ -21,6 +20,9 @@ from ..scoring import (
     parse_prompt_pair,
 )
 from .common import CommandError, Progress, load_scorer, positive, resolve_long_side
+
+if TYPE_CHECKING:
+    from ..indexing.stream import PhotoResult
 
 EPILOG = """examples:
   clipiqa-desktop score shoot/                          every attribute, a table
@@ -122,6 +124,8 @@ class _Writer:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from ..indexing.stream import PhotoResult
+
     out = out or sys.stdout
     try:
         pairs = parse_pairs(args.attributes, args.prompt)
@@ -168,6 +172,8 @@ def _score_in_order(
     writer: _Writer,
 ) -> int:
     """Run the streaming scorer, printing rows in input order as soon as each is final."""
+    from ..indexing.stream import score_photos
+
     progress = Progress(len(photos), "scoring")
     waiting: dict[int, PhotoResult] = {}
     next_index, done, failed = 0, 0, 0

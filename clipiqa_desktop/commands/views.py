@@ -10,18 +10,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 from ..catalog import Catalog, PhotoTable, build_table
-from ..scoring import (
+from ..scoring.attributes import (
     DEFAULT_ATTRIBUTES,
     AttributePair,
-    ModelSpec,
     PromptError,
     custom_pair,
     parse_prompt_pair,
 )
-from ..scoring.engine import pair_scores
 from .common import CommandError, load_scorer
 
 
@@ -73,6 +70,10 @@ def rescore(
     ids, emb = catalog.embeddings(folder_ids, analysis_id)
     if len(ids) == 0:
         return
+    import torch
+
+    from ..scoring.engine import pair_scores
+
     text = torch.from_numpy(np.stack([cached[t] for t in texts]))
     k = len(pairs)
     values = pair_scores(torch.from_numpy(emb), text[:k], text[k:], logit_scale).numpy()
@@ -82,6 +83,8 @@ def rescore(
 
 def _args_for(args: argparse.Namespace, model_id: str) -> argparse.Namespace:
     """Model options that rebuild the model an analysis was made with (for encoding new prompts)."""
+    from ..scoring.model import ModelSpec
+
     arch, _, source = model_id.partition("/")
     spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
     if spec.model_id == model_id:

@@ -1,6 +1,6 @@
 """Decoding photos (Pillow, pillow-heif, rawpy). No Qt, no torch."""
 
-from .decode import MAX_PIXELS, DecodedPhoto, DecodeError, decode_photo, target_size, to_rgb8
+from .decode import MAX_PIXELS, DecodedPhoto, DecodeError, decode_photo, size_label, target_size, to_rgb8
 from .formats import PHOTO_EXTENSIONS, RAW_EXTENSIONS, is_photo
 from .metadata import PhotoMeta, read_meta
 
@@ -14,6 +14,7 @@ __all__ = [
     "decode_photo",
     "is_photo",
     "read_meta",
+    "size_label",
     "target_size",
     "to_rgb8",
 ]

@@ -67,6 +67,11 @@ def target_size(width: int, height: int, long_side: int | None, multiple: int = 
     return w, h
 
 
+def size_label(long_side: int | None) -> str:
+    """How an analysis size is recorded with scores: '512', or 'full' for full resolution."""
+    return "full" if long_side is None else str(long_side)
+
+
 def _check_bomb(img: Image.Image) -> None:
     w, h = img.size
     if w * h > MAX_PIXELS:

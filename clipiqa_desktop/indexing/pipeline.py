@@ -24,7 +24,7 @@ from PIL import Image
 from ..catalog import Catalog, Decision, PhotoRecord
 from ..catalog.catalog import file_fingerprint
 from ..culling.xmp import read_decision
-from ..imaging import DecodedPhoto, DecodeError, decode_photo
+from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..scoring import BUILTIN_ATTRIBUTES, AttributePair, ClipIqaScorer, LazyScorer
 from .scan import ScannedFile, find_photos
 from .stream import PhotoResult, score_photos
@@ -82,10 +82,6 @@ class IndexedPhoto:
     thumbnail_jpeg: tuple[int, int, bytes] | None
     fingerprint: str
     xmp_decision: Decision | None
-
-
-def size_label(long_side: int | None) -> str:
-    return "full" if long_side is None else str(long_side)
 
 
 def _prepare(path: Path, size: int, options: IndexOptions, multiple: int) -> IndexedPhoto:

@@ -1,21 +1,42 @@
-"""CLIP-IQA scoring: model loading, the attribute registry and the score math. No Qt."""
+"""CLIP-IQA scoring: model loading, the attribute registry and the score math. No Qt.
 
-from .attributes import (
-    BUILTIN_ATTRIBUTES,
-    DEFAULT_ATTRIBUTES,
-    LOOK_ATTRIBUTES,
-    AttributePair,
-    PromptError,
-    custom_pair,
-    get_attribute,
-    parse_attribute_list,
-    parse_prompt_pair,
-)
-from .device import resolve_device, resolve_precision
-from .engine import CLIP_MEAN, CLIP_STD, ClipIqaScorer, ImageScores, LazyScorer, image_to_tensor, pair_scores
-from .errors import DeviceUnavailable, ScoringError, UnknownModel, WeightsMismatch, WeightsUnavailable
-from .model import WEIGHTS_ENV, ModelSpec, load_clip
+Names are imported lazily (PEP 562): `from clipiqa_desktop.scoring import DEFAULT_ATTRIBUTES` or
+`ScoringError` costs nothing, and torch/open_clip (several seconds to import) are loaded only when a
+name that needs them is first used. That keeps `rate`, `list` and the window's first paint fast.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_SOURCES = {
+    "attributes": (
+        "BUILTIN_ATTRIBUTES",
+        "DEFAULT_ATTRIBUTES",
+        "LOOK_ATTRIBUTES",
+        "AttributePair",
+        "PromptError",
+        "custom_pair",
+        "get_attribute",
+        "parse_attribute_list",
+        "parse_prompt_pair",
+    ),
+    "errors": ("DeviceUnavailable", "ScoringError", "UnknownModel", "WeightsMismatch", "WeightsUnavailable"),
+    "device": ("resolve_device", "resolve_precision"),
+    "engine": (
+        "CLIP_MEAN",
+        "CLIP_STD",
+        "ClipIqaScorer",
+        "ImageScores",
+        "LazyScorer",
+        "image_to_tensor",
+        "pair_scores",
+    ),
+    "model": ("ModelSpec", "load_clip"),
+    "constants": ("WEIGHTS_ENV",),
+}
+_WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 __all__ = [
     "BUILTIN_ATTRIBUTES",
     "CLIP_MEAN",
@@ -44,3 +65,39 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .attributes import (
+        BUILTIN_ATTRIBUTES,
+        DEFAULT_ATTRIBUTES,
+        LOOK_ATTRIBUTES,
+        AttributePair,
+        PromptError,
+        custom_pair,
+        get_attribute,
+        parse_attribute_list,
+        parse_prompt_pair,
+    )
+    from .constants import WEIGHTS_ENV
+    from .device import resolve_device, resolve_precision
+    from .engine import (
+        CLIP_MEAN,
+        CLIP_STD,
+        ClipIqaScorer,
+        ImageScores,
+        LazyScorer,
+        image_to_tensor,
+        pair_scores,
+    )
+    from .errors import DeviceUnavailable, ScoringError, UnknownModel, WeightsMismatch, WeightsUnavailable
+    from .model import ModelSpec, load_clip

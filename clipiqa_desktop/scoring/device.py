@@ -6,11 +6,10 @@ from typing import Literal
 
 import torch
 
+from .constants import DEVICE_CHOICES, PRECISION_CHOICES
 from .errors import DeviceUnavailable
 
 Precision = Literal["fp32", "bf16", "fp16"]
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 
 
 def _mps_available() -> bool:

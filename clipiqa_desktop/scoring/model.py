@@ -23,13 +23,11 @@ import open_clip
 import torch
 from torch import nn
 
+from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
 from .errors import UnknownModel, WeightsMismatch, WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_ENV = "CLIPIQA_WEIGHTS"
-DEFAULT_MODEL = "RN50"
-DEFAULT_PRETRAINED = "openai"
 # Architecture-only keys that OpenAI's checkpoints carry beside the tensors.
 # Random-weight models (tests, benchmarks) are seeded so that two runs build the same network.
 RANDOM_INIT_SEED = 0

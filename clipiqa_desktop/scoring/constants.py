@@ -1,0 +1,7 @@
+"""Defaults and choices that the CLI and GUI need before (or without) importing torch/open_clip."""
+
+DEFAULT_MODEL = "RN50"
+DEFAULT_PRETRAINED = "openai"
+WEIGHTS_ENV = "CLIPIQA_WEIGHTS"
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
