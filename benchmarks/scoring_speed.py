@@ -28,6 +28,11 @@ Run from the repository root:
 
 from __future__ import annotations
 
+import os
+
+# As the app does (clipiqa_desktop/__init__.py), before torch loads: OpenMP threads wait passively.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import logging
 import platform
