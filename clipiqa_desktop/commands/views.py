@@ -1,8 +1,7 @@
 """Building the photo table that `list` and `export` show: catalog rows + scores + custom prompts.
 
 Custom prompt pairs (from --prompt or stored in the catalog) are scored from the stored embeddings
-with one matrix product. Their text features are cached in the catalog per model, so a stored prompt
-rescoring loads no model at all; a new prompt loads the model once to encode its two texts.
+(culling/prompts.py); a stored prompt needs no model, a new one loads it once to encode its texts.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import argparse
 import numpy as np
 
 from ..catalog import Catalog, PhotoTable, build_table
+from ..culling.prompts import prompt_scores
 from ..scoring.attributes import (
     DEFAULT_ATTRIBUTES,
     AttributePair,
@@ -57,26 +57,13 @@ def rescore(
     pairs: list[AttributePair],
 ) -> None:
     """Add a score column per pair, computed from stored embeddings (no image is decoded)."""
-    model_id, _, logit_scale = catalog.analysis(analysis_id)
-    texts = [p.positive for p in pairs] + [p.negative for p in pairs]
-    cached = catalog.text_features(model_id, texts)
-    missing = [t for t in dict.fromkeys(texts) if t not in cached]
-    if missing:
+    model_id = catalog.analysis(analysis_id)[0]
+
+    def encode(texts: list[str]) -> np.ndarray:
         scorer = load_scorer(_args_for(args, model_id))
-        feats = scorer.text_features(missing).cpu().numpy()
-        fresh = dict(zip(missing, feats, strict=True))
-        catalog.store_text_features(model_id, fresh)
-        cached.update(fresh)
-    ids, emb = catalog.embeddings(folder_ids, analysis_id)
-    if len(ids) == 0:
-        return
-    import torch
+        return scorer.text_features(texts).cpu().numpy()
 
-    from ..scoring.engine import pair_scores
-
-    text = torch.from_numpy(np.stack([cached[t] for t in texts]))
-    k = len(pairs)
-    values = pair_scores(torch.from_numpy(emb), text[:k], text[k:], logit_scale).numpy()
+    ids, values = prompt_scores(catalog, folder_ids, analysis_id, pairs, encode)
     for j, pair in enumerate(pairs):
         table.add_scores(pair.key, ids, values[:, j])
 

@@ -31,8 +31,8 @@ _SOURCES = {
         "ImageScores",
         "LazyScorer",
         "image_to_tensor",
-        "pair_scores",
     ),
+    "scores": ("pair_scores",),
     "model": ("ModelSpec", "load_clip"),
     "constants": ("WEIGHTS_ENV",),
 }
@@ -97,7 +97,7 @@ if TYPE_CHECKING:
         ImageScores,
         LazyScorer,
         image_to_tensor,
-        pair_scores,
     )
     from .errors import DeviceUnavailable, ScoringError, UnknownModel, WeightsMismatch, WeightsUnavailable
     from .model import ModelSpec, load_clip
+    from .scores import pair_scores

@@ -1,6 +1,6 @@
 """The CLIP-IQA scorer: image tensors in, per-attribute scores and image embeddings out.
 
-Score of a pair (positive, negative) for an image with unit embedding e:
+Score of a pair (positive, negative) for an image with unit embedding e (scoring/scores.py):
     s = softmax(scale · [e·t₊, e·t₋])[0] = sigmoid(scale · (cos₊ − cos₋)),
 with t± the unit text features and scale = logit_scale.exp() (100 for OpenAI weights). Because s
 depends on e only, the embedding is returned with the scores: a new prompt pair can later be
@@ -24,6 +24,7 @@ from .device import Precision, resolve_device, resolve_precision, torch_dtype
 from .errors import ScoringError
 from .model import ModelSpec, load_clip
 from .pooling import make_size_agnostic
+from .scores import pair_scores
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,6 @@ class ImageScores:
 
     scores: dict[str, float]
     embedding: np.ndarray = field(repr=False)  # unit-length float32 vector
-
-
-def pair_scores(
-    image_features: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, scale: float
-) -> torch.Tensor:
-    """CLIP-IQA scores for N images × K pairs, computed in fp32.
-
-    image_features: (N, D); positive/negative: (K, D) text features (any norm). Returns (N, K).
-    """
-    img = nn.functional.normalize(image_features.float(), dim=-1)
-    pos = nn.functional.normalize(positive.float(), dim=-1)
-    neg = nn.functional.normalize(negative.float(), dim=-1)
-    logits = torch.stack([img @ pos.T, img @ neg.T], dim=-1) * scale  # (N, K, 2)
-    return logits.softmax(dim=-1)[..., 0]
 
 
 class ClipIqaScorer:
@@ -144,10 +131,10 @@ class ClipIqaScorer:
         self, embeddings: torch.Tensor | np.ndarray, pairs: Sequence[AttributePair]
     ) -> np.ndarray:
         """Scores (N, K) for stored embeddings: one matrix product, no image needed."""
-        emb = torch.as_tensor(embeddings).float().cpu()
-        text = self.text_features([p.positive for p in pairs] + [p.negative for p in pairs]).cpu()
+        emb = embeddings.float().cpu().numpy() if isinstance(embeddings, torch.Tensor) else embeddings
+        text = self.text_features([p.positive for p in pairs] + [p.negative for p in pairs]).cpu().numpy()
         k = len(pairs)
-        return pair_scores(emb, text[:k], text[k:], self.logit_scale).numpy()
+        return pair_scores(emb, text[:k], text[k:], self.logit_scale)
 
     def score_batch(self, batch: torch.Tensor, pairs: Sequence[AttributePair]) -> list[ImageScores]:
         """Encode a batch of equally sized images and score every pair for each."""

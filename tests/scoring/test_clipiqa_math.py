@@ -142,7 +142,7 @@ def test_pair_scores_is_the_two_way_softmax():
     s = pair_scores(img, pos, neg, 100.0)
     assert s[0, 0].item() == pytest.approx(1.0 / (1.0 + math.exp(-100.0)))
     assert s[1, 0].item() == pytest.approx(1.0 / (1.0 + math.exp(-100.0 * (0.6 - 0.8))))
-    assert pair_scores(img.half(), pos, neg, 100.0).dtype == torch.float32
+    assert pair_scores(img.half(), pos, neg, 100.0).dtype == np.float32
 
 
 def test_input_is_normalised_with_clip_constants_not_imagenet(tiny_scorer, monkeypatch):
