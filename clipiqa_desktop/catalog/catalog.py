@@ -201,7 +201,7 @@ class Catalog:
 
     def mark_missing(self, photo_ids: Iterable[int]) -> int:
         """Mark photos whose files are gone. Their scores and decisions stay."""
-        ids = list(photo_ids)
+        ids = [int(p) for p in photo_ids]
         if not ids:
             return 0
         with self._begin() as conn:
@@ -215,7 +215,7 @@ class Catalog:
 
     def mark_present(self, photo_ids: Iterable[int]) -> None:
         """A missing photo came back unchanged: it is ok again, with everything it had."""
-        ids = list(photo_ids)
+        ids = [int(p) for p in photo_ids]
         with self._begin() as conn:
             for chunk in _chunks(ids, 500):
                 conn.execute(
@@ -344,9 +344,11 @@ class Catalog:
             ).scalar()
 
     def rows(
-        self, folder_ids: Sequence[int], analysis_id: int | None
+        self, folder_ids: Sequence[int], analysis_id: int | None, photo_ids: Sequence[int] | None = None
     ) -> tuple[list[tuple], dict[int, dict[str, float]]]:
-        """Photo rows joined with decisions, and the scores of one analysis, for building a table."""
+        """Photo rows joined with decisions, and the scores of one analysis, for building a table.
+
+        With `photo_ids`, only those photos (the GUI merges each indexed batch this way)."""
         q = (
             select(
                 s.photos.c.id,
@@ -369,6 +371,9 @@ class Catalog:
             .where(s.photos.c.folder_id.in_(list(folder_ids)))
             .order_by(s.photos.c.id)
         )
+        if photo_ids is not None:
+            photo_ids = [int(p) for p in photo_ids]
+            q = q.where(s.photos.c.id.in_(photo_ids))
         by_photo: dict[int, dict[str, float]] = {}
         with self._begin() as conn:
             rows = [tuple(r) for r in conn.execute(q)]
@@ -378,6 +383,8 @@ class Catalog:
                     .join(s.photos, s.photos.c.id == s.scores.c.photo_id)
                     .where(s.scores.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(list(folder_ids)))
                 )
+                if photo_ids is not None:
+                    sq = sq.where(s.scores.c.photo_id.in_(list(photo_ids)))
                 for pid, attr, value in conn.execute(sq):
                     by_photo.setdefault(int(pid), {})[attr] = float(value)
         return rows, by_photo
@@ -406,9 +413,10 @@ class Catalog:
     # --- decisions -----------------------------------------------------------------------------
     def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
         """Current decisions (Decision() for photos that have none)."""
-        result = {pid: Decision() for pid in photo_ids}
+        ids = [int(p) for p in photo_ids]  # numpy integers do not bind in sqlite3
+        result = {pid: Decision() for pid in ids}
         with self._begin() as conn:
-            for chunk in _chunks(list(photo_ids), 500):
+            for chunk in _chunks(ids, 500):
                 q = select(
                     s.decisions.c.photo_id, s.decisions.c.rating, s.decisions.c.picked, s.decisions.c.label
                 )

@@ -8,6 +8,7 @@ are NaN and sort last in either direction.
 from __future__ import annotations
 
 import operator
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +35,14 @@ class PhotoTable:
     attributes: list[str] = field(default_factory=list)
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (N, K), NaN = none
 
+    names: list[str] = field(default_factory=list)  # file names, derived from paths
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.paths):
+            self.names = [os.path.basename(p) for p in self.paths]
+
     def __len__(self) -> int:
         return len(self.ids)
-
-    @property
-    def names(self) -> list[str]:
-        return [PurePath(p).name for p in self.paths]
 
     def score_column(self, key: str) -> np.ndarray:
         return self.scores[:, self.attributes.index(key)]
@@ -58,6 +61,32 @@ class PhotoTable:
             self.attributes.append(key)
             base = self.scores if self.scores.size else np.zeros((len(self), 0), np.float32)
             self.scores = np.concatenate([base, col[:, None]], axis=1)
+
+    def merge(self, other: PhotoTable) -> None:
+        """Update rows whose id is in `other` and append the rest (same attribute columns)."""
+        if len(other) == 0:
+            return
+        if other.attributes != self.attributes:
+            raise ValueError("cannot merge tables with different score columns")
+        pos = {int(pid): i for i, pid in enumerate(self.ids)}
+        new = [j for j, pid in enumerate(other.ids) if int(pid) not in pos]
+        for j, pid in enumerate(other.ids):
+            i = pos.get(int(pid))
+            if i is None:
+                continue
+            self.paths[i], self.status[i], self.errors[i] = other.paths[j], other.status[j], other.errors[j]
+            self.names[i] = other.names[j]
+            self.captured_at[i], self.labels[i] = other.captured_at[j], other.labels[j]
+            self.rating[i], self.picked[i] = other.rating[j], other.picked[j]
+            self.scores[i] = other.scores[j]
+        if new:
+            self.ids = np.concatenate([self.ids, other.ids[new]])
+            for name in ("paths", "names", "status", "errors", "captured_at", "labels"):
+                getattr(self, name).extend(getattr(other, name)[j] for j in new)
+            self.rating = np.concatenate([self.rating, other.rating[new]])
+            self.picked = np.concatenate([self.picked, other.picked[new]])
+            base = self.scores.reshape(len(self.ids) - len(new), len(self.attributes))
+            self.scores = np.concatenate([base, other.scores[new]])
 
     def scores_of(self, row: int) -> dict[str, float]:
         return {

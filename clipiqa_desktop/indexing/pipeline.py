@@ -170,6 +170,8 @@ def index_folder(
         analysis_id = catalog.analysis_id(model.model_id, label, model.embed_dim, model.logit_scale)
         assert analysis_id is not None
         summary.analysis_id = analysis_id
+    # Readers (the window, `list` in another terminal) see this run's scores as they are committed.
+    catalog.set_last_analysis(folder_id, analysis_id)
     by_path = {f.path: f for f in todo}
     done = 0
     run_start = time.perf_counter()

@@ -217,3 +217,13 @@ def test_where_and_sort(catalog, tmp_path):
         parse_where("quality is low")
     with pytest.raises(QueryError, match="cannot sort"):
         select_rows(t, sort="colour")
+
+
+def test_numpy_ids_are_accepted(catalog, tmp_path):
+    fid = catalog.folder_id(tmp_path)
+    aid = catalog.analysis_id("m", "512", 4, 100.0)
+    pid = catalog.write_batch(fid, aid, [_record("a.jpg")])["a.jpg"]
+    catalog.set_decisions({int(pid): Decision(rating=2)})
+    assert catalog.decisions(np.array([pid]))[pid].rating == 2
+    rows, _ = catalog.rows([fid], aid, photo_ids=np.array([pid]))
+    assert len(rows) == 1

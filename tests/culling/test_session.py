@@ -1,0 +1,107 @@
+"""The Qt-free culling session: view, sort, filters (absolute and relative), decisions and undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
+from clipiqa_desktop.culling.decisions import DecisionChange
+from clipiqa_desktop.culling.session import PRESETS, CullingSession, FilterState
+
+
+def _rec(name, sharp, bright=0.5, captured=None):
+    from clipiqa_desktop.imaging import PhotoMeta
+
+    return PhotoRecord(
+        name,
+        1,
+        1,
+        fingerprint=name,
+        scores={"sharpness": sharp, "brightness": bright},
+        embedding=np.ones(4, np.float32) / 2,
+        meta=PhotoMeta(captured_at=captured),
+    )
+
+
+@pytest.fixture
+def session(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    fid = cat.folder_id(tmp_path)
+    aid = cat.analysis_id("m", "512", 4, 100.0)
+    sharp = [0.9, 0.1, 0.5, 0.3, 0.7, 0.05, 0.8, 0.6, 0.2, 0.4]
+    cat.write_batch(
+        fid,
+        aid,
+        [_rec(f"IMG_{i}.jpg", s, captured=f"2024-01-01T10:00:{9 - i:02d}") for i, s in enumerate(sharp)],
+    )
+    cat.set_last_analysis(fid, aid)
+    s = CullingSession(cat, tmp_path)
+    yield s
+    cat.close()
+
+
+def names(session):
+    return [session.table.names[r] for r in session.view]
+
+
+def test_sorts(session):
+    session.set_sort("sharpness", False)
+    assert names(session)[:3] == ["IMG_5.jpg", "IMG_1.jpg", "IMG_8.jpg"]
+    session.set_sort("sharpness", True)
+    assert names(session)[0] == "IMG_0.jpg"
+    session.set_sort("captured", False)
+    assert names(session)[0] == "IMG_9.jpg"
+    session.set_sort("name", True)
+    assert names(session)[0] == "IMG_9.jpg"
+
+
+def test_absolute_and_relative_ranges_and_why(session):
+    session.set_filters(FilterState(ranges={"sharpness": (0.0, 0.35)}))
+    assert sorted(names(session)) == ["IMG_1.jpg", "IMG_3.jpg", "IMG_5.jpg", "IMG_8.jpg"]
+    row = session.view[0]
+    assert session.why(row)[0].startswith("sharpness ") and "≤ 0.35" in session.why(row)[0]
+    session.set_filters(FilterState(ranges={"sharpness": (0.0, 20.0)}, relative=True))  # lowest 20 %
+    assert sorted(names(session)) == ["IMG_1.jpg", "IMG_5.jpg"]
+    assert "percentiles 0–20" in session.why(session.view[0])[0]
+
+
+def test_presets_are_ranges_on_known_attributes():
+    assert {p.name for p in PRESETS} == {"Blurry", "Too dark", "Too bright", "Noisy", "Low quality"}
+    for p in PRESETS:
+        assert 0 <= p.absolute[0] < p.absolute[1] <= 1 and 0 <= p.percentile[0] < p.percentile[1] <= 100
+
+
+def test_decisions_filters_undo_redo(session):
+    session.set_sort("name", False)
+    first, second = session.view[0], session.view[1]
+    session.decide([first, second], DecisionChange(reject=True))
+    assert session.table.rating[first] == -1
+    pid = int(session.table.ids[first])
+    assert session.catalog.decisions([pid])[pid] == Decision(rating=-1)
+    session.set_filters(FilterState(flags=frozenset({"rejected"})))
+    assert names(session) == ["IMG_0.jpg", "IMG_1.jpg"]
+    session.decide([first], DecisionChange(stars=4))
+    session.decide([first], DecisionChange(label="Red"))
+    assert session.undo() == [pid]
+    assert session.table.labels[first] is None and session.table.rating[first] == 4
+    session.undo()
+    assert session.table.rating[first] == -1
+    assert session.catalog.decisions([pid])[pid].rating == -1
+    session.redo()
+    assert session.catalog.decisions([pid])[pid].rating == 4
+    session.set_filters(FilterState(min_rating=4))
+    session.refresh()
+    assert names(session) == ["IMG_0.jpg"]
+    session.decide([second], DecisionChange(pick=True))
+    assert not session.can_redo, "a new decision clears the redo stack"
+
+
+def test_merge_brings_in_new_rows(session, tmp_path):
+    cat = session.catalog
+    aid = session.analysis_id
+    ids = cat.write_batch(session.folder_id, aid, [_rec("NEW.jpg", 0.99), _rec("IMG_0.jpg", 0.01)])
+    session.merge(list(ids.values()))
+    assert len(session.table) == 11
+    session.set_sort("sharpness", False)
+    assert names(session)[0] == "IMG_0.jpg" and names(session)[-1] == "NEW.jpg"
