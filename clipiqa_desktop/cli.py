@@ -1,6 +1,6 @@
 """Command line: the window by default, headless commands beside it.
 
-    clipiqa-desktop [FOLDER]             the desktop app
+    clipiqa-desktop [options] [FOLDER]   the desktop app (same model/catalog options as below)
     clipiqa-desktop index FOLDER         score, embed and thumbnail a folder into the catalog
     clipiqa-desktop list FOLDER          the folder's photos, sorted and filtered by score
     clipiqa-desktop rate PATH...         reject / pick / stars / colour label
@@ -105,6 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("index", "list", "rate", "export", "score")
+
+
+def _wants_command(argv: list[str]) -> bool:
+    """A headless command was named (or help was asked for); otherwise the window opens."""
+    return any(a in COMMANDS for a in argv) or any(a in ("-h", "--help", "--version") for a in argv)
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    """`clipiqa-desktop [options] [FOLDER]`: the window, with the same model/catalog options."""
+    parser = argparse.ArgumentParser(prog="clipiqa-desktop", parents=[model_options()])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
+    parser.add_argument("folder", nargs="?", metavar="FOLDER", help="a shoot to open (and index)")
+    parser.set_defaults(command=None)
+    return parser
+
+
 def _configure_logging(verbose: bool) -> None:
     """Messages on stderr prefixed with the program name. open_clip logs its own download and
     random-init chatter to the root logger; the user sees our explanation instead unless -v."""
@@ -117,16 +134,13 @@ def _configure_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser() if _wants_command(argv) else build_gui_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     if args.command is None:
-        print(
-            "clipiqa-desktop: the desktop window is not part of this release yet; "
-            "use `clipiqa-desktop score PATH...` (see --help)",
-            file=sys.stderr,
-        )
-        return EXIT_FATAL
+        from .app import run_app
+
+        return run_app(args)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

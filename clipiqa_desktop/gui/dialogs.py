@@ -1,0 +1,170 @@
+"""Dialogs: settings, missing CLIP weights, and the list of photos that failed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..scoring.constants import DEVICE_CHOICES, PRECISION_CHOICES
+from .settings import AppSettings
+
+
+def _file_row(edit: QLineEdit, title: str, filters: str, save: bool = False) -> QWidget:
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    browse = QPushButton("Choose…")
+
+    def pick() -> None:
+        fn = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        path, _ = fn(row, title, edit.text(), filters)
+        if path:
+            edit.setText(path)
+
+    browse.clicked.connect(pick)
+    lay.addWidget(browse)
+    return row
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        form = QFormLayout()
+        self.model = QLineEdit(settings.model)
+        self.pretrained = QLineEdit(settings.pretrained)
+        self.weights = QLineEdit(settings.weights)
+        self.weights.setPlaceholderText("download through open_clip (needs the internet once)")
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICE_CHOICES))
+        self.device.setCurrentText(settings.device)
+        self.precision = QComboBox()
+        self.precision.addItems(list(PRECISION_CHOICES))
+        self.precision.setCurrentText(settings.precision)
+        self.size_box = QComboBox()
+        self.size_box.setEditable(True)
+        self.size_box.addItems(["auto", "224", "512", "1024", "full"])
+        self.size_box.setCurrentText(settings.size)
+        self.catalog = QLineEdit(str(settings.catalog_path))
+        form.addRow("Model (open_clip)", self.model)
+        form.addRow("Pretrained tag", self.pretrained)
+        form.addRow(
+            "Weights file", _file_row(self.weights, "CLIP weights", "Checkpoints (*.pt *.bin *.safetensors)")
+        )
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        form.addRow("Analysis size", self.size_box)
+        form.addRow("Catalog", _file_row(self.catalog, "Catalog file", "SQLite (*.sqlite)", save=True))
+        note = QLabel(
+            "Scores are stored per model and analysis size; changing either rescores on the next index."
+        )
+        note.setWordWrap(True)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #e5484d")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+
+    def _accept(self) -> None:
+        size = self.size_box.currentText().strip().lower()
+        if size not in ("auto", "full") and not (size.isdigit() and 32 <= int(size) <= 16384):
+            self.error.setText("Analysis size must be auto, full or a pixel count between 32 and 16384.")
+            return
+        self.settings = replace(
+            self.settings,
+            model=self.model.text().strip() or "RN50",
+            pretrained=self.pretrained.text().strip() or "openai",
+            weights=self.weights.text().strip(),
+            device=self.device.currentText(),
+            precision=self.precision.currentText(),
+            size=size,
+            catalog=self.catalog.text().strip(),
+        )
+        self.accept()
+
+
+class WeightsDialog(QDialog):
+    """Missing CLIP weights: pick a file, download now (when online), or cancel."""
+
+    PICK, DOWNLOAD = 10, 11
+
+    def __init__(self, message: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("CLIP weights needed")
+        self.weights_file = ""
+        text = QLabel(
+            "<p>Scoring needs the CLIP model's weights, and they are not on this computer.</p>"
+            "<ul><li><b>Choose a file</b> you already have "
+            "(OpenAI's RN50.pt, or an open_clip checkpoint).</li>"
+            "<li><b>Download now</b>: about 400 MB, once; needs the internet.</li>"
+            "<li><b>Cancel</b>: browse the catalog without scoring.</li></ul>"
+        )
+        text.setWordWrap(True)
+        detail = QLabel(message)
+        detail.setWordWrap(True)
+        detail.setStyleSheet("color: #888")
+        pick = QPushButton("Choose a file…")
+        pick.clicked.connect(self._pick)
+        download = QPushButton("Download now")
+        download.clicked.connect(lambda: self.done(self.DOWNLOAD))
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        for b in (pick, download, cancel):
+            buttons.addWidget(b)
+        lay = QVBoxLayout(self)
+        lay.addWidget(text)
+        lay.addWidget(detail)
+        lay.addLayout(buttons)
+
+    def _pick(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "CLIP weights", "", "Checkpoints (*.pt *.bin *.safetensors)"
+        )
+        if path:
+            self.weights_file = path
+            self.done(self.PICK)
+
+
+class FailedDialog(QDialog):
+    """Every photo that could not be scored, and why."""
+
+    def __init__(self, failures: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{len(failures)} photos could not be scored")
+        table = QTableWidget(len(failures), 2)
+        table.setHorizontalHeaderLabels(["Photo", "Reason"])
+        for i, (path, reason) in enumerate(failures):
+            table.setItem(i, 0, QTableWidgetItem(path))
+            table.setItem(i, 1, QTableWidgetItem(reason))
+        table.resizeColumnsToContents()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(table)
+        lay.addWidget(buttons)
+        self.resize(800, 400)

@@ -1,0 +1,91 @@
+"""Application settings: model, weights, device, analysis size, catalog; persisted with QSettings.
+
+Command-line options override the stored values for this run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from ..catalog.catalog import default_catalog_path
+from ..scoring.constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
+
+MAX_RECENT = 10
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    model: str = DEFAULT_MODEL
+    pretrained: str = DEFAULT_PRETRAINED
+    weights: str = ""
+    device: str = "auto"
+    precision: str = "auto"
+    size: str = "auto"  # "auto", "full" or a pixel count
+    catalog: str = ""
+    recent: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def catalog_path(self) -> Path:
+        return Path(self.catalog).expanduser() if self.catalog else default_catalog_path()
+
+    def long_side(self, device_is_gpu: bool) -> int | None:
+        if self.size == "full":
+            return None
+        if self.size == "auto":
+            return 1024 if device_is_gpu else 512
+        return int(self.size)
+
+    def with_recent(self, folder: Path) -> AppSettings:
+        text = str(folder)
+        return replace(self, recent=(text, *[r for r in self.recent if r != text])[:MAX_RECENT])
+
+    # --- persistence ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, store: QSettings | None = None) -> AppSettings:
+        store = store or QSettings()
+        d = cls()
+
+        def get(key: str, default: str) -> str:
+            value = store.value(key, default)
+            return str(value) if value is not None else default
+
+        raw: Any = store.value("recent", [])
+        recent: list[Any] = [raw] if isinstance(raw, str) else list(raw or [])
+        return cls(
+            model=get("model", d.model),
+            pretrained=get("pretrained", d.pretrained),
+            weights=get("weights", d.weights),
+            device=get("device", d.device),
+            precision=get("precision", d.precision),
+            size=get("size", d.size),
+            catalog=get("catalog", d.catalog),
+            recent=tuple(str(r) for r in recent)[:MAX_RECENT],
+        )
+
+    def save(self, store: QSettings | None = None) -> None:
+        store = store or QSettings()
+        for key in ("model", "pretrained", "weights", "device", "precision", "size", "catalog"):
+            store.setValue(key, getattr(self, key))
+        store.setValue("recent", list(self.recent))
+        store.sync()
+
+    def with_cli(self, args: argparse.Namespace) -> AppSettings:
+        """Apply command-line options (those given) on top of the stored settings."""
+        import os
+
+        changes: dict[str, Any] = {}
+        for key in ("model", "pretrained", "weights", "catalog", "device", "precision"):
+            value = getattr(args, key, None)
+            if value is not None and not (key in ("device", "precision") and value == "auto"):
+                changes[key] = str(value)
+        size = getattr(args, "size", "auto")
+        if size != "auto":
+            changes["size"] = "full" if size is None else str(size)
+        if "weights" not in changes and os.environ.get(WEIGHTS_ENV):
+            changes["weights"] = os.environ[WEIGHTS_ENV]
+        return replace(self, **changes)

@@ -1,0 +1,153 @@
+"""The window end to end, offscreen: open, index, sort, cull with keys, undo, filters, loupe, prompt."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from clipiqa_desktop.gui.photo_model import PhotoIdRole
+
+
+def _open_and_index(qtbot, window, folder):
+    assert window.open_folder(folder)
+    qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 13, timeout=10_000)
+
+
+def test_open_index_sort_reject_undo(qtbot, window, shoot, catalog):
+    _open_and_index(qtbot, window, shoot)
+    assert "Done" in window.status_label.text()
+    assert window.filters.count_label.text() == "<b>13</b> of 13 photos"
+    assert window.failed_button.isVisible() and "1 failed" in window.failed_button.text()
+
+    window.sort_box.setCurrentText("sharpness")
+    session = window.session
+    values = [session.table.score_column("sharpness")[r] for r in session.view[:12]]
+    assert values == sorted(values)
+
+    window.grid.setFocus()
+    first = window.model.index(0)
+    window.grid.setCurrentIndex(first)
+    pid = first.data(PhotoIdRole)
+    qtbot.keyClick(window.grid, Qt.Key.Key_X)
+    assert catalog.decisions([pid])[pid].rating == -1
+    qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert catalog.decisions([pid])[pid].rating == 0
+    qtbot.keyClick(
+        window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert catalog.decisions([pid])[pid].rating == -1
+
+
+def test_keys_stars_labels_pick_multiselect_and_auto_advance(qtbot, window, shoot, catalog):
+    _open_and_index(qtbot, window, shoot)
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.model.index(0))
+    window.grid.selectAll()
+    qtbot.keyClick(window.grid, Qt.Key.Key_3)
+    ids = [window.model.index(r).data(PhotoIdRole) for r in range(13)]
+    assert {d.rating for d in catalog.decisions(ids).values()} == {3}
+    window.grid.clearSelection()
+    window.grid.setCurrentIndex(window.model.index(2))
+    qtbot.keyClick(window.grid, Qt.Key.Key_8)
+    qtbot.keyClick(window.grid, Qt.Key.Key_P)
+    d = catalog.decisions([ids[2]])[ids[2]]
+    assert (d.label, d.picked, d.rating) == ("Green", True, 3)
+    window.auto_advance.setChecked(True)
+    window.grid.setCurrentIndex(window.model.index(4))
+    window.grid.clearSelection()
+    qtbot.keyClick(window.grid, Qt.Key.Key_X)
+    assert catalog.decisions([ids[4]])[ids[4]].rating == -1
+    assert window.grid.currentIndex().row() == 5, "auto-advance moved to the next photo"
+    qtbot.keyClick(window.grid, Qt.Key.Key_U)
+    assert catalog.decisions([ids[5]])[ids[5]].rating == 3
+
+
+def test_filters_presets_decisions_and_reject_all_shown(qtbot, window, shoot, catalog, monkeypatch):
+    _open_and_index(qtbot, window, shoot)
+    window.filters.relative.setChecked(True)
+    window.filters.preset_buttons["Blurry"].click()
+    shown = len(window.session.view)
+    assert 0 < shown < 13
+    assert f"<b>{shown}</b> of 13" in window.filters.count_label.text()
+    row = int(window.session.view[0])
+    assert window.session.why(row)[0].startswith("sharpness")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.reject_all_shown()
+    rejected = [pid for pid, d in catalog.decisions(list(window.session.table.ids)).items() if d.rating == -1]
+    assert len(rejected) == shown
+    window.filters.clear()
+    window.filters.flags["rejected"].setChecked(True)
+    qtbot.waitUntil(lambda: len(window.session.view) == shown, timeout=2000)
+
+
+def test_loupe_opens_zooms_and_steps(qtbot, window, shoot):
+    _open_and_index(qtbot, window, shoot)
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.model.index(0))
+    qtbot.keyClick(window.grid, Qt.Key.Key_Space)
+    assert window.stack.currentWidget() is window.loupe
+    qtbot.waitUntil(lambda: not window.loupe.view.item.pixmap().isNull(), timeout=10_000)
+    assert window.loupe.view.fit
+    qtbot.keyClick(window.loupe, Qt.Key.Key_Z)
+    assert not window.loupe.view.fit and window.loupe.view.transform().m11() == 1.0
+    first_path = window.loupe.path
+    qtbot.keyClick(window.loupe, Qt.Key.Key_Right)
+    assert window.loupe.path != first_path and window.grid.currentIndex().row() == 1
+    qtbot.keyClick(window.loupe, Qt.Key.Key_Escape)
+    assert window.stack.currentWidget() is window.grid
+    window.loupe.wait()
+
+
+def test_custom_prompt_scores_from_embeddings_and_sorts(qtbot, window, shoot):
+    _open_and_index(qtbot, window, shoot)
+    window.filters.positive.setText("Eyes closed.")
+    window.filters.negative.setText("Eyes open.")
+    window.filters.score_button.click()
+    qtbot.waitUntil(lambda: window.sort_box.currentText() == "eyes_closed", timeout=60_000)
+    qtbot.waitUntil(
+        lambda: window.prompt_thread is not None and not window.prompt_thread.isRunning(), timeout=10_000
+    )
+    col = window.session.table.score_column("eyes_closed")
+    shown = [col[r] for r in window.session.view[:12]]
+    assert shown == sorted(shown, reverse=True)
+
+
+def test_unreadable_folder_is_explained(qtbot, window, tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    assert not window.open_folder(tmp_path / "nope")
+    assert "does not exist" in warnings[0] and "does not exist" in window.status_label.text()
+
+
+def test_headless_cli_reads_the_catalog_while_the_window_indexes(qtbot, window, tmp_path, settings):
+    import subprocess
+    import sys
+
+    from ..conftest import photo
+
+    big = tmp_path / "card"
+    big.mkdir()
+    for i in range(30):
+        photo(1200, 800, seed=i).save(big / f"C{i:03d}.jpg")
+    window.open_folder(big)
+    qtbot.waitUntil(lambda: len(window.session.table) > 0 or not window.indexing, timeout=60_000)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clipiqa_desktop",
+            "list",
+            str(big),
+            "--catalog",
+            str(settings.catalog_path),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert 0 < len(proc.stdout.splitlines()) <= 30
+    window.cancel_indexing(wait=True)
