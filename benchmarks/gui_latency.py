@@ -1,0 +1,698 @@
+"""GUI latency of the window on a large catalog, measured offscreen on the real widgets.
+
+    .venv/bin/python benchmarks/gui_latency.py            # 20,000-photo catalog, 60-photo shoot
+    .venv/bin/python benchmarks/gui_latency.py --quick    # 2,000 photos, 20-photo shoot (smoke run)
+    .venv/bin/python benchmarks/gui_latency.py --photos 50000
+
+What is measured (each in a fresh child process of this script, so imports are counted):
+
+1. Start to first painted grid: from the first line of the child (and from the parent's spawn) to the
+   end of the first paint of the grid's viewport that shows rows, for a catalog of N scored photos:
+   imports, QApplication, Catalog, MainWindow + show(), open_folder() (session load) and the paint.
+   The folder holds N real tiny JPEGs (hard links of one file) whose size and mtime match the catalog,
+   so the background re-index finds everything unchanged and never loads a model. A 10 ms timer
+   then records event-loop stalls until that re-index is done. A second process repeats the start
+   with the background indexer switched off (diagnostic: what the indexer thread costs the paint).
+2. Sort and filter on the N photos, in the same window: the call plus the repaint it causes (median
+   and max of 5 repetitions each).
+3. Event-loop stalls while indexing a real shoot in the background (1600×1200 JPEGs, RN50 with random
+   weights, analysis size 224, a fresh catalog): a 10 ms QTimer on the GUI thread records how late
+   every tick is, from open_folder() until the worker thread has ended.
+4. X keypress to repaint on the grid: QTest.keyClick() (synchronous: shortcut, decision written to
+   the catalog) until the viewport's next paint has been processed, on 20 different rows.
+
+"Painted" means the paint event of the grid's viewport has been fully handled: an event filter on the
+viewport delivers the paint event itself and records the time after it returns. Generated data is
+cached (git-ignored) under benchmarks/.cache/; every run works on a fresh copy of the catalog.
+Numbers are wall-clock times on a shared machine: expect noise when something else runs.
+"""
+
+# ruff: noqa: E402  (the clock starts before anything else is imported)
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()  # the child's start: first line of the script (CLOCK_MONOTONIC on Linux)
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+CACHE = ROOT / ".cache"
+TINY = REPO / "tests" / "data" / "tiny-rn.json"
+GRID_SIZE = "128"  # analysis size recorded in the big catalog (the tiny model's settings)
+EMBED_DIM = 32  # tiny-rn.json
+BATCH = 1000
+RESULT_TAG = "GUI_LATENCY_RESULT "
+
+GOALS = {"first_paint_ms": 1000.0, "view_ms": 100.0, "stall_p99_ms": 50.0, "key_ms": 30.0}
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100) of a non-empty list."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * q / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return percentile(values, 50.0)
+
+
+# --- generated data (parent process) ------------------------------------------------------------------
+def _jpeg_bytes(width: int, height: int, seed: int, quality: int = 85) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack(
+        [255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1), 128 + 100 * np.sin(x / 17.0 + seed)],
+        axis=-1,
+    )
+    img += rng.normal(0, 8, img.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def tiny_model_id() -> str:
+    """The model id the window's indexer uses for the tiny settings (honours CLIPIQA_WEIGHTS as it does)."""
+    from clipiqa_desktop.scoring import ModelSpec
+
+    return ModelSpec.from_options(str(TINY), "none", None).model_id
+
+
+def build_big_catalog(n: int) -> tuple[Path, Path]:
+    """(folder of n tiny JPEGs, pristine catalog with n scored photos of that folder); cached."""
+    import numpy as np
+
+    from clipiqa_desktop.catalog import Catalog, PhotoRecord
+    from clipiqa_desktop.imaging.metadata import PhotoMeta
+    from clipiqa_desktop.scoring.attributes import DEFAULT_ATTRIBUTES
+
+    model_id = tiny_model_id()
+    base = CACHE / f"gui-catalog-{n}"
+    folder, pristine = base / "photos", base / "catalog.sqlite"
+    done = base / "done.json"
+    if done.is_file() and json.loads(done.read_text()).get("model_id") == model_id:
+        return folder, pristine
+    print(f"generating a {n:,}-photo catalog in {base} (once) ...", flush=True)
+    started = time.perf_counter()
+    shutil.rmtree(base, ignore_errors=True)
+    folder.mkdir(parents=True)
+    source = base / "source.jpg"
+    source.write_bytes(_jpeg_bytes(64, 48, seed=0))
+    names = [f"IMG_{i:05d}.JPG" for i in range(n)]
+    for name in names:
+        try:
+            os.link(source, folder / name)
+        except OSError:  # no hard links on this file system: real copies (same size, own mtime)
+            shutil.copy2(source, folder / name)
+    thumb = (160, 120, _jpeg_bytes(160, 120, seed=1))
+    rng = np.random.default_rng(0)
+    catalog = Catalog(pristine)
+    fid = catalog.folder_id(folder)
+    aid = catalog.analysis_id(model_id, GRID_SIZE, EMBED_DIM, 100.0)
+    assert fid is not None and aid is not None
+    for start in range(0, n, BATCH):
+        chunk = names[start : start + BATCH]
+        scores = rng.random((len(chunk), len(DEFAULT_ATTRIBUTES)))
+        emb = rng.normal(size=(len(chunk), EMBED_DIM)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        records = []
+        for i, name in enumerate(chunk):
+            st = (folder / name).stat()
+            k = start + i
+            records.append(
+                PhotoRecord(
+                    rel_path=name,
+                    size_bytes=st.st_size,
+                    mtime_ns=st.st_mtime_ns,
+                    fingerprint=f"bench-{k:05d}",
+                    width=6000,
+                    height=4000,
+                    orientation=1,
+                    meta=PhotoMeta(
+                        captured_at=f"2026-06-20T{k // 3600 % 24:02d}:{k // 60 % 60:02d}:{k % 60:02d}"
+                    ),
+                    scores=dict(zip(DEFAULT_ATTRIBUTES, map(float, scores[i]), strict=True)),
+                    embedding=emb[i],
+                    thumbnail=thumb,
+                )
+            )
+        catalog.write_batch(fid, aid, records)
+    catalog.set_last_analysis(fid, aid)
+    catalog.close()
+    done.write_text(json.dumps({"model_id": model_id, "photos": n}))
+    print(f"  ... {time.perf_counter() - started:.1f} s", flush=True)
+    return folder, pristine
+
+
+def build_shoot(n: int) -> Path:
+    """n photo-like 1600×1200 JPEGs (cached) for the indexing part."""
+    folder = CACHE / "gui-shoot" / str(n)
+    if folder.is_dir() and len(list(folder.glob("*.jpg"))) == n:
+        return folder
+    print(f"generating {n} 1600×1200 JPEGs in {folder} (once) ...", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"DSC_{i:04d}.jpg").write_bytes(_jpeg_bytes(1600, 1200, seed=i, quality=90))
+    return folder
+
+
+def copy_catalog(pristine: Path, dest_dir: Path) -> Path:
+    dest = dest_dir / "catalog.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{pristine}{suffix}")
+        if src.exists():
+            shutil.copyfile(src, f"{dest}{suffix}")
+    return dest
+
+
+# --- Qt helpers (child processes) ------------------------------------------------------------------
+def _qt() -> Any:
+    """The Qt classes the child uses, imported on first use (so their import is timed)."""
+    from PySide6 import QtCore, QtTest, QtWidgets
+
+    return QtCore, QtWidgets, QtTest
+
+
+def make_paint_watch(viewport: Any, model: Any) -> Any:
+    """An event filter on the grid's viewport that times every paint event it fully handles."""
+    QtCore, _, _ = _qt()
+
+    class PaintWatch(QtCore.QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+            self.last_end = 0.0
+            self.first_rows_end: float | None = None  # end of the first paint that showed rows
+            self.durations: list[float] = []
+            self.loop: Any = None
+            self._inside = False
+            viewport.installEventFilter(self)
+
+        def eventFilter(self, obj: Any, event: Any) -> bool:
+            if self._inside or obj is not viewport or event.type() != QtCore.QEvent.Type.Paint:
+                return False
+            self._inside = True
+            start = time.perf_counter()
+            try:  # deliver it now (through the scroll area's own filter to QListView::paintEvent)
+                QtCore.QCoreApplication.sendEvent(obj, event)
+            finally:
+                self._inside = False
+            end = time.perf_counter()
+            self.count += 1
+            self.last_end = end
+            self.durations.append(end - start)
+            if self.first_rows_end is None and model.rowCount() > 0:
+                self.first_rows_end = end
+            if self.loop is not None:
+                self.loop.quit()
+            return True
+
+        def remove(self) -> None:
+            viewport.removeEventFilter(self)
+
+    return PaintWatch()
+
+
+def spin(cond: Callable[[], bool], timeout_s: float, watch: Any = None) -> bool:
+    """Run the event loop (a real QEventLoop, no sleeps) until cond() holds; False on timeout.
+
+    The loop wakes at least every 20 ms to check, and at once after a paint when `watch` is given."""
+    QtCore, _, _ = _qt()
+    deadline = time.perf_counter() + timeout_s
+    while not cond():
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return False
+        loop = QtCore.QEventLoop()
+        timer = QtCore.QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        timer.start(max(1, min(20, int(remaining * 1000))))
+        if watch is not None:
+            watch.loop = loop
+        loop.exec()
+        timer.stop()
+        if watch is not None:
+            watch.loop = None
+    return True
+
+
+def settle(window: Any, watch: Any, quiet_s: float = 0.06, timeout_s: float = 5.0) -> None:
+    """Wait until no thumbnail is loading and the grid has not painted for `quiet_s`."""
+    spin(
+        lambda: not window.thumbs._pending and time.perf_counter() - watch.last_end > quiet_s,
+        timeout_s,
+    )
+
+
+def timed_paint(window: Any, watch: Any, action: Callable[[], Any], timeout_s: float = 10.0) -> float:
+    """Seconds from just before `action()` until the end of the next paint of the grid."""
+    settle(window, watch)
+    before = watch.count
+    start = time.perf_counter()
+    action()
+    if not spin(lambda: watch.count > before, timeout_s, watch):
+        raise RuntimeError("the grid did not repaint")
+    return watch.last_end - start
+
+
+def start_probe(interval_ms: int) -> tuple[Any, list[float]]:
+    """A precise QTimer on the GUI thread that records when each of its ticks actually ran."""
+    QtCore, _, _ = _qt()
+    ticks: list[float] = []
+    probe = QtCore.QTimer()
+    probe.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+    probe.setInterval(interval_ms)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    probe.start()
+    return probe, ticks
+
+
+def lateness(ticks: list[float], interval_ms: int) -> list[tuple[float, float]]:
+    """(ms late, time of the late tick) for each interval between successive ticks."""
+    return [((b - a) * 1000 - interval_ms, b) for a, b in itertools.pairwise(ticks)]
+
+
+def close_window(window: Any, catalog: Any) -> list[str]:
+    """Close the window (cancels indexing, waits for its threads) and report threads left running."""
+    _, QtWidgets, _ = _qt()
+    from clipiqa_desktop.gui import workers
+
+    window.close()
+    window.deleteLater()
+    QtWidgets.QApplication.processEvents()
+    catalog.close()
+    return [repr(t) for t in list(workers.live_threads) if t.isRunning()]
+
+
+# --- child: parts 1, 2 and 4 on the big catalog ---------------------------------------------------------
+def child_grid(args: argparse.Namespace) -> dict[str, Any]:
+    t_script = time.perf_counter()
+    QtCore, QtWidgets, QtTest = _qt()
+    from clipiqa_desktop.catalog import Catalog
+    from clipiqa_desktop.culling.session import FilterState
+    from clipiqa_desktop.gui.main_window import MainWindow
+    from clipiqa_desktop.gui.photo_model import PhotoIdRole
+    from clipiqa_desktop.gui.settings import AppSettings
+
+    t_imports = time.perf_counter()
+    QtCore.QCoreApplication.setOrganizationName("clipiqa-desktop-bench")
+    app = QtWidgets.QApplication(sys.argv[:1])
+    t_app = time.perf_counter()
+    settings = AppSettings(
+        model=str(TINY),
+        pretrained="none",
+        device="cpu",
+        precision="fp32",
+        size=GRID_SIZE,
+        catalog=args.catalog,
+    )
+    catalog = Catalog(settings.catalog_path)
+    t_catalog = time.perf_counter()
+    window = MainWindow(settings, catalog, persist=False)
+    watch = make_paint_watch(window.grid.viewport(), window.model)
+    if args.no_index:  # diagnostic: the same start without the background indexer
+        window.start_indexing = lambda: None
+    window.show()
+    t_window = time.perf_counter()
+    window.open_folder(args.folder)
+    t_open = time.perf_counter()
+    if not spin(lambda: watch.first_rows_end is not None, 60.0, watch):
+        raise RuntimeError("the grid never painted its rows")
+    t_paint = watch.first_rows_end
+    assert t_paint is not None
+    n_rows = window.model.rowCount()
+    probe, ticks = start_probe(args.interval_ms)  # stalls from here until the re-index is done
+
+    # visible thumbnails: every thumbnail asked for so far has arrived and been painted
+    last_ready = [0.0]
+    window.thumbs.ready.connect(lambda _pid: last_ready.__setitem__(0, time.perf_counter()))
+    spin(
+        lambda: not window.thumbs._pending and last_ready[0] > 0 and watch.last_end > last_ready[0],
+        30.0,
+        watch,
+    )
+    t_thumbs = watch.last_end
+
+    # the background re-index of the unchanged folder
+    if not spin(lambda: not window.indexing and window.index_thread is None, 600.0):
+        raise RuntimeError("indexing of the unchanged folder did not finish")
+    t_indexed = time.perf_counter()
+    spin(lambda: time.perf_counter() - t_indexed > 0.3, 1.0)  # a tick after whatever the end did
+    probe.stop()
+    late = lateness(ticks, args.interval_ms)
+    worst = max(late, default=(0.0, t_indexed))
+    lazy = window.holder._lazy
+    result: dict[str, Any] = {
+        "photos": n_rows,
+        "spawn_to_script_ms": (T0 - args.spawn_t) * 1000,
+        "start": {
+            "script_ms": (t_script - T0) * 1000,
+            "imports_ms": (t_imports - t_script) * 1000,
+            "qapplication_ms": (t_app - t_imports) * 1000,
+            "catalog_open_ms": (t_catalog - t_app) * 1000,
+            "window_show_ms": (t_window - t_catalog) * 1000,
+            "open_folder_ms": (t_open - t_window) * 1000,
+            "first_paint_ms": (t_paint - t_open) * 1000,
+            "total_ms": (t_paint - T0) * 1000,
+            "thumbs_ms": (t_thumbs - T0) * 1000,
+            "reindex_s": t_indexed - t_open,
+        },
+        "reindex_late_ms": [v for v, _ in late],
+        "reindex_worst": [worst[0], worst[1] - t_open, t_indexed - worst[1]],
+        "index_status": window.status_label.text(),
+        "model_loaded": bool(lazy is not None and lazy.loaded),
+        "torch_imported": "torch" in sys.modules,
+    }
+    if args.no_index:
+        watch.remove()
+        result["threads_left"] = close_window(window, catalog)
+        app.processEvents()
+        return result
+
+    # part 2: sort and filter, each followed by its repaint
+    actions: dict[str, Callable[[], Any]] = {
+        "sort by sharpness": lambda: window._sort_changed("sharpness"),
+        "filter sharpness 0–0.3": lambda: window.apply_filters(FilterState(ranges={"sharpness": (0.0, 0.3)})),
+        "filter sharpness 0–15 % (relative)": lambda: window.apply_filters(
+            FilterState(ranges={"sharpness": (0.0, 15.0)}, relative=True)
+        ),
+        "clear filters": lambda: window.apply_filters(FilterState()),
+        "sort by capture time": lambda: window._sort_changed("captured"),
+        "sort by name": lambda: window._sort_changed("name"),
+    }
+    view: dict[str, list[float]] = {name: [] for name in actions}
+    shown: dict[str, int] = {}
+    for _ in range(args.reps):
+        for name, action in actions.items():
+            view[name].append(timed_paint(window, watch, action) * 1000)
+            shown[name] = window.model.rowCount()
+    result["view"] = {name: {"ms": v, "shown": shown[name]} for name, v in view.items()}
+
+    # part 4: X on the grid, on rows spread over the whole (name-sorted, unfiltered) view
+    window.activateWindow()
+    window.grid.setFocus()
+    n = window.model.rowCount()
+    rows = sorted({round(i * (n - 1) / max(args.keys - 1, 1)) for i in range(args.keys)})
+    key_total: list[float] = []
+    key_sync: list[float] = []
+    first_pid: int | None = None
+    rating_before: int | None = None
+    for row in rows:
+        index = window.model.index(row)
+        window.grid.setCurrentIndex(index)
+        window.grid.scrollTo(index)
+        pid = int(index.data(PhotoIdRole))
+        if first_pid is None:
+            first_pid, rating_before = pid, catalog.decisions([pid])[pid].rating
+        settle(window, watch)
+        before = watch.count
+        start = time.perf_counter()
+        QtTest.QTest.keyClick(window.grid, QtCore.Qt.Key.Key_X)
+        key_sync.append((time.perf_counter() - start) * 1000)
+        if not spin(lambda before=before: watch.count > before, 10.0, watch):
+            raise RuntimeError("no repaint after X")
+        key_total.append((watch.last_end - start) * 1000)
+    assert first_pid is not None
+    result["keys"] = {
+        "ms": key_total,
+        "sync_ms": key_sync,
+        "pid": first_pid,
+        "rating_before": rating_before,
+        "rating_after": catalog.decisions([first_pid])[first_pid].rating,
+        "rejected_in_catalog": sum(
+            d.rating == -1 for d in catalog.decisions([int(i) for i in window.session.table.ids]).values()
+        ),
+    }
+    result["paint_ms_median"] = median(watch.durations) * 1000
+    result["paint_ms_max"] = max(watch.durations) * 1000
+    watch.remove()
+    result["threads_left"] = close_window(window, catalog)
+    app.processEvents()
+    return result
+
+
+# --- child: part 3, stalls while indexing a real shoot ------------------------------------------------
+def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
+    QtCore, QtWidgets, _ = _qt()
+    from clipiqa_desktop.catalog import Catalog
+    from clipiqa_desktop.gui.main_window import MainWindow
+    from clipiqa_desktop.gui.settings import AppSettings
+
+    QtCore.QCoreApplication.setOrganizationName("clipiqa-desktop-bench")
+    app = QtWidgets.QApplication(sys.argv[:1])
+    settings = AppSettings(
+        model="RN50", pretrained="none", device="cpu", precision="auto", size="224", catalog=args.catalog
+    )
+    catalog = Catalog(settings.catalog_path)
+    window = MainWindow(settings, catalog, persist=False)
+    watch = make_paint_watch(window.grid.viewport(), window.model)
+    window.show()
+    spin(lambda: watch.count > 0, 5.0, watch)
+    settle(window, watch, quiet_s=0.2)
+
+    first_progress: list[float] = []
+    probe, ticks = start_probe(args.interval_ms)
+    t_open = time.perf_counter()
+    window.open_folder(args.folder)
+    worker = window.index_worker
+    assert worker is not None
+    worker.progress.connect(lambda *_: first_progress or first_progress.append(time.perf_counter()))
+    ok = spin(lambda: not window.indexing and window.index_thread is None, 570.0)
+    t_done = time.perf_counter()
+    probe.stop()
+    if not ok:
+        raise RuntimeError("indexing the shoot did not finish in time")
+    scoring_from = first_progress[0] if first_progress else t_done
+    late_all: list[float] = []
+    late_load: list[float] = []
+    late_score: list[float] = []
+    worst = (0.0, 0.0)
+    for late, b in lateness(ticks, args.interval_ms):
+        late_all.append(late)
+        (late_load if b <= scoring_from else late_score).append(late)
+        if late > worst[0]:
+            worst = (late, b - t_open)
+    result = {
+        "photos": window.model.rowCount(),
+        "index_status": window.status_label.text(),
+        "seconds": t_done - t_open,
+        "load_s": scoring_from - t_open,
+        "late_ms": late_all,
+        "late_load_ms": late_load,
+        "late_score_ms": late_score,
+        "worst_at_s": worst[1],
+    }
+    watch.remove()
+    result["threads_left"] = close_window(window, catalog)
+    app.processEvents()
+    return result
+
+
+def run_child(mode: str, extra: list[str], timeout_s: float = 900.0) -> tuple[dict[str, Any], list[str]]:
+    """Run this script as a child in `mode`; returns its result and its stderr lines."""
+    spawn_t = time.perf_counter()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--spawn-t", repr(spawn_t), *extra]
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=REPO)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise SystemExit(f"child {mode} failed with exit status {proc.returncode}")
+    return json.loads(lines[-1][len(RESULT_TAG) :]), proc.stderr.splitlines()
+
+
+# --- report -----------------------------------------------------------------------------------------
+def _ms(v: float) -> str:
+    return f"{v:,.1f} ms" if v < 10_000 else f"{v / 1000:,.1f} s"
+
+
+def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any], wall_s: float) -> None:
+    import platform
+
+    import PySide6
+    from PySide6 import QtCore
+
+    g = GOALS
+    s = grid["start"]
+    print(
+        f"\n# GUI latency — {grid['photos']:,} photos in the grid; indexing stalls on a "
+        f"{stalls['photos']}-photo 1600×1200 shoot (RN50, random weights, size 224)"
+    )
+    print(
+        f"- PySide6 {PySide6.__version__} (Qt {QtCore.qVersion()}), Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}, device cpu; "
+        f"{args.reps} repetitions per view change, {len(grid['keys']['ms'])} keypresses\n"
+    )
+    print("| measurement | median | max/p99 | goal |")
+    print("|---|---|---|---|")
+    total = s["total_ms"]
+    print(
+        f"| start → first painted grid ({grid['photos']:,} photos; script's first line → paint done) "
+        f"| {_ms(total)} | – | ≤ {g['first_paint_ms']:.0f} ms |"
+    )
+    print(
+        f"| … same, from process spawn (+ interpreter start) "
+        f"| {_ms(total + grid['spawn_to_script_ms'])} | – | |"
+    )
+    parts = [
+        ("interpreter start (spawn → script)", grid["spawn_to_script_ms"]),
+        ("imports (PySide6, clipiqa_desktop GUI, SQLAlchemy, numpy)", s["imports_ms"] + s["script_ms"]),
+        ("QApplication", s["qapplication_ms"]),
+        ("Catalog open", s["catalog_open_ms"]),
+        ("MainWindow() + show()", s["window_show_ms"]),
+        ("open_folder(): session load (catalog → table, sort, model)", s["open_folder_ms"]),
+        ("first paint (layout + paint of the viewport)", s["first_paint_ms"]),
+    ]
+    for name, v in parts:
+        print(f"| ↳ {name} | {_ms(v)} | – | |")
+    b = grid["bare"]
+    print(
+        f"| ↳ diagnostic, a second process with the background indexer disabled: start → first painted "
+        f"grid | {_ms(b['total_ms'])} | – | |"
+    )
+    print(
+        f"| ↳ ↳ of which imports {_ms(b['imports_ms'] + b['script_ms'])}, open_folder() "
+        f"{_ms(b['open_folder_ms'])}, first paint | {_ms(b['first_paint_ms'])} | – | |"
+    )
+    print(f"| visible thumbnails painted (from script start) | {_ms(s['thumbs_ms'])} | – | |")
+    print(
+        f"| background re-index of the unchanged folder (open → done) | {_ms(s['reindex_s'] * 1000)} | – | |"
+    )
+    rl, (worst, at, _) = grid["reindex_late_ms"], grid["reindex_worst"]
+    print(
+        f"| ↳ event-loop lateness of a {args.interval_ms} ms timer from first paint to re-index done "
+        f"({len(rl):,} ticks) | {_ms(median(rl))} | {_ms(percentile(rl, 99))} (p99), {_ms(worst)} (max, "
+        f"at {at:.2f} s after open_folder(); done seen at {s['reindex_s']:.2f} s) | |"
+    )
+    for name, v in grid["view"].items():
+        ms = v["ms"]
+        print(
+            f"| {name} + repaint ({v['shown']:,} shown) | {_ms(median(ms))} | {_ms(max(ms))} (max) "
+            f"| ≤ {g['view_ms']:.0f} ms |"
+        )
+    late = stalls["late_ms"]
+    print(
+        f"| event-loop lateness of a {args.interval_ms} ms timer while indexing ({len(late):,} ticks, "
+        f"{stalls['seconds']:.1f} s) | {_ms(median(late))} | {_ms(percentile(late, 99))} (p99) "
+        f"| p99 ≤ {g['stall_p99_ms']:.0f} ms |"
+    )
+    print(f"| ↳ p95 / max | {_ms(percentile(late, 95))} | {_ms(max(late))} (max) | |")
+    for label, key in (
+        ("model loading (torch import, RN50 build)", "late_load_ms"),
+        ("scoring", "late_score_ms"),
+    ):
+        v = stalls[key]
+        if v:
+            print(
+                f"| ↳ during {label}: {len(v):,} ticks | {_ms(median(v))} "
+                f"| {_ms(percentile(v, 99))} (p99), {_ms(max(v))} (max) | |"
+            )
+    k = grid["keys"]
+    print(
+        f"| X keypress → grid repainted | {_ms(median(k['ms']))} | {_ms(max(k['ms']))} (max) "
+        f"| ≤ {g['key_ms']:.0f} ms |"
+    )
+    print(
+        f"| ↳ keyClick() alone (shortcut + decision saved) | {_ms(median(k['sync_ms']))} "
+        f"| {_ms(max(k['sync_ms']))} (max) | |"
+    )
+    print()
+    print(
+        f"- re-index status: “{grid['index_status']}”; model loaded by it: {grid['model_loaded']}; "
+        f"torch imported by it: {grid['torch_imported']}"
+    )
+    print(
+        f"- sanity: photo {k['pid']} had rating {k['rating_before']}, after X the catalog has rating "
+        f"{k['rating_after']}; {k['rejected_in_catalog']} photos rejected in the catalog after "
+        f"{len(k['ms'])} presses"
+    )
+    print(
+        f"- one paint of the grid's viewport: median {grid['paint_ms_median']:.1f} ms, "
+        f"max {grid['paint_ms_max']:.1f} ms"
+    )
+    print(
+        f"- indexing: “{stalls['index_status']}”; scoring started {stalls['load_s']:.1f} s after "
+        "open_folder() (torch import and RN50 build come first); "
+        f"worst stall {max(late):.0f} ms at {stalls['worst_at_s']:.1f} s"
+    )
+    left = grid["threads_left"] + grid["bare_threads_left"] + stalls["threads_left"]
+    print(f"- worker threads left running at exit: {len(left)}")
+    print(f"- benchmark wall time: {wall_s:.0f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=int, default=20_000, help="photos in the big catalog (20,000)")
+    ap.add_argument("--shoot", type=int, default=60, help="1600×1200 JPEGs indexed for the stall probe (60)")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions of each sort/filter (5)")
+    ap.add_argument("--keys", type=int, default=20, help="X keypresses on different rows (20)")
+    ap.add_argument("--interval-ms", type=int, default=10, help="stall probe timer interval (10)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 photos, a 20-photo shoot")
+    ap.add_argument("--child", choices=("grid", "stalls"), help=argparse.SUPPRESS)
+    ap.add_argument("--spawn-t", type=float, default=T0, help=argparse.SUPPRESS)
+    ap.add_argument("--folder", help=argparse.SUPPRESS)
+    ap.add_argument("--catalog", help=argparse.SUPPRESS)
+    ap.add_argument("--no-index", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        result = child_grid(args) if args.child == "grid" else child_stalls(args)
+        print(RESULT_TAG + json.dumps(result), flush=True)
+        return
+
+    if args.quick:
+        args.photos, args.shoot = 2000, 20
+    started = time.perf_counter()
+    folder, pristine = build_big_catalog(args.photos)
+    shoot = build_shoot(args.shoot)
+    common = ["--reps", str(args.reps), "--keys", str(args.keys), "--interval-ms", str(args.interval_ms)]
+    stderr: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="gui-latency-") as tmp:
+        catalog = copy_catalog(pristine, Path(tmp))
+        print(f"measuring the {args.photos:,}-photo window ...", flush=True)
+        grid, err = run_child("grid", ["--folder", str(folder), "--catalog", str(catalog), *common])
+        stderr += err
+        print("measuring the start again with the background indexer disabled (diagnostic) ...", flush=True)
+        catalog = copy_catalog(pristine, Path(tmp))
+        bare, err = run_child("grid", ["--folder", str(folder), "--catalog", str(catalog), "--no-index"])
+        stderr += err
+        grid["bare"], grid["bare_threads_left"] = bare["start"], bare["threads_left"]
+        print(f"measuring stalls while indexing {args.shoot} photos ...", flush=True)
+        fresh = Path(tmp) / "fresh.sqlite"
+        stalls, err = run_child("stalls", ["--folder", str(shoot), "--catalog", str(fresh), *common])
+        stderr += err
+    report(args, grid, stalls, time.perf_counter() - started)
+    unique = list(dict.fromkeys(line for line in stderr if line.strip()))
+    if unique:
+        print(f"\nchild stderr ({len(stderr)} lines, {len(unique)} distinct):")
+        for line in unique[:30]:
+            print(f"    {line}")
+
+
+if __name__ == "__main__":
+    main()
