@@ -8,7 +8,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test system-deps lint typecheck pytest bench screenshot clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,20 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/clipiqa-desktop $(ARGS)
 
-test: lint typecheck pytest
+test: system-deps lint typecheck pytest
+
+# Debian packages for the real-window (Xvfb) test: installed when missing and we may (root or
+# password-less sudo); otherwise that one test is skipped and says why.
+system-deps:
+	@missing=$$(for p in $$(grep -v '^#' requirements/debian.txt); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "system-deps: no apt-get; the Xvfb test will be skipped"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "system-deps: not root; the Xvfb test will be skipped (missing: $$missing)"; exit 0; fi; \
+	echo "system-deps: installing $$missing"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null \
+		|| echo "system-deps: apt-get failed; the Xvfb test will be skipped"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -32,7 +45,14 @@ pytest: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'
 	$(PY) benchmarks/scoring_speed.py
+	$(PY) benchmarks/index_throughput.py
+	$(PY) benchmarks/gui_latency.py
+
+screenshot: $(STAMP) system-deps
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'
+	$(PY) docs/screenshot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

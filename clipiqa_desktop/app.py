@@ -11,6 +11,21 @@ log = logging.getLogger(__name__)
 
 def run_app(args: argparse.Namespace) -> int:
     """Open the window (and the folder given on the command line); returns the exit status."""
+    import os
+
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
+        # Qt would abort with a core dump; explain instead.
+        print(
+            "clipiqa-desktop: no display found (DISPLAY/WAYLAND_DISPLAY unset), so the window cannot open.\n"
+            "  On a server use the headless commands (clipiqa-desktop index|list|rate|export|score --help),\n"
+            "  or a virtual display: xvfb-run clipiqa-desktop FOLDER",
+            file=sys.stderr,
+        )
+        return 2
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication, QMessageBox
 

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clipiqa-desktop",
         description="Cull photo shoots with CLIP-IQA quality scores. Without a command, opens the window.",
+        epilog=(
+            "the window: clipiqa-desktop [--catalog FILE] [--model M] [--pretrained T] [--weights FILE] "
+            "[--device D] [--size N|full|auto] [FOLDER]\n"
+            "each command's options: clipiqa-desktop COMMAND --help"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")

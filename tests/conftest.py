@@ -60,3 +60,39 @@ def make_jpeg(tmp_path):
         return path
 
     return make
+
+
+def app_command(*args: str, catalog: Path) -> list[str]:
+    """`python -m clipiqa_desktop ARGS` with the tiny random model on the CPU and the given catalog."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "clipiqa_desktop",
+        *args,
+        "--catalog",
+        str(catalog),
+        "--model",
+        str(TINY_RN),
+        "--pretrained",
+        "none",
+        "--device",
+        "cpu",
+    ]
+
+
+def query_readonly(db: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` from a catalog another process may be writing; [] while it does not exist yet."""
+    import sqlite3
+
+    if not db.exists():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return []

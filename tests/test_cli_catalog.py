@@ -123,3 +123,21 @@ def test_bad_arguments(env, capsys):
     capsys.readouterr()
     assert main(["list", str(folder), *cat, "--where", "blur<0.3"]) == 2
     assert "unknown field 'blur'" in capsys.readouterr().err
+
+
+def test_window_without_a_display_explains_instead_of_crashing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "clipiqa_desktop", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "no display found" in proc.stderr and "headless commands" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -38,3 +38,36 @@ def test_catalog_commands_do_not_import_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "heavy: []" in proc.stdout
+
+
+def test_reindexing_an_unchanged_folder_does_not_import_torch(tmp_path):
+    """Opening a shoot that is already indexed must not pay for torch (seconds, and the GIL)."""
+    from .conftest import TINY_RN, photo
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for i in range(3):
+        photo(64, 48, seed=i).save(folder / f"{i}.jpg")
+    args = [
+        "index",
+        str(folder),
+        "--catalog",
+        str(tmp_path / "c.sqlite"),
+        "--model",
+        str(TINY_RN),
+        "--pretrained",
+        "none",
+        "--device",
+        "cpu",
+    ]
+    first = subprocess.run([sys.executable, "-m", "clipiqa_desktop", *args], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    code = (
+        "import sys\n"
+        "from clipiqa_desktop.cli import main\n"
+        f"code = main({args!r})\n"
+        "print('exit', code, 'torch' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "unchanged 3" in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "exit 0 False"

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, select, text, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from . import schema as s
-from .records import LABELS, Decision, PhotoRecord, PhotoState
+from .records import LABELS, Decision, PhotoRecord, PhotoState, ScoreMatrix
 
 BUSY_TIMEOUT_MS = 15_000
 FINGERPRINT_CHUNK = 64 * 1024
@@ -86,9 +85,10 @@ class Catalog:
             raise CatalogError(
                 f"cannot create the folder for the catalog {self.path}: {exc.strerror}"
             ) from exc
-        # NullPool: a fresh connection per unit of work, which is cheap for SQLite and never shares a
-        # connection between threads.
-        self.engine: Engine = create_engine(f"sqlite:///{self.path}", poolclass=NullPool)
+        # SQLAlchemy's pool for SQLite files hands each unit of work a connection of its own (one
+        # thread at a time). Keeping connections open also keeps the WAL file: closing the last one
+        # would checkpoint and delete it on every keypress.
+        self.engine: Engine = create_engine(f"sqlite:///{self.path}")
         event.listen(self.engine, "connect", _on_connect)
         try:
             with self.engine.begin() as conn:
@@ -345,49 +345,51 @@ class Catalog:
 
     def rows(
         self, folder_ids: Sequence[int], analysis_id: int | None, photo_ids: Sequence[int] | None = None
-    ) -> tuple[list[tuple], dict[int, dict[str, float]]]:
-        """Photo rows joined with decisions, and the scores of one analysis, for building a table.
+    ) -> tuple[list[tuple], ScoreMatrix]:
+        """Photo rows joined with decisions, ordered by id, and the scores of one analysis.
 
-        With `photo_ids`, only those photos (the GUI merges each indexed batch this way)."""
-        q = (
-            select(
-                s.photos.c.id,
-                s.folders.c.path,
-                s.photos.c.rel_path,
-                s.photos.c.status,
-                s.photos.c.error,
-                s.photos.c.captured_at,
-                s.photos.c.width,
-                s.photos.c.height,
-                func.coalesce(s.decisions.c.rating, 0),
-                func.coalesce(s.decisions.c.picked, False),
-                s.decisions.c.label,
-            )
-            .select_from(
-                s.photos.join(s.folders, s.folders.c.id == s.photos.c.folder_id).outerjoin(
-                    s.decisions, s.decisions.c.photo_id == s.photos.c.id
-                )
-            )
-            .where(s.photos.c.folder_id.in_(list(folder_ids)))
-            .order_by(s.photos.c.id)
-        )
+        With `photo_ids`, only those photos (the GUI merges each indexed batch this way). Raw SQL
+        and a pivot in SQLite: 20,000 photos × 12 scores load in a fraction of a second.
+        """
+        folders = [int(f) for f in folder_ids]
+        where = f"p.folder_id IN ({', '.join('?' * len(folders))})"
+        params: list[Any] = list(folders)
         if photo_ids is not None:
-            photo_ids = [int(p) for p in photo_ids]
-            q = q.where(s.photos.c.id.in_(photo_ids))
-        by_photo: dict[int, dict[str, float]] = {}
+            ids = [int(p) for p in photo_ids]
+            where += f" AND p.id IN ({', '.join('?' * len(ids))})"
+            params += ids
+        photo_sql = (
+            "SELECT p.id, f.path, p.rel_path, p.status, p.error, p.captured_at, p.width, p.height, "
+            "COALESCE(d.rating, 0), COALESCE(d.picked, 0), d.label "
+            "FROM photos p JOIN folders f ON f.id = p.folder_id "
+            f"LEFT JOIN decisions d ON d.photo_id = p.id WHERE {where} ORDER BY p.id"
+        )
         with self._begin() as conn:
-            rows = [tuple(r) for r in conn.execute(q)]
-            if analysis_id is not None:
-                sq = (
-                    select(s.scores.c.photo_id, s.scores.c.attribute, s.scores.c.value)
-                    .join(s.photos, s.photos.c.id == s.scores.c.photo_id)
-                    .where(s.scores.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(list(folder_ids)))
+            # The DB-API cursor of this transaction's connection returns plain tuples, which numpy
+            # converts in C; SQLAlchemy Row objects would cost ~0.3 s more at 20,000 photos.
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            rows = cursor.execute(photo_sql, params).fetchall()
+            if analysis_id is None or not rows:
+                return rows, ScoreMatrix.empty()
+            attributes = [
+                str(a)
+                for (a,) in cursor.execute(
+                    "SELECT DISTINCT attribute FROM scores WHERE analysis_id = ?", (int(analysis_id),)
                 )
-                if photo_ids is not None:
-                    sq = sq.where(s.scores.c.photo_id.in_(list(photo_ids)))
-                for pid, attr, value in conn.execute(sq):
-                    by_photo.setdefault(int(pid), {})[attr] = float(value)
-        return rows, by_photo
+            ]
+            if not attributes:
+                return rows, ScoreMatrix.empty()
+            pivot = ", ".join("MAX(CASE WHEN s.attribute = ? THEN s.value END)" for _ in attributes)
+            score_sql = (
+                f"SELECT s.photo_id, {pivot} FROM scores s JOIN photos p ON p.id = s.photo_id "
+                f"WHERE s.analysis_id = ? AND {where} GROUP BY s.photo_id ORDER BY s.photo_id"
+            )
+            table = cursor.execute(score_sql, (*attributes, int(analysis_id), *params)).fetchall()
+            cursor.close()
+        if not table:
+            return rows, ScoreMatrix.empty()
+        values = np.array(table, dtype=np.float64)  # None -> nan
+        return rows, ScoreMatrix(values[:, 0].astype(np.int64), attributes, values[:, 1:].astype(np.float32))
 
     def photo_ids_for_paths(self, paths: Sequence[Path]) -> dict[Path, int | None]:
         """Map photo files to catalog ids (None where the catalog does not know the file)."""
@@ -413,28 +415,30 @@ class Catalog:
     # --- decisions -----------------------------------------------------------------------------
     def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
         """Current decisions (Decision() for photos that have none)."""
-        ids = [int(p) for p in photo_ids]  # numpy integers do not bind in sqlite3
-        result = {pid: Decision() for pid in ids}
         with self._begin() as conn:
-            for chunk in _chunks(ids, 500):
-                q = select(
-                    s.decisions.c.photo_id, s.decisions.c.rating, s.decisions.c.picked, s.decisions.c.label
-                )
-                for pid, rating, picked, label in conn.execute(q.where(s.decisions.c.photo_id.in_(chunk))):
-                    result[int(pid)] = Decision(int(rating), bool(picked), label)
+            return self._decisions(conn, [int(p) for p in photo_ids])  # numpy ints do not bind
+
+    @staticmethod
+    def _decisions(conn: Connection, ids: list[int]) -> dict[int, Decision]:
+        result = {pid: Decision() for pid in ids}
+        q = select(s.decisions.c.photo_id, s.decisions.c.rating, s.decisions.c.picked, s.decisions.c.label)
+        for chunk in _chunks(ids, 500):
+            for pid, rating, picked, label in conn.execute(q.where(s.decisions.c.photo_id.in_(chunk))):
+                result[int(pid)] = Decision(int(rating), bool(picked), label)
         return result
 
     def set_decisions(self, changes: dict[int, Decision]) -> dict[int, Decision]:
-        """Store decisions (one transaction); returns the previous ones, for undo."""
+        """Store decisions in one transaction; returns the previous ones, for undo."""
         for d in changes.values():
             if not -1 <= d.rating <= 5:
                 raise ValueError(f"rating must be -1..5, got {d.rating}")
             if d.label is not None and d.label not in LABELS:
                 raise ValueError(f"label must be one of {', '.join(LABELS)}")
-        before = self.decisions(list(changes))
+        ids = [int(p) for p in changes]
         now = time.time()
         with self._begin() as conn:
-            for pid, d in changes.items():
+            before = self._decisions(conn, ids)
+            for pid, d in zip(ids, changes.values(), strict=True):
                 vals = {
                     "rating": d.rating,
                     "picked": d.picked,

@@ -54,3 +54,23 @@ class PhotoState:
     mtime_ns: int
     status: str
     scored: bool  # has scores for the analysis in question
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """Scores of one analysis as a matrix: row i = photo_ids[i], column j = attributes[j], NaN = none."""
+
+    photo_ids: np.ndarray  # int64, ascending
+    attributes: list[str]
+    values: np.ndarray = field(repr=False)  # float32 (len(photo_ids), len(attributes))
+
+    @classmethod
+    def empty(cls) -> ScoreMatrix:
+        return cls(np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32))
+
+    def of(self, photo_id: int) -> dict[str, float]:
+        """One photo's scores (tests and small callers; tables use the matrix directly)."""
+        i = int(np.searchsorted(self.photo_ids, photo_id))
+        if i >= len(self.photo_ids) or self.photo_ids[i] != photo_id:
+            return {}
+        return {a: float(v) for a, v in zip(self.attributes, self.values[i], strict=True) if not np.isnan(v)}

@@ -12,12 +12,11 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 
-from .records import LABELS
+from .records import LABELS, ScoreMatrix
 
 NON_SCORE_KEYS = ("name", "captured", "rating", "path")
 
@@ -187,27 +186,27 @@ def select_rows(
     return rows[order[::-1]] if descending else rows[order]
 
 
-def build_table(
-    rows: Sequence[tuple], scores_by_photo: dict[int, dict[str, float]], attributes: Sequence[str]
-) -> PhotoTable:
-    """Assemble a PhotoTable from Catalog.rows() output."""
+def build_table(rows: Sequence[tuple], scores: ScoreMatrix, attributes: Sequence[str]) -> PhotoTable:
+    """Assemble a PhotoTable from Catalog.rows() output (rows ordered by photo id)."""
     n = len(rows)
-    scores = np.full((n, len(attributes)), np.nan, dtype=np.float32)
-    index = {a: j for j, a in enumerate(attributes)}
-    for i, r in enumerate(rows):
-        for attr, value in scores_by_photo.get(int(r[0]), {}).items():
-            j = index.get(attr)
-            if j is not None:
-                scores[i, j] = value
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    matrix = np.full((n, len(attributes)), np.nan, dtype=np.float32)
+    if len(scores.photo_ids) and n:
+        pos = np.searchsorted(ids, scores.photo_ids)
+        pos = np.clip(pos, 0, n - 1)
+        found = ids[pos] == scores.photo_ids
+        for j, attr in enumerate(attributes):
+            if attr in scores.attributes:
+                matrix[pos[found], j] = scores.values[found, scores.attributes.index(attr)]
     return PhotoTable(
-        ids=np.array([int(r[0]) for r in rows], dtype=np.int64),
-        paths=[str(PurePath(r[1]) / r[2]) for r in rows],
+        ids=ids,
+        paths=[os.path.join(r[1], r[2]) for r in rows],
         status=[str(r[3]) for r in rows],
         errors=[r[4] for r in rows],
         captured_at=[r[5] for r in rows],
-        rating=np.array([int(r[8]) for r in rows], dtype=np.int8),
-        picked=np.array([bool(r[9]) for r in rows], dtype=bool),
+        rating=np.fromiter((r[8] for r in rows), dtype=np.int8, count=n),
+        picked=np.fromiter((bool(r[9]) for r in rows), dtype=bool, count=n),
         labels=[r[10] for r in rows],
         attributes=list(attributes),
-        scores=scores,
+        scores=matrix,
     )

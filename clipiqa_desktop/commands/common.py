@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..catalog import Catalog, CatalogError, default_catalog_path
-from ..imaging.decode import size_label
+from ..imaging.decode import model_long_side, size_label
 from ..scoring.errors import ScoringError
 
 if TYPE_CHECKING:  # torch and open_clip are imported only when a model is actually needed
     from ..scoring import ClipIqaScorer, LazyScorer
-
-DEFAULT_SIZE_GPU, DEFAULT_SIZE_CPU = 1024, 512
 
 
 def positive(text: str) -> int:
@@ -55,12 +53,9 @@ def lazy_scorer(args: argparse.Namespace) -> LazyScorer:
         raise CommandError(str(exc)) from exc
 
 
-def resolve_long_side(size: int | str | None, scorer: ClipIqaScorer | LazyScorer) -> int | None:
+def resolve_long_side(size: int | str | None, scorer: ClipIqaScorer) -> int | None:
     """'auto' -> 1024 on a GPU, 512 on the CPU; None = full resolution."""
-    if size == "auto":
-        return DEFAULT_SIZE_CPU if scorer.device.type == "cpu" else DEFAULT_SIZE_GPU
-    assert size is None or isinstance(size, int)
-    return size
+    return model_long_side(size, scorer.device.type)
 
 
 class Progress:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import CatalogError
 from ..scoring.errors import ScoringError
-from .common import CommandError, Progress, lazy_scorer, open_catalog, positive, resolve_long_side
+from .common import CommandError, Progress, lazy_scorer, open_catalog, positive
 
 if TYPE_CHECKING:
     from ..indexing.pipeline import IndexSummary
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         catalog = open_catalog(args)
         scorer = lazy_scorer(args)
         options = IndexOptions(
-            long_side=resolve_long_side(args.size, scorer),
+            long_side=args.size,  # "auto" is resolved by the pipeline once the device is known
             batch_size=args.batch_size,
             workers=args.workers,
             recursive=args.recursive,

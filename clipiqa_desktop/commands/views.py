@@ -12,8 +12,8 @@ import numpy as np
 
 from ..catalog import Catalog, PhotoTable, build_table
 from ..culling.prompts import prompt_scores
+from ..culling.session import column_order
 from ..scoring.attributes import (
-    DEFAULT_ATTRIBUTES,
     AttributePair,
     PromptError,
     custom_pair,
@@ -39,9 +39,7 @@ def custom_pairs(args: argparse.Namespace, catalog: Catalog) -> list[AttributePa
 
 def load_table(args: argparse.Namespace, catalog: Catalog, folder_id: int, analysis_id: int) -> PhotoTable:
     rows, scores = catalog.rows([folder_id], analysis_id)
-    present = {a for per in scores.values() for a in per}
-    attributes = [a for a in DEFAULT_ATTRIBUTES if a in present] + sorted(present - set(DEFAULT_ATTRIBUTES))
-    table = build_table(rows, scores, attributes)
+    table = build_table(rows, scores, column_order(scores.attributes))
     pairs = custom_pairs(args, catalog)
     if pairs:
         rescore(args, catalog, table, [folder_id], analysis_id, pairs)

@@ -15,8 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog, Decision, PhotoTable, build_table
+from ..catalog.records import ScoreMatrix
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change
+
+
+def column_order(attributes: Sequence[str]) -> list[str]:
+    """Score columns in the registry's order, then custom prompt keys alphabetically."""
+    present = set(attributes)
+    return [a for a in DEFAULT_ATTRIBUTES if a in present] + sorted(present - set(DEFAULT_ATTRIBUTES))
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class CullingSession:
         self.folder = Path(folder).expanduser().resolve()
         self.folder_id = catalog.folder_id(self.folder)
         self.analysis_id: int | None = None
-        self.table: PhotoTable = build_table([], {}, [])
+        self.table: PhotoTable = build_table([], ScoreMatrix.empty(), [])
         self.filters = FilterState()
         self.sort_key = "name"
         self.descending = False
@@ -77,6 +84,7 @@ class CullingSession:
         self._undo: list[_Undo] = []
         self._redo: list[_Undo] = []
         self._custom: dict[str, AttributePair] = {}
+        self._row_of: dict[int, int] = {}
         self.reload()
 
     # --- loading -----------------------------------------------------------------------------------
@@ -85,9 +93,8 @@ class CullingSession:
         assert self.folder_id is not None
         self.analysis_id = self.catalog.last_analysis(self.folder_id)
         rows, scores = self.catalog.rows([self.folder_id], self.analysis_id)
-        present = {a for per in scores.values() for a in per}
-        attrs = [a for a in DEFAULT_ATTRIBUTES if a in present] + sorted(present - set(DEFAULT_ATTRIBUTES))
-        self.table = build_table(rows, scores, attrs or list(DEFAULT_ATTRIBUTES))
+        self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
+        self._row_of = {}
         self.refresh()
 
     def merge(self, photo_ids: Sequence[int]) -> None:
@@ -103,6 +110,12 @@ class CullingSession:
     # --- the view ------------------------------------------------------------------------------------
     def refresh(self) -> None:
         self.view = self.select()
+
+    def row_of(self, photo_id: int) -> int | None:
+        """The table row of a photo id (the map is rebuilt when the table grows)."""
+        if len(self._row_of) != len(self.table):
+            self._row_of = {int(pid): i for i, pid in enumerate(self.table.ids)}
+        return self._row_of.get(int(photo_id))
 
     def set_sort(self, key: str, descending: bool) -> None:
         self.sort_key, self.descending = key, descending
@@ -220,9 +233,8 @@ class CullingSession:
 
     def _write(self, decisions: dict[int, Decision]) -> None:
         self.catalog.set_decisions(decisions)
-        pos = {int(pid): i for i, pid in enumerate(self.table.ids)}
         for pid, d in decisions.items():
-            i = pos.get(pid)
+            i = self.row_of(pid)
             if i is not None:
                 self.table.rating[i] = d.rating
                 self.table.picked[i] = d.picked

@@ -321,7 +321,8 @@ class MainWindow(QMainWindow):
     def _index_finished(self, summary: Any) -> None:
         self._apply_batches()
         self._index_done()
-        if self.session is not None and summary.analysis_id is not None:
+        changed = summary.indexed or summary.missing or summary.returned or summary.failed
+        if self.session is not None and summary.analysis_id is not None and changed:
             self.session.reload()
             self._refresh_sort_keys()
             current, selected = self._remember_selection()

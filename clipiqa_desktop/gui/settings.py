@@ -33,11 +33,10 @@ class AppSettings:
     def catalog_path(self) -> Path:
         return Path(self.catalog).expanduser() if self.catalog else default_catalog_path()
 
-    def long_side(self, device_is_gpu: bool) -> int | None:
-        if self.size == "full":
-            return None
-        if self.size == "auto":
-            return 1024 if device_is_gpu else 512
+    def size_option(self) -> int | str | None:
+        """The analysis size for IndexOptions: a pixel count, None (full) or "auto" (by device)."""
+        if self.size in ("full", "auto"):
+            return None if self.size == "full" else "auto"
         return int(self.size)
 
     def with_recent(self, folder: Path) -> AppSettings:

@@ -70,7 +70,7 @@ class IndexWorker(QObject):
             from ..scoring import ScoringError, WeightsUnavailable
 
             lazy = self.holder.get(self.settings)
-            options = IndexOptions(long_side=self.settings.long_side(lazy.device.type != "cpu"))
+            options = IndexOptions(long_side=self.settings.size_option())
             try:
                 summary = index_folder(
                     self.catalog,

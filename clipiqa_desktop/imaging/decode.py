@@ -67,6 +67,17 @@ def target_size(width: int, height: int, long_side: int | None, multiple: int = 
     return w, h
 
 
+AUTO_SIZE_GPU, AUTO_SIZE_CPU = 1024, 512
+
+
+def model_long_side(size: int | str | None, device_type: str) -> int | None:
+    """The analysis long side: 'auto' = 1024 on a GPU, 512 on the CPU; None = full resolution."""
+    if size == "auto":
+        return AUTO_SIZE_CPU if device_type == "cpu" else AUTO_SIZE_GPU
+    assert size is None or isinstance(size, int)
+    return size
+
+
 def size_label(long_side: int | None) -> str:
     """How an analysis size is recorded with scores: '512', or 'full' for full resolution."""
     return "full" if long_side is None else str(long_side)

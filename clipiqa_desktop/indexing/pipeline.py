@@ -16,18 +16,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from ..catalog import Catalog, Decision, PhotoRecord
+from ..catalog import Catalog, Decision, PhotoRecord, PhotoState
 from ..catalog.catalog import file_fingerprint
 from ..culling.xmp import read_decision
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
-from ..scoring import BUILTIN_ATTRIBUTES, AttributePair, ClipIqaScorer, LazyScorer
+from ..imaging.decode import model_long_side
+from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from .scan import ScannedFile, find_photos
 from .stream import PhotoResult, score_photos
+
+if TYPE_CHECKING:  # torch is imported only when a photo needs scoring
+    from ..scoring import ClipIqaScorer, LazyScorer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ class IndexingError(RuntimeError):
 
 @dataclass(frozen=True)
 class IndexOptions:
-    long_side: int | None = 512  # analysis size; None = full resolution
+    long_side: int | str | None = 512  # analysis size; None = full resolution; "auto" = by device
     batch_size: int = 8
     workers: int = 2
     recursive: bool = False
@@ -85,6 +90,7 @@ class IndexedPhoto:
 
 
 def _prepare(path: Path, size: int, options: IndexOptions, multiple: int) -> IndexedPhoto:
+    assert options.long_side is None or isinstance(options.long_side, int)
     decoded = decode_photo(path, options.long_side, options.thumb_long_side, multiple=multiple)
     thumb = None
     if decoded.thumbnail is not None:
@@ -129,8 +135,10 @@ def index_folder(
             raise IndexingError(f"cannot read folder {folder}: {reason}")
     folder_id = catalog.folder_id(folder)
     assert folder_id is not None
-    label = size_label(options.long_side)
-    analysis_id = catalog.analysis_id(scorer.model_id, label)  # None until first indexed this way
+    # With size "auto" the size depends on the device, which only loading torch tells; until a
+    # photo needs scoring, assume the size this folder was last indexed with by the same model.
+    label = _expected_label(catalog, folder_id, scorer.model_id, options.long_side)
+    analysis_id = catalog.analysis_id(scorer.model_id, label) if label is not None else None
     summary = IndexSummary(
         folder_id, analysis_id, found=len(selection.photos), skipped=len(selection.skipped)
     )
@@ -138,40 +146,38 @@ def index_folder(
         summary.failed.append((path.relative_to(folder).as_posix(), f"cannot read: {reason}"))
 
     states = catalog.photo_states(folder_id, analysis_id)
-    todo: list[ScannedFile] = []
-    returned: list[int] = []
-    on_disk: set[str] = set()
-    for f in selection.photos:
-        rel = f.path.relative_to(folder).as_posix()
-        on_disk.add(rel)
-        st = states.get(rel)
-        unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns
-        if st is not None and unchanged and (st.scored or st.status == "error"):
-            summary.unchanged += 1
-            if st.status == "missing":
-                returned.append(st.id)
-            elif st.status == "error":
-                summary.failed_before += 1
-        else:
-            todo.append(f)
-    gone = [st.id for rel, st in states.items() if rel not in on_disk and st.status != "missing"]
-    summary.missing = catalog.mark_missing(gone)
-    if returned:
-        catalog.mark_present(returned)
-        summary.returned = len(returned)
+    plan = _plan(selection.photos, states, folder)
+    summary.missing = catalog.mark_missing(plan.gone)
+    if plan.returned:
+        catalog.mark_present(plan.returned)
 
-    if not todo:
+    model = scorer.get() if plan.todo else None
+    if model is not None:
+        long_side = model_long_side(options.long_side, model.device.type)
+        if size_label(long_side) != label:  # the guess was wrong: plan again for the real analysis
+            label = size_label(long_side)
+            analysis_id = catalog.analysis_id(model.model_id, label)
+            states = catalog.photo_states(folder_id, analysis_id)
+            plan = _plan(selection.photos, states, folder)
+    summary.unchanged, summary.failed_before, summary.returned = (
+        plan.unchanged,
+        plan.failed_before,
+        len(plan.returned),
+    )
+    todo = plan.todo
+    if model is None or not todo:
         if analysis_id is not None:
             catalog.set_last_analysis(folder_id, analysis_id)
         summary.seconds = time.perf_counter() - started
         return summary
-    model = scorer.get()
+    assert label is not None
     if analysis_id is None:
         analysis_id = catalog.analysis_id(model.model_id, label, model.embed_dim, model.logit_scale)
         assert analysis_id is not None
-        summary.analysis_id = analysis_id
+    summary.analysis_id = analysis_id
     # Readers (the window, `list` in another terminal) see this run's scores as they are committed.
     catalog.set_last_analysis(folder_id, analysis_id)
+    options = replace(options, long_side=long_side)
     by_path = {f.path: f for f in todo}
     done = 0
     run_start = time.perf_counter()
@@ -212,7 +218,7 @@ def index_folder(
         [f.path for f in todo],
         model,
         pairs,
-        options.long_side,
+        long_side,
         batch_size=options.batch_size,
         workers=options.workers,
         prepare=lambda p: _prepare(p, by_path[p].size_bytes, options, multiple),
@@ -232,6 +238,48 @@ def index_folder(
     catalog.set_last_analysis(folder_id, analysis_id)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass
+class _Plan:
+    todo: list[ScannedFile] = field(default_factory=list)
+    unchanged: int = 0
+    failed_before: int = 0
+    returned: list[int] = field(default_factory=list)  # ids of missing photos that are back, unchanged
+    gone: list[int] = field(default_factory=list)  # ids of photos no longer on disk
+
+
+def _plan(photos: Sequence[ScannedFile], states: dict[str, PhotoState], folder: Path) -> _Plan:
+    """What to (re)index: new or changed files (size + mtime) and files without scores yet."""
+    plan = _Plan()
+    on_disk: set[str] = set()
+    for f in photos:
+        rel = f.path.relative_to(folder).as_posix()
+        on_disk.add(rel)
+        st = states.get(rel)
+        unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns
+        if st is not None and unchanged and (st.scored or st.status == "error"):
+            plan.unchanged += 1
+            if st.status == "missing":
+                plan.returned.append(st.id)
+            elif st.status == "error":
+                plan.failed_before += 1
+        else:
+            plan.todo.append(f)
+    plan.gone = [st.id for rel, st in states.items() if rel not in on_disk and st.status != "missing"]
+    return plan
+
+
+def _expected_label(catalog: Catalog, folder_id: int, model_id: str, size: int | str | None) -> str | None:
+    if size != "auto":
+        assert size is None or isinstance(size, int)
+        return size_label(size)
+    last = catalog.last_analysis(folder_id)
+    if last is not None:
+        last_model, last_size, _ = catalog.analysis(last)
+        if last_model == model_id:
+            return last_size
+    return None
 
 
 def _record(result: PhotoResult, scanned: ScannedFile, folder: Path) -> PhotoRecord:

@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..imaging import DecodeError, decode_photo
-from ..scoring import AttributePair, ClipIqaScorer, ScoringError, image_to_tensor
+from ..scoring.errors import ScoringError
+
+if TYPE_CHECKING:  # torch is imported when scoring starts, not when this module is
+    from ..scoring import AttributePair, ClipIqaScorer
 
 
 class Prepared(Protocol):
@@ -103,6 +105,10 @@ def score_photos(
     non-finite model output fails only the photos concerned. After `cancel` is set, no new batch
     is started and nothing more is yielded.
     """
+    import torch
+
+    from ..scoring.engine import image_to_tensor
+
     batch_size = max(1, batch_size)
 
     def default_prepare(p: Path) -> Prepared:

@@ -29,11 +29,11 @@ _SOURCES = {
         "CLIP_STD",
         "ClipIqaScorer",
         "ImageScores",
-        "LazyScorer",
         "image_to_tensor",
     ),
     "scores": ("pair_scores",),
-    "model": ("ModelSpec", "load_clip"),
+    "model": ("load_clip",),
+    "spec": ("LazyScorer", "ModelSpec"),
     "constants": ("WEIGHTS_ENV",),
 }
 _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
@@ -95,9 +95,9 @@ if TYPE_CHECKING:
         CLIP_STD,
         ClipIqaScorer,
         ImageScores,
-        LazyScorer,
         image_to_tensor,
     )
     from .errors import DeviceUnavailable, ScoringError, UnknownModel, WeightsMismatch, WeightsUnavailable
-    from .model import ModelSpec, load_clip
+    from .model import load_clip
     from .scores import pair_scores
+    from .spec import LazyScorer, ModelSpec

@@ -153,28 +153,3 @@ def image_to_tensor(img: object) -> torch.Tensor:
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an RGB image, got array of shape {arr.shape}")
     return torch.from_numpy(arr).permute(2, 0, 1)
-
-
-class LazyScorer:
-    """A scorer that loads its model on first use, so work that needs none (an unchanged folder,
-    reading the catalog) starts instantly. `get()` is thread-safe and loads once."""
-
-    def __init__(self, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> None:
-        self.spec = spec
-        self.model_id = spec.model_id
-        self.device = resolve_device(device)
-        self._precision = precision
-        self._scorer: ClipIqaScorer | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> bool:
-        return self._scorer is not None
-
-    def get(self) -> ClipIqaScorer:
-        with self._lock:
-            if self._scorer is None:
-                prec = resolve_precision(self._precision, self.device)
-                model, tokenizer = load_clip(self.spec)
-                self._scorer = ClipIqaScorer(model, tokenizer, self.device, prec, model_id=self.model_id)
-            return self._scorer

@@ -15,7 +15,6 @@ import os
 import socket
 import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,9 @@ import open_clip
 import torch
 from torch import nn
 
-from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
+from .constants import WEIGHTS_ENV
 from .errors import UnknownModel, WeightsMismatch, WeightsUnavailable
+from .spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +32,6 @@ log = logging.getLogger(__name__)
 # Random-weight models (tests, benchmarks) are seeded so that two runs build the same network.
 RANDOM_INIT_SEED = 0
 _OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which network and which weights. `pretrained="none"` builds random weights (tests, benchmarks)."""
-
-    arch: str = DEFAULT_MODEL
-    pretrained: str = DEFAULT_PRETRAINED
-    weights: Path | None = None
-
-    @property
-    def model_id(self) -> str:
-        """A stable name for this model's scores, stored with them ('RN50/openai', 'RN50/file:RN50.pt')."""
-        source = f"file:{self.weights.name}" if self.weights else self.pretrained
-        arch = Path(self.arch).stem if self.arch.endswith(".json") else self.arch
-        return f"{arch}/{source}"
-
-    @classmethod
-    def from_options(cls, arch: str | None, pretrained: str | None, weights: str | None) -> ModelSpec:
-        """Apply defaults and the CLIPIQA_WEIGHTS environment variable."""
-        weights = weights or os.environ.get(WEIGHTS_ENV) or None
-        return cls(
-            arch=arch or DEFAULT_MODEL,
-            pretrained=pretrained or DEFAULT_PRETRAINED,
-            weights=Path(weights).expanduser() if weights else None,
-        )
 
 
 def register_model_config(path: Path) -> str:

@@ -111,8 +111,8 @@ def test_rewriting_a_photo_replaces_its_scores(catalog, tmp_path):
     aid = catalog.analysis_id("m", "512", 4, 100.0)
     catalog.write_batch(fid, aid, [_record("a.jpg", 0.9)])
     catalog.write_batch(fid, aid, [_record("a.jpg", 0.3)])
-    _, scores = catalog.rows([fid], aid)
-    assert list(scores.values()) == [{"quality": 0.3, "sharpness": 0.1}]
+    rows, scores = catalog.rows([fid], aid)
+    assert scores.of(rows[0][0]) == pytest.approx({"quality": 0.3, "sharpness": 0.1})
 
 
 def test_scores_of_different_analyses_are_kept_apart(catalog, tmp_path):
@@ -121,8 +121,8 @@ def test_scores_of_different_analyses_are_kept_apart(catalog, tmp_path):
     a224 = catalog.analysis_id("m", "224", 4, 100.0)
     catalog.write_batch(fid, a512, [_record("a.jpg", 0.9)])
     catalog.write_batch(fid, a224, [_record("a.jpg", 0.1)])
-    assert next(iter(catalog.rows([fid], a512)[1].values()))["quality"] == 0.9
-    assert next(iter(catalog.rows([fid], a224)[1].values()))["quality"] == 0.1
+    assert catalog.rows([fid], a512)[1].values[0, 0] == pytest.approx(0.9)
+    assert catalog.rows([fid], a224)[1].values[0, 0] == pytest.approx(0.1)
     assert catalog.analysis_sizes("m") == ["224", "512"]
 
 

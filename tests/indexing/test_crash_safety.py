@@ -11,22 +11,14 @@ import time
 
 import pytest
 
-from ..conftest import TINY_RN, photo
+from ..conftest import app_command, photo, query_readonly
 
 N_PHOTOS = 24
 
 
 def _committed(db) -> int:
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return con.execute("SELECT COUNT(DISTINCT photo_id) FROM scores").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.OperationalError:
-        return 0  # schema not created yet
+    rows = query_readonly(db, "SELECT COUNT(DISTINCT photo_id) FROM scores")
+    return rows[0][0] if rows else 0
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -37,19 +29,7 @@ def test_sigkill_mid_index_then_resume(tmp_path):
         photo(1600, 1200, seed=i).save(folder / f"DSC_{i:04d}.jpg", quality=90)
     db = tmp_path / "catalog.sqlite"
     cmd = [
-        sys.executable,
-        "-m",
-        "clipiqa_desktop",
-        "index",
-        str(folder),
-        "--catalog",
-        str(db),
-        "--model",
-        str(TINY_RN),
-        "--pretrained",
-        "none",
-        "--device",
-        "cpu",
+        *app_command("index", str(folder), catalog=db),
         "--size",
         "full",
         "--batch-size",

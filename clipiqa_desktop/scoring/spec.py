@@ -1,0 +1,80 @@
+"""Which model and weights to use, and a scorer that loads them only when first needed.
+
+Neither imports torch or open_clip: the window and the catalog commands can name a model, and the
+indexer can tell that nothing needs scoring, without paying the seconds those imports cost.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
+
+if TYPE_CHECKING:
+    from .engine import ClipIqaScorer
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which network and which weights. `pretrained="none"` builds random weights (tests, benchmarks)."""
+
+    arch: str = DEFAULT_MODEL
+    pretrained: str = DEFAULT_PRETRAINED
+    weights: Path | None = None
+
+    @property
+    def model_id(self) -> str:
+        """A stable name for this model's scores, stored with them ('RN50/openai', 'RN50/file:RN50.pt')."""
+        source = f"file:{self.weights.name}" if self.weights else self.pretrained
+        arch = Path(self.arch).stem if self.arch.endswith(".json") else self.arch
+        return f"{arch}/{source}"
+
+    @classmethod
+    def from_options(cls, arch: str | None, pretrained: str | None, weights: str | None) -> ModelSpec:
+        """Apply defaults and the CLIPIQA_WEIGHTS environment variable."""
+        weights = weights or os.environ.get(WEIGHTS_ENV) or None
+        return cls(
+            arch=arch or DEFAULT_MODEL,
+            pretrained=pretrained or DEFAULT_PRETRAINED,
+            weights=Path(weights).expanduser() if weights else None,
+        )
+
+
+class LazyScorer:
+    """A scorer that loads its model on first use, so work that needs none (an unchanged folder,
+    reading the catalog) starts instantly and never imports torch. `get()` is thread-safe and loads
+    once; the device is resolved then too."""
+
+    def __init__(self, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> None:
+        self.spec = spec
+        self.model_id = spec.model_id
+        self._device, self._precision = device, precision
+        self._scorer: ClipIqaScorer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._scorer is not None
+
+    @property
+    def device(self) -> Any:
+        """The torch device (resolving it imports torch)."""
+        return self.get().device if self._scorer is not None else _resolve(self._device)
+
+    def get(self) -> ClipIqaScorer:
+        with self._lock:
+            if self._scorer is None:
+                from .engine import ClipIqaScorer
+
+                self._scorer = ClipIqaScorer.load(self.spec, self._device, self._precision)
+            return self._scorer
+
+
+def _resolve(device: str) -> Any:
+    from .device import resolve_device
+
+    return resolve_device(device)

@@ -1,0 +1,169 @@
+"""Render the real window under Xvfb to docs/screenshot.png (and docs/screenshot-loupe.png).
+
+    .venv/bin/python docs/screenshot.py            # needs Debian's xvfb (and the Qt xcb libraries)
+
+Builds a small demo shoot from scikit-image's sample photographs (pip install '.[bench]'; synthetic
+images otherwise) with blurred, dark and noisy variants, indexes it with the window's own background
+worker, sorts by sharpness, makes a few decisions, and grabs the screen. The model is the tiny random
+test network unless --model/--pretrained say otherwise, so the scores shown are not meaningful; the
+screenshot is about what the window looks like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+HERE = Path(__file__).resolve().parent
+TINY = HERE.parent / "tests" / "data" / "tiny-rn.json"
+
+
+def demo_photos() -> list[Image.Image]:
+    try:
+        from skimage import data
+
+        sources = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.hubble_deep_field()]
+    except ImportError:
+        rng = np.random.default_rng(0)
+        sources = [(rng.random((400, 600, 3)) * 255).astype(np.uint8) for _ in range(5)]
+    out = []
+    for src in sources:
+        img = Image.fromarray(src).convert("RGB")
+        img = img.resize((900, round(900 * img.height / img.width)), Image.Resampling.BICUBIC)
+        out += [
+            img,
+            img.filter(ImageFilter.GaussianBlur(6)),
+            ImageEnhance.Brightness(img).enhance(0.25),
+            Image.fromarray(
+                np.clip(
+                    np.asarray(img) + np.random.default_rng(1).normal(0, 40, np.asarray(img).shape), 0, 255
+                ).astype(np.uint8)
+            ),
+        ]
+    return out
+
+
+def start_xvfb(size: str = "1600x1000x24") -> subprocess.Popen[bytes] | None:
+    """Start Xvfb on a free display unless a display is already set; sets DISPLAY."""
+    if os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb":
+        return None
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        sys.exit("Xvfb is not installed (Debian: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 ...)")
+    for n in range(90, 120):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists():
+            proc = subprocess.Popen(
+                [xvfb, f":{n}", "-screen", "0", size, "-nolisten", "tcp"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(100):
+                if Path(f"/tmp/.X11-unix/X{n}").exists():
+                    break
+                time.sleep(0.05)
+            os.environ["DISPLAY"] = f":{n}"
+            os.environ["QT_QPA_PLATFORM"] = "xcb"
+            return proc
+    sys.exit("no free X display number found")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(TINY))
+    ap.add_argument("--pretrained", default="none")
+    ap.add_argument("--out", default=str(HERE / "screenshot.png"))
+    args = ap.parse_args()
+    xvfb = start_xvfb()
+    try:
+        return shoot(args)
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(10)
+
+
+def shoot(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QCoreApplication, QSettings
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from clipiqa_desktop.catalog import Catalog
+    from clipiqa_desktop.culling.decisions import DecisionChange
+    from clipiqa_desktop.gui.main_window import MainWindow
+    from clipiqa_desktop.gui.settings import AppSettings
+
+    tmp = Path(tempfile.mkdtemp(prefix="clipiqa-shot-"))
+    folder = tmp / "Wedding-2026-06-20"
+    folder.mkdir()
+    for i, img in enumerate(demo_photos()):
+        img.save(folder / f"DSC_{4711 + i:04d}.JPG", quality=90)
+    (folder / "DSC_9999.JPG").write_bytes(b"\xff\xd8\xff\xe0 truncated on the card")
+
+    QCoreApplication.setOrganizationName("clipiqa-desktop-screenshot")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    settings = AppSettings(
+        model=args.model,
+        pretrained=args.pretrained,
+        device="cpu",
+        size="512",
+        catalog=str(tmp / "catalog.sqlite"),
+    )
+    catalog = Catalog(settings.catalog_path)
+    window = MainWindow(settings, catalog, persist=False)
+    window.resize(1600, 1000)
+    window.move(0, 0)
+    window.show()
+    window.open_folder(folder)
+    deadline = time.monotonic() + 300
+    while (window.indexing or window.index_thread is not None) and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    window.sort_box.setCurrentText("sharpness")
+    window.size_slider.setValue(190)
+    for row, change in (
+        (0, DecisionChange(reject=True)),
+        (1, DecisionChange(reject=True)),
+        (5, DecisionChange(stars=4)),
+        (6, DecisionChange(pick=True)),
+        (7, DecisionChange(label="Green")),
+    ):
+        window.grid.setCurrentIndex(window.model.index(row))
+        window.grid.clearSelection()
+        window.decide(change)
+    window.grid.setCurrentIndex(window.model.index(3))
+    for _ in range(50):
+        app.processEvents()
+        QTest.qWait(20)
+    out = Path(args.out)
+    window.grab().save(str(out))
+    print(f"wrote {out}")
+    window.toggle_loupe()  # Space; without a window manager Xvfb gives no window keyboard focus
+    deadline = time.monotonic() + 30
+    while window.loupe.view.item.pixmap().isNull() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):
+        app.processEvents()
+        QTest.qWait(20)
+    loupe = out.with_name(out.stem + "-loupe.png")
+    window.grab().save(str(loupe))
+    print(f"wrote {loupe}")
+    window.close()
+    catalog.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
