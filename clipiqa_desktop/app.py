@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     QCoreApplication.setOrganizationName("clipiqa-desktop")
     QCoreApplication.setApplicationName("clipiqa-desktop")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     settings = AppSettings.load().with_cli(args)
     try:
         catalog = Catalog(settings.catalog_path)
@@ -43,6 +45,11 @@ def run_app(args: argparse.Namespace) -> int:
         QMessageBox.critical(None, "clipiqa-desktop: catalog problem", str(exc))
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2
+    icon = Path(__file__).resolve().parent.parent / "resources" / "clipiqa-desktop.svg"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     window = MainWindow(settings, catalog)
     window.show()
     if args.folder:

@@ -21,7 +21,11 @@ def pair_scores(
     image_features: ArrayLike, positive: ArrayLike, negative: ArrayLike, scale: float
 ) -> np.ndarray:
     """Scores (N, K) float32 for N image embeddings and K pairs of text features (any norm)."""
-    img = _unit(image_features)
-    diff = (img @ _unit(positive).T).astype(np.float64) - (img @ _unit(negative).T).astype(np.float64)
+    img = np.asarray(image_features, dtype=np.float32)
+    # cos₊ − cos₋ = (img · (t₊ − t₋)) / |img| with unit t±: one matrix product, no normalised copy
+    # of the (possibly 20,000 × 1024) embedding matrix.
+    direction = (_unit(positive) - _unit(negative)).T
+    norms = np.sqrt(np.einsum("ij,ij->i", img, img, dtype=np.float64))[:, None]
+    diff = (img @ direction).astype(np.float64) / np.maximum(norms, 1e-12)
     with np.errstate(over="ignore"):  # exp overflow -> score 0.0, which is the correct limit
         return (1.0 / (1.0 + np.exp(-float(scale) * diff))).astype(np.float32)
