@@ -38,7 +38,8 @@ def run_app(args: argparse.Namespace) -> int:
     QCoreApplication.setApplicationName("clipiqa-desktop")
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    settings = AppSettings.load().with_cli(args)
+    stored = AppSettings.load()
+    settings = stored.with_cli(args)
     try:
         catalog = Catalog(settings.catalog_path)
     except CatalogError as exc:
@@ -50,7 +51,7 @@ def run_app(args: argparse.Namespace) -> int:
         from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
-    window = MainWindow(settings, catalog)
+    window = MainWindow(settings, catalog, stored=stored)
     window.show()
     if args.folder:
         window.open_folder(args.folder)

@@ -2,42 +2,86 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
-CORE = [
-    "clipiqa_desktop.scoring",
-    "clipiqa_desktop.imaging",
-    "clipiqa_desktop.indexing.stream",
-    "clipiqa_desktop.commands.score",
-    "clipiqa_desktop.cli",
-]
+PACKAGE = Path(__file__).resolve().parents[1] / "clipiqa_desktop"
+CORE_PACKAGES = ("scoring", "imaging", "catalog", "indexing", "culling", "commands")
 
 
-def test_core_modules_import_with_qt_blocked():
+def _modules(package: str) -> list[str]:
+    return [
+        "clipiqa_desktop." + ".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+        for p in sorted((PACKAGE / package).rglob("*.py"))
+    ]
+
+
+def test_every_core_module_imports_with_qt_blocked():
+    modules = [m for pkg in CORE_PACKAGES for m in _modules(pkg)] + ["clipiqa_desktop.cli"]
     code = (
-        "import sys\n"
+        "import importlib, sys\n"
         "sys.modules['PySide6'] = None\n"
-        "sys.modules['shiboken6'] = None\n" + "".join(f"import {m}\n" for m in CORE) + "print('ok')\n"
+        "sys.modules['shiboken6'] = None\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print('ok', len(sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
+    assert proc.stdout.startswith("ok")
+    assert len(modules) > 25
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_gui_imports_no_torch_open_clip_or_sqlalchemy_and_core_no_qt():
+    for path in (PACKAGE / "gui").rglob("*.py"):
+        assert not _imports(path) & {"torch", "open_clip", "sqlalchemy"}, path
+    for pkg in CORE_PACKAGES:
+        for path in (PACKAGE / pkg).rglob("*.py"):
+            assert not _imports(path) & {"PySide6", "shiboken6"}, path
 
 
 def test_catalog_commands_do_not_import_torch(tmp_path):
-    """`rate` and `list` must start instantly: torch/open_clip take seconds to import."""
+    """`rate` and `list` (also with --model) must start instantly: torch/open_clip take seconds."""
+    from .conftest import TINY_RN, photo
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    photo(64, 48).save(folder / "a.jpg")
+    cat = str(tmp_path / "c.sqlite")
+    model = ["--model", str(TINY_RN), "--pretrained", "none", "--device", "cpu", "--size", "128"]
+    indexed = subprocess.run(
+        [sys.executable, "-m", "clipiqa_desktop", "index", str(folder), "--catalog", cat, *model],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert indexed.returncode == 0, indexed.stderr
     code = (
         "import sys\n"
         "from clipiqa_desktop.cli import main\n"
-        f"main(['rate', 'x.jpg', '--reject', '--catalog', {str(tmp_path / 'c.sqlite')!r}])\n"
-        f"main(['list', '.', '--catalog', {str(tmp_path / 'c.sqlite')!r}])\n"
+        f"codes = [main(['rate', {str(folder / 'a.jpg')!r}, '--reject', '--catalog', {cat!r}]),\n"
+        f"         main(['list', {str(folder)!r}, '--catalog', {cat!r}, '--sort', 'quality']),\n"
+        f"         main(['list', {str(folder)!r}, '--catalog', {cat!r}, *{model!r}]),\n"
+        f"         main(['export', {str(folder)!r}, '--catalog', {cat!r}, '--csv', '-'])]\n"
         "heavy = sorted(m for m in ('torch', 'open_clip', 'PySide6') if m in sys.modules)\n"
-        "print('heavy:', heavy)\n"
+        "print('codes', codes, 'heavy:', heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "heavy: []" in proc.stdout
+    assert "codes [0, 0, 0, 0] heavy: []" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_reindexing_an_unchanged_folder_does_not_import_torch(tmp_path):

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from . import schema as s
-from .records import LABELS, Decision, PhotoRecord, PhotoState, ScoreMatrix
+from .records import LABELS, Decision, PhotoMeta, PhotoRecord, PhotoState, ScoreMatrix
 
 BUSY_TIMEOUT_MS = 15_000
 FINGERPRINT_CHUNK = 64 * 1024
@@ -90,8 +90,9 @@ class Catalog:
         # would checkpoint and delete it on every keypress.
         self.engine: Engine = create_engine(f"sqlite:///{self.path}")
         event.listen(self.engine, "connect", _on_connect)
+        event.listen(self.engine, "begin", _on_begin)
         try:
-            with self.engine.begin() as conn:
+            with self._begin(write=True) as conn:
                 s.migrate(conn)
         except s.SchemaTooNew as exc:
             raise CatalogError(str(exc)) from exc
@@ -99,18 +100,25 @@ class Catalog:
             raise _explain(exc, self.path) from exc
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """One transaction on a fresh connection; database errors become CatalogError."""
+    def _begin(self, write: bool = False) -> Iterator[Connection]:
+        """One transaction on a pooled connection; database errors become CatalogError.
+
+        Writers start with BEGIN IMMEDIATE: they take SQLite's write lock up front (waiting up to
+        the busy timeout), so a read-then-write transaction can never fail half-way because another
+        process wrote in between. Readers use a plain BEGIN and never block the writer (WAL).
+        """
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                conn.execution_options(sqlite_write=write)
+                with conn.begin():
+                    yield conn
         except (OperationalError, DatabaseError) as exc:
             raise _explain(exc, self.path) from exc
 
     # --- folders and analyses ------------------------------------------------------------------
     def folder_id(self, folder: Path, create: bool = True) -> int | None:
         key = str(Path(folder).expanduser().resolve())
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             row = conn.execute(select(s.folders.c.id).where(s.folders.c.path == key)).scalar()
             if row is None and create:
                 row = _new_id(conn.execute(s.folders.insert().values(path=key)))
@@ -124,7 +132,7 @@ class Catalog:
         self, model_id: str, size: str, embed_dim: int | None = None, logit_scale: float | None = None
     ) -> int | None:
         """The id of (model, analysis size); created when embed_dim and logit_scale are given."""
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             row = conn.execute(
                 select(s.analyses.c.id).where(s.analyses.c.model_id == model_id, s.analyses.c.size == size)
             ).scalar()
@@ -137,6 +145,17 @@ class Catalog:
                     )
                 )
             return None if row is None else int(row)
+
+    def has_scores(self, folder_id: int, analysis_id: int) -> bool:
+        """True when some photo of the folder has scores of this analysis."""
+        with self._begin() as conn:
+            q = (
+                select(s.scores.c.photo_id)
+                .join(s.photos, s.photos.c.id == s.scores.c.photo_id)
+                .where(s.scores.c.analysis_id == analysis_id, s.photos.c.folder_id == folder_id)
+                .limit(1)
+            )
+            return conn.execute(q).first() is not None
 
     def analysis_sizes(self, model_id: str) -> list[str]:
         """Analysis sizes that have scores for `model_id`, newest first."""
@@ -166,7 +185,7 @@ class Catalog:
             return None if value is None else int(value)
 
     def set_last_analysis(self, folder_id: int, analysis_id: int) -> None:
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             conn.execute(
                 update(s.folders)
                 .where(s.folders.c.id == folder_id)
@@ -204,7 +223,7 @@ class Catalog:
         ids = [int(p) for p in photo_ids]
         if not ids:
             return 0
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             for chunk in _chunks(ids, 500):
                 conn.execute(
                     update(s.photos)
@@ -216,7 +235,7 @@ class Catalog:
     def mark_present(self, photo_ids: Iterable[int]) -> None:
         """A missing photo came back unchanged: it is ok again, with everything it had."""
         ids = [int(p) for p in photo_ids]
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             for chunk in _chunks(ids, 500):
                 conn.execute(
                     update(s.photos)
@@ -232,16 +251,21 @@ class Catalog:
         """
         now = time.time()
         ids: dict[str, int] = {}
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             for rec in records:
                 pid = self._upsert_photo(conn, folder_id, rec, now)
                 ids[rec.rel_path] = pid
-                if rec.error is None and rec.scores is not None and rec.embedding is not None:
+                conn.execute(
+                    delete(s.scores).where(s.scores.c.photo_id == pid, s.scores.c.analysis_id == analysis_id)
+                )
+                if rec.error is not None:  # a file that no longer decodes keeps no stale results
                     conn.execute(
-                        delete(s.scores).where(
-                            s.scores.c.photo_id == pid, s.scores.c.analysis_id == analysis_id
+                        delete(s.embeddings).where(
+                            s.embeddings.c.photo_id == pid, s.embeddings.c.analysis_id == analysis_id
                         )
                     )
+                    conn.execute(delete(s.thumbnails).where(s.thumbnails.c.photo_id == pid))
+                elif rec.scores is not None and rec.embedding is not None:
                     conn.execute(
                         s.scores.insert(),
                         [
@@ -291,7 +315,11 @@ class Catalog:
             "error": rec.error,
             "updated_at": now,
         }
-        if rec.error is None:
+        if rec.error is not None:  # forget what the old content said about itself
+            values.update(
+                width=None, height=None, orientation=None, **dict.fromkeys(PhotoMeta.__dataclass_fields__)
+            )
+        else:
             values.update(
                 width=rec.width,
                 height=rec.height,
@@ -436,7 +464,7 @@ class Catalog:
                 raise ValueError(f"label must be one of {', '.join(LABELS)}")
         ids = [int(p) for p in changes]
         now = time.time()
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             before = self._decisions(conn, ids)
             for pid, d in zip(ids, changes.values(), strict=True):
                 vals = {
@@ -456,7 +484,7 @@ class Catalog:
     # --- prompts and text features -------------------------------------------------------------
     def save_prompt(self, key: str, positive: str, negative: str) -> None:
         vals = {"positive": positive, "negative": negative}
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             conn.execute(
                 insert(s.prompts)
                 .values(key=key, created_at=time.time(), **vals)
@@ -478,7 +506,7 @@ class Catalog:
             return {p: np.frombuffer(v, dtype="<f4").copy() for p, v in conn.execute(q)}
 
     def store_text_features(self, model_id: str, features: dict[str, np.ndarray]) -> None:
-        with self._begin() as conn:
+        with self._begin(write=True) as conn:
             for prompt, vec in features.items():
                 blob = np.asarray(vec, dtype="<f4").tobytes()
                 conn.execute(
@@ -496,6 +524,10 @@ class Catalog:
         self.engine.dispose()
 
 
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN")
+
+
 def _new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None
@@ -503,10 +535,14 @@ def _new_id(result: Any) -> int:
 
 
 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling never BEGINs before DDL (migrations would not be atomic);
+    # switch it off and let _on_begin emit BEGIN (SQLAlchemy's documented recipe).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA synchronous = NORMAL")
+    # FULL: a committed decision survives a power cut too (one fsync per commit: per batch, per key).
+    cur.execute("PRAGMA synchronous = FULL")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.close()
 

@@ -161,28 +161,38 @@ def select_rows(
     mask = np.ones(len(table), dtype=bool)
     for f in filters:
         mask &= _mask(table, f)
-    rows = np.flatnonzero(mask)
-    if sort is None or sort == "path":
-        keys = np.array(table.paths, dtype=object)[rows]
-        order = np.argsort(keys, kind="stable")
-        return rows[order[::-1]] if descending else rows[order]
-    if sort == "name":
-        keys = np.array([n.lower() for n in table.names], dtype=object)[rows]
-    elif sort == "captured":
-        keys = np.array([c or "" for c in table.captured_at], dtype=object)[rows]
-    elif sort == "rating":
-        keys = table.rating[rows]
-    elif sort in table.attributes:
-        col = table.score_column(sort)[rows]
+    return sort_rows(table, np.flatnonzero(mask), sort or "path", descending)
+
+
+def sort_rows(table: PhotoTable, rows: np.ndarray, key: str, descending: bool = False) -> np.ndarray:
+    """`rows` ordered by a score (missing scores last either way), name, captured, rating or path.
+
+    The one sort of the project: `list`, `export` and the window's grid all use it.
+    """
+    if key in table.attributes:
+        col = table.score_column(key)[rows]
         present = ~np.isnan(col)
         order = np.argsort(-col[present] if descending else col[present], kind="stable")
         return np.concatenate([rows[present][order], rows[~present]])
+    keys: np.ndarray
+    if key == "path":
+        keys = np.array(table.paths)
+    elif key == "name":
+        keys = np.array([n.lower() for n in table.names])
+    elif key == "captured":  # photos without a capture time first, then by name
+        keys = np.array(
+            [f"{c or ''}\x00{n.lower()}" for c, n in zip(table.captured_at, table.names, strict=True)]
+        )
+    elif key == "rating":
+        keys = table.rating.astype(np.int64)
     else:
         raise QueryError(
-            f"cannot sort by {sort!r}; choose an attribute ({', '.join(table.attributes)}) "
+            f"cannot sort by {key!r}; choose an attribute ({', '.join(table.attributes)}) "
             f"or one of {', '.join(NON_SCORE_KEYS)}"
         )
-    order = np.argsort(keys, kind="stable")
+    if len(rows) == 0:
+        return rows
+    order = np.argsort(keys[rows], kind="stable")
     return rows[order[::-1]] if descending else rows[order]
 
 

@@ -117,7 +117,7 @@ def folder_analysis(args: argparse.Namespace, catalog: Catalog, folder: Path) ->
         if last is None:
             raise CommandError(f"{folder} has no scores yet; run `clipiqa-desktop index {folder}`")
         return folder_id, last
-    from ..scoring.model import ModelSpec
+    from ..scoring.spec import ModelSpec
 
     spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
     model_id = spec.model_id
@@ -127,7 +127,7 @@ def folder_analysis(args: argparse.Namespace, catalog: Catalog, folder: Path) ->
     sizes = [size_label(c) for c in candidates] or catalog.analysis_sizes(model_id)
     for size in sizes:
         analysis_id = catalog.analysis_id(model_id, size)
-        if analysis_id is not None:
+        if analysis_id is not None and catalog.has_scores(folder_id, analysis_id):
             return folder_id, analysis_id
     wanted = f"{model_id} at size {sizes[0]}" if sizes else model_id
     raise CommandError(

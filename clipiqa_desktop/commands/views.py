@@ -68,15 +68,15 @@ def rescore(
 
 def _args_for(args: argparse.Namespace, model_id: str) -> argparse.Namespace:
     """Model options that rebuild the model an analysis was made with (for encoding new prompts)."""
-    from ..scoring.model import ModelSpec
+    from ..scoring.errors import UnknownModel
+    from ..scoring.spec import ModelSpec
 
-    arch, _, source = model_id.partition("/")
-    spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
-    if spec.model_id == model_id:
-        return args
-    if source.startswith("file:"):
-        raise CommandError(
-            f"these scores were made with {model_id}; "
-            f"pass --model {arch} --weights FILE to encode new prompts"
-        )
-    return argparse.Namespace(**{**vars(args), "model": arch, "pretrained": source, "weights": None})
+    current = ModelSpec.from_options(args.model, args.pretrained, args.weights)
+    try:
+        spec = current.for_model_id(model_id)
+    except UnknownModel as exc:
+        raise CommandError(str(exc)) from exc
+    weights = str(spec.weights) if spec.weights else None
+    return argparse.Namespace(
+        **{**vars(args), "model": spec.arch, "pretrained": spec.pretrained, "weights": weights}
+    )

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..catalog import Catalog, Decision, PhotoTable, build_table
 from ..catalog.records import ScoreMatrix
+from ..catalog.table import sort_rows
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change
 
@@ -83,7 +84,7 @@ class CullingSession:
         self.view: np.ndarray = np.zeros(0, dtype=np.int64)  # table rows shown, in order
         self._undo: list[_Undo] = []
         self._redo: list[_Undo] = []
-        self._custom: dict[str, AttributePair] = {}
+        self._custom: dict[str, tuple[AttributePair, np.ndarray, np.ndarray]] = {}
         self._row_of: dict[int, int] = {}
         self.reload()
 
@@ -91,10 +92,15 @@ class CullingSession:
     def reload(self) -> None:
         """Read the whole folder from the catalog (one query) and re-apply sort and filters."""
         assert self.folder_id is not None
+        previous = self.analysis_id
         self.analysis_id = self.catalog.last_analysis(self.folder_id)
+        if self.analysis_id != previous:
+            self._custom.clear()  # prompt scores belong to the embeddings of one analysis
         rows, scores = self.catalog.rows([self.folder_id], self.analysis_id)
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
         self._row_of = {}
+        for _pair, ids, values in self._custom.values():  # custom prompt columns survive a reload
+            self.table.add_scores(_pair.key, ids, values)
         self.refresh()
 
     def merge(self, photo_ids: Sequence[int]) -> None:
@@ -126,24 +132,7 @@ class CullingSession:
         self.refresh()
 
     def select(self) -> np.ndarray:
-        t = self.table
-        mask = self._mask()
-        rows = np.flatnonzero(mask)
-        key = self.sort_key
-        if key in t.attributes:
-            col = t.score_column(key)[rows]
-            present = ~np.isnan(col)
-            order = np.argsort(-col[present] if self.descending else col[present], kind="stable")
-            return np.concatenate([rows[present][order], rows[~present]])
-        names = [n.lower() for n in t.names]
-        if key == "captured":  # photos without a capture time sort first, then by name
-            keys = np.array([f"{c or ''}\x00{n}" for c, n in zip(t.captured_at, names, strict=True)])
-        elif key == "rating":
-            keys = t.rating.astype(np.int64)
-        else:  # name
-            keys = np.array(names)
-        order = np.argsort(keys[rows], kind="stable") if len(rows) else np.zeros(0, dtype=np.int64)
-        return rows[order[::-1]] if self.descending else rows[order]
+        return sort_rows(self.table, np.flatnonzero(self._mask()), self.sort_key, self.descending)
 
     def _mask(self) -> np.ndarray:
         t, f = self.table, self.filters
@@ -243,7 +232,7 @@ class CullingSession:
     # --- custom prompts ----------------------------------------------------------------------------
     def add_prompt_scores(self, pair: AttributePair, photo_ids: np.ndarray, values: np.ndarray) -> None:
         """Show a custom pair's scores (computed from stored embeddings) as a column."""
-        self._custom[pair.key] = pair
+        self._custom[pair.key] = (pair, photo_ids, values)
         self.table.add_scores(pair.key, photo_ids, values)
 
     @property

@@ -73,7 +73,7 @@ def parse_decision(packet: bytes) -> Decision | None:
         try:
             rating = max(RATING_REJECTED, min(5, round(float(raw))))
             break
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "1e400", "nan"
             continue
     label = next((w.capitalize() for w in _values(root, "xmp:Label") if w.capitalize() in LABELS), None)
     pick = next(iter(_values(root, "digiKam:PickLabel")), None)

@@ -133,6 +133,7 @@ class LoupeView(QWidget):
         self.message.setText(f"{status}: {error}" if status != "ok" else "loading …")
         self.view.set_pixmap(QPixmap())
         if status != "missing":
+            self.pool.clear()  # stepping quickly: only the photo shown now is worth decoding
             self.pool.start(_Decode(path, self._signals))
 
     def toggle_zoom(self) -> None:

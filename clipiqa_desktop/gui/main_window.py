@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,9 +48,14 @@ APPLY_INTERVAL_MS = 250  # indexed batches are merged into the grid at most 4 ti
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: AppSettings, catalog: Catalog, persist: bool = True) -> None:
+    def __init__(
+        self, settings: AppSettings, catalog: Catalog, persist: bool = True, stored: AppSettings | None = None
+    ) -> None:
+        """`settings` are in effect for this run (stored settings + command-line options); `stored`
+        are what is saved (command-line options are not: they hold for one run only)."""
         super().__init__()
         self.settings, self.catalog, self.persist = settings, catalog, persist
+        self.stored = stored or settings
         self.session: CullingSession | None = None
         self.holder = ScorerHolder()
         self.thumbs = ThumbnailCache(catalog, self)
@@ -244,6 +251,7 @@ class MainWindow(QMainWindow):
         self._update_count()
         self.setWindowTitle(f"{path.name} — clipiqa-desktop")
         self.settings = self.settings.with_recent(path.resolve())
+        self.stored = self.stored.with_recent(path.resolve())
         self._save_settings()
         self._fill_recent()
         if self.model.rowCount():
@@ -269,11 +277,13 @@ class MainWindow(QMainWindow):
         self._apply_timer.start()
 
     def cancel_indexing(self, wait: bool = False) -> None:
+        """Ask the indexer to stop after its current batch; with `wait`, block until its thread has
+        ended (never leave a running QThread behind: Qt aborts when one is destroyed)."""
         if self.index_worker is not None:
             self.index_worker.cancel()
         if wait and self.index_thread is not None:
             self.index_thread.quit()
-            self.index_thread.wait(30_000)
+            self.index_thread.wait()
             self.index_thread = None
             self.index_worker = None
 
@@ -281,8 +291,15 @@ class MainWindow(QMainWindow):
     def indexing(self) -> bool:
         return self.index_thread is not None and self.index_thread.isRunning()
 
+    def _stale(self) -> bool:
+        """True in a slot called by a worker that is no longer the current one (a folder switch or a
+        settings change replaced it while its last signals were still queued)."""
+        return self.sender() is not self.index_worker
+
     @Slot()
     def _index_started(self) -> None:
+        if self._stale():
+            return
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.cancel_button.setVisible(True)
@@ -290,6 +307,8 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int, float, float)
     def _index_progress(self, done: int, total: int, rate: float, eta: float) -> None:
+        if self._stale():
+            return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         eta_text = f", {eta:.0f} s left" if eta >= 0 else ""
@@ -297,6 +316,8 @@ class MainWindow(QMainWindow):
 
     @Slot(list)
     def _index_batch(self, ids: list[int]) -> None:
+        if self._stale():
+            return
         self._pending_ids.extend(ids)
 
     def _apply_batches(self) -> None:
@@ -306,29 +327,25 @@ class MainWindow(QMainWindow):
                 self._apply_timer.stop()
             return
         ids, self._pending_ids = self._pending_ids, []
-        current, selected = self._remember_selection()
-        if self.catalog.last_analysis(self.session.folder_id or 0) != self.session.analysis_id:
-            self.session.reload()
-            self._refresh_sort_keys()
-        else:
-            self.session.merge(ids)
-        self.thumbs.invalidate(ids)
-        self.model.view_changed()
-        self._restore_selection(current, selected)
-        self._update_count()
+        with self._keeping_selection():
+            if self.catalog.last_analysis(self.session.folder_id or 0) != self.session.analysis_id:
+                self.session.reload()
+                self._refresh_sort_keys()
+            else:
+                self.session.merge(ids)
+            self.thumbs.invalidate(ids)
 
     @Slot(object)
     def _index_finished(self, summary: Any) -> None:
+        if self._stale():
+            return
         self._apply_batches()
         self._index_done()
         changed = summary.indexed or summary.missing or summary.returned or summary.failed
         if self.session is not None and summary.analysis_id is not None and changed:
-            self.session.reload()
-            self._refresh_sort_keys()
-            current, selected = self._remember_selection()
-            self.model.view_changed()
-            self._restore_selection(current, selected)
-            self._update_count()
+            with self._keeping_selection():
+                self.session.reload()
+                self._refresh_sort_keys()
         self.last_failures = list(summary.failed)
         if self.session is not None:
             t = self.session.table
@@ -346,18 +363,23 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _index_failed(self, message: str) -> None:
+        if self._stale():
+            return
         self._index_done()
         self.status_label.setText(f"Indexing stopped: {message}")
         QMessageBox.warning(self, "Indexing stopped", message)
 
     @Slot(str)
     def _weights_missing(self, message: str) -> None:
+        if self._stale():
+            return
         self._index_done()
         self.status_label.setText("Scoring needs the CLIP weights (see the dialog).")
         dialog = WeightsDialog(message, self)
         result = dialog.exec()
         if result == WeightsDialog.PICK and dialog.weights_file:
             self.settings = replace(self.settings, weights=dialog.weights_file)
+            self.stored = replace(self.stored, weights=dialog.weights_file)
             self._save_settings()
             self.start_indexing()
         elif result == WeightsDialog.DOWNLOAD:
@@ -392,23 +414,19 @@ class MainWindow(QMainWindow):
     def _sort_changed(self, key: str) -> None:
         if self.session is None or not key:
             return
-        current, selected = self._remember_selection()
-        self.session.set_sort(key, self.desc_action.isChecked())
-        self.model.view_changed()
-        self._restore_selection(current, selected)
+        with self._keeping_selection():
+            self.session.set_sort(key, self.desc_action.isChecked())
 
     def apply_filters(self, state: FilterState) -> None:
         if self.session is None:
             return
-        current, selected = self._remember_selection()
-        self.session.set_filters(state)
-        self.model.view_changed()
-        self._restore_selection(current, selected)
-        self._update_count()
+        with self._keeping_selection():
+            self.session.set_filters(state)
 
     def set_thumb_size(self, size: int) -> None:
         self.delegate.set_thumb_size(size)
         self.grid.setIconSize(QSize(size, size))
+        self.model.layoutAboutToBeChanged.emit()
         self.model.layoutChanged.emit()
 
     def _update_count(self) -> None:
@@ -422,6 +440,15 @@ class MainWindow(QMainWindow):
         self.status_label.setText("Open a folder (Ctrl+O), drop one on the window, or pick a recent one.")
 
     # --- selection helpers ---------------------------------------------------------------------------
+    @contextmanager
+    def _keeping_selection(self) -> Iterator[None]:
+        """Change the view (sort, filter, merge, reload) and keep the current and selected photos."""
+        current, selected = self._remember_selection()
+        yield
+        self.model.view_changed()
+        self._restore_selection(current, selected)
+        self._update_count()
+
     def _remember_selection(self) -> tuple[int | None, list[int]]:
         cur = self.grid.currentIndex()
         current = cur.data(PhotoIdRole) if cur.isValid() else None
@@ -452,12 +479,10 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return
         rows = self.target_rows()
-        if not rows:
-            return
-        try:
-            self.session.decide(rows, change)
-        except CatalogError as exc:
-            QMessageBox.critical(self, "Could not save the decision", str(exc))
+        t = self.session.table
+        if change.label and all(t.labels[r] == change.label for r in rows):
+            change = DecisionChange(label="")  # pressing a label's key again clears it (Lightroom)
+        if not rows or not self._saving(lambda s: s.decide(rows, change)):
             return
         self.model.rows_changed([int(self.session.table.ids[r]) for r in rows])
         if self.auto_advance.isChecked() and len(rows) == 1:
@@ -467,11 +492,21 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         if self.session is not None:
-            self.model.rows_changed(self.session.undo())
+            self._saving(lambda s: self.model.rows_changed(s.undo()))
 
     def redo(self) -> None:
         if self.session is not None:
-            self.model.rows_changed(self.session.redo())
+            self._saving(lambda s: self.model.rows_changed(s.redo()))
+
+    def _saving(self, action: Callable[[CullingSession], object]) -> bool:
+        """Run a decision change; a catalog that cannot be written is explained, not a traceback."""
+        assert self.session is not None
+        try:
+            action(self.session)
+        except CatalogError as exc:
+            QMessageBox.critical(self, "Could not save the decision", str(exc))
+            return False
+        return True
 
     def reject_all_shown(self) -> None:
         if self.session is None or not len(self.session.view):
@@ -482,7 +517,8 @@ class MainWindow(QMainWindow):
         )
         if answer == QMessageBox.StandardButton.Yes:
             rows = [int(r) for r in self.session.view]
-            self.session.decide(rows, DecisionChange(reject=True))
+            if not self._saving(lambda s: s.decide(rows, DecisionChange(reject=True))):
+                return
             self.model.rows_changed([int(self.session.table.ids[r]) for r in rows])
 
     def step(self, delta: int) -> None:
@@ -530,12 +566,16 @@ class MainWindow(QMainWindow):
         except PromptError as exc:
             self.filters.prompt_status.setText(str(exc))
             return
+        if self.prompt_thread is not None and self.prompt_thread.isRunning():
+            self.filters.prompt_status.setText("Still scoring the previous pair …")
+            return
         worker = PromptWorker(
             self.catalog, self.holder, self.settings, self.session.folder_id, self.session.analysis_id, pair
         )
         worker.finished.connect(self._prompt_scored)
         worker.failed.connect(self._prompt_failed)
         self._prompt_worker = worker
+        self._prompt_target = (self.session.folder_id, self.session.analysis_id)
         self.prompt_thread = start_in_thread(worker, self)
 
     @Slot(str)
@@ -544,8 +584,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object, object, object)
     def _prompt_scored(self, pair: Any, ids: Any, values: Any) -> None:
-        if self.session is None:
-            return
+        if self.session is None or self._prompt_target != (self.session.folder_id, self.session.analysis_id):
+            return  # the folder or its analysis changed while this pair was being scored
         self.session.add_prompt_scores(pair, ids, values)
         self._refresh_sort_keys()
         self.desc_action.blockSignals(True)
@@ -560,15 +600,14 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
             old = self.settings
-            self.settings = dialog.settings
+            self.settings = self.stored = dialog.settings  # what the user confirmed is kept
             self._save_settings()
             if self.settings.catalog_path != old.catalog_path:
                 QMessageBox.information(self, "Catalog", "The new catalog is used from the next start.")
-            if self.session is not None and (
-                self.settings.model,
-                self.settings.size,
-                self.settings.weights,
-            ) != (old.model, old.size, old.weights):
+            model_options = ("model", "pretrained", "weights", "device", "precision", "size")
+            if self.session is not None and any(
+                getattr(self.settings, k) != getattr(old, k) for k in model_options
+            ):
                 self.cancel_indexing(wait=True)
                 self.start_indexing()
 
@@ -581,7 +620,7 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self) -> None:
         if self.persist:
-            self.settings.save()
+            self.stored.save()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -597,7 +636,7 @@ class MainWindow(QMainWindow):
         self.cancel_indexing(wait=True)
         if self.prompt_thread is not None and self.prompt_thread.isRunning():
             self.prompt_thread.quit()
-            self.prompt_thread.wait(30_000)
+            self.prompt_thread.wait()
         self.thumbs.wait()
         self.loupe.wait()
         self._save_settings()

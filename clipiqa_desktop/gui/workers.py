@@ -24,20 +24,28 @@ log = logging.getLogger(__name__)
 
 
 class ScorerHolder:
-    """One LazyScorer per settings; created on first use in a worker thread (imports torch there)."""
+    """The LazyScorer of the current model, kept so the model loads once per session. Creating one
+    imports no torch; `LazyScorer.get()` (in a worker thread) loads torch and the model."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple[str, ...] | None = None
+        self._key: tuple[Any, ...] | None = None
         self._lazy: Any = None
 
-    def get(self, settings: AppSettings) -> Any:
-        from ..scoring import LazyScorer, ModelSpec
+    @staticmethod
+    def spec_of(settings: AppSettings) -> Any:
+        from ..scoring.spec import ModelSpec
 
-        key = (settings.model, settings.pretrained, settings.weights, settings.device, settings.precision)
+        return ModelSpec.from_options(settings.model, settings.pretrained, settings.weights or None)
+
+    def get(self, settings: AppSettings, spec: Any = None) -> Any:
+        """The LazyScorer for `spec` (default: the settings' model) on the settings' device."""
+        from ..scoring.spec import LazyScorer
+
+        spec = spec or self.spec_of(settings)
+        key = (spec, settings.device, settings.precision)
         with self._lock:
             if self._lazy is None or key != self._key:
-                spec = ModelSpec.from_options(settings.model, settings.pretrained, settings.weights or None)
                 self._lazy = LazyScorer(spec, settings.device, settings.precision)
                 self._key = key
             return self._lazy
@@ -121,9 +129,14 @@ class PromptWorker(QObject):
             from ..scoring import ScoringError
 
             def encode(texts: list[str]) -> Any:
-                return self.holder.get(self.settings).get().text_features(texts).cpu().numpy()
+                return self.holder.get(self.settings, spec).get().text_features(texts).cpu().numpy()
 
             try:
+                # The texts must be encoded by the model that made the stored embeddings,
+                # whatever the settings say now.
+                spec = self.holder.spec_of(self.settings).for_model_id(
+                    self.catalog.analysis(self.analysis_id)[0]
+                )
                 ids, values = prompt_scores(
                     self.catalog, [self.folder_id], self.analysis_id, [self.pair], encode
                 )

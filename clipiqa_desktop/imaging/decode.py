@@ -214,7 +214,23 @@ def decode_photo(
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise DecodeError(_describe_failure(path, exc)) from exc
 
-    analysis = rgb if rgb.size == (tw, th) else rgb.resize((tw, th), _RESAMPLE)
+    try:
+        return _finish(rgb, (tw, th), thumb_long_side, orientation, (up_w, up_h), meta, xmp)
+    except (OSError, ValueError, MemoryError) as exc:
+        raise DecodeError(_describe_failure(path, exc)) from exc
+
+
+def _finish(
+    rgb: Image.Image,
+    size: tuple[int, int],
+    thumb_long_side: int | None,
+    orientation: int,
+    upright: tuple[int, int],
+    meta: PhotoMeta,
+    xmp: object,
+) -> DecodedPhoto:
+    """Resize to the analysis size, make the thumbnail, apply the orientation."""
+    analysis = rgb if rgb.size == size else rgb.resize(size, _RESAMPLE)
     thumb = None
     if thumb_long_side:
         base = analysis if thumb_long_side <= max(analysis.size) else rgb
@@ -223,7 +239,7 @@ def decode_photo(
         thumb = _apply_orientation(thumb, orientation)
     return DecodedPhoto(
         image=_apply_orientation(analysis, orientation),
-        source_size=(up_w, up_h),
+        source_size=upright,
         orientation=orientation,
         thumbnail=thumb,
         meta=meta,

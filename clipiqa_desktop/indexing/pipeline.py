@@ -146,7 +146,7 @@ def index_folder(
         summary.failed.append((path.relative_to(folder).as_posix(), f"cannot read: {reason}"))
 
     states = catalog.photo_states(folder_id, analysis_id)
-    plan = _plan(selection.photos, states, folder)
+    plan = _plan(selection.photos, states, folder, options.recursive)
     summary.missing = catalog.mark_missing(plan.gone)
     if plan.returned:
         catalog.mark_present(plan.returned)
@@ -158,7 +158,7 @@ def index_folder(
             label = size_label(long_side)
             analysis_id = catalog.analysis_id(model.model_id, label)
             states = catalog.photo_states(folder_id, analysis_id)
-            plan = _plan(selection.photos, states, folder)
+            plan = _plan(selection.photos, states, folder, options.recursive)
     summary.unchanged, summary.failed_before, summary.returned = (
         plan.unchanged,
         plan.failed_before,
@@ -249,8 +249,13 @@ class _Plan:
     gone: list[int] = field(default_factory=list)  # ids of photos no longer on disk
 
 
-def _plan(photos: Sequence[ScannedFile], states: dict[str, PhotoState], folder: Path) -> _Plan:
-    """What to (re)index: new or changed files (size + mtime) and files without scores yet."""
+def _plan(
+    photos: Sequence[ScannedFile], states: dict[str, PhotoState], folder: Path, recursive: bool
+) -> _Plan:
+    """What to (re)index: new or changed files (size + mtime) and files without scores yet.
+
+    Photos in sub-folders (indexed earlier with --recursive) are not "gone" when this run does not
+    look into sub-folders."""
     plan = _Plan()
     on_disk: set[str] = set()
     for f in photos:
@@ -266,7 +271,11 @@ def _plan(photos: Sequence[ScannedFile], states: dict[str, PhotoState], folder: 
                 plan.failed_before += 1
         else:
             plan.todo.append(f)
-    plan.gone = [st.id for rel, st in states.items() if rel not in on_disk and st.status != "missing"]
+    plan.gone = [
+        st.id
+        for rel, st in states.items()
+        if rel not in on_disk and st.status != "missing" and (recursive or "/" not in rel)
+    ]
     return plan
 
 

@@ -8,6 +8,7 @@ the input they belong to.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ class Prepared(Protocol):
     def image(self) -> Image.Image: ...
 
 
+log = logging.getLogger(__name__)
 P = TypeVar("P")
 
 
@@ -65,8 +67,12 @@ def decode_ahead(
             return decode(p)
         except DecodeError as exc:
             return exc
+        except Exception as exc:  # a bad file must never stop the others
+            log.warning("unexpected failure reading %s", p, exc_info=True)
+            return DecodeError(f"cannot read: {type(exc).__name__}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode")
+    try:
         pending: list[tuple[int, Path, Future[P | DecodeError]]] = []
         it = iter(enumerate(paths))
         try:
@@ -85,6 +91,8 @@ def decode_ahead(
             if nxt is not None:
                 pending.append((nxt[0], nxt[1], pool.submit(task, nxt[1])))
             yield i, p, fut.result()
+    finally:  # on cancel, or when the consumer stops early, drop the queued decodes
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def score_photos(
@@ -139,7 +147,11 @@ def score_photos(
         if isinstance(prep, DecodeError):
             yield PhotoResult(i, p, error=str(prep))
             continue
-        tensor = image_to_tensor(prep.image)
+        try:
+            tensor = image_to_tensor(prep.image)
+        except ValueError as exc:
+            yield PhotoResult(i, p, error=f"cannot score: {exc}")
+            continue
         key = (int(tensor.shape[1]), int(tensor.shape[2]))
         group = groups.setdefault(key, [])
         group.append((i, p, prep, tensor))

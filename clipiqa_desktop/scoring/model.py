@@ -164,7 +164,7 @@ def load_clip(spec: ModelSpec) -> tuple[nn.Module, Any]:
             raise WeightsUnavailable(_missing_weights_message(spec, ConnectionError("no network")))
         try:
             model = open_clip.create_model(
-                arch, pretrained=spec.pretrained, force_quick_gelu=spec.pretrained == "openai"
+                arch, pretrained=spec.pretrained, force_quick_gelu=_needs_quick_gelu(arch, spec.pretrained)
             )
         except Exception as exc:  # open_clip wraps hub/urllib errors of many kinds
             if _looks_like_network_error(exc):
@@ -173,6 +173,16 @@ def load_clip(spec: ModelSpec) -> tuple[nn.Module, Any]:
     model.eval()
     tokenizer = open_clip.get_tokenizer(arch)
     return model, tokenizer
+
+
+def _needs_quick_gelu(arch: str, tag: str) -> bool:
+    """Weights trained with QuickGELU (OpenAI's, and e.g. RN50 yfcc15m/cc12m) must run with it.
+
+    open_clip records this in the pretrained config but only warns when the model disagrees, which
+    silently changes every score; so it is forced from the config here.
+    """
+    cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
+    return tag == "openai" or bool(cfg.get("quick_gelu"))
 
 
 def _weights_cached(arch: str, tag: str) -> bool:

@@ -6,13 +6,16 @@ indexer can tell that nothing needs scoring, without paying the seconds those im
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
+from .errors import UnknownModel
 
 if TYPE_CHECKING:
     from .engine import ClipIqaScorer
@@ -26,12 +29,30 @@ class ModelSpec:
     pretrained: str = DEFAULT_PRETRAINED
     weights: Path | None = None
 
-    @property
+    @cached_property
     def model_id(self) -> str:
-        """A stable name for this model's scores, stored with them ('RN50/openai', 'RN50/file:RN50.pt')."""
-        source = f"file:{self.weights.name}" if self.weights else self.pretrained
+        """A stable name for this model's scores, stored with them: 'RN50/openai', or for a weights
+        file 'RN50/file:RN50.pt#1a2b3c4d' (name and a content hash, so two files of the same name,
+        such as every open_clip_pytorch_model.bin, never share scores)."""
+        source = f"file:{self.weights.name}#{_file_hash(self.weights)}" if self.weights else self.pretrained
         arch = Path(self.arch).stem if self.arch.endswith(".json") else self.arch
         return f"{arch}/{source}"
+
+    def for_model_id(self, model_id: str) -> ModelSpec:
+        """The spec that rebuilds the model `model_id` was made with (to encode new prompts for its
+        stored embeddings); this spec itself when it is that model."""
+        if self.model_id == model_id:
+            return self
+        arch, _, source = model_id.partition("/")
+        if source.startswith("file:"):
+            name = source[5:].split("#", 1)[0]
+            raise UnknownModel(
+                f"these scores were made with the weights file {name}; choose that file "
+                "(--weights, or Settings in the window) to score new prompts for them"
+            )
+        if self.arch.endswith(".json") and Path(self.arch).stem == arch:
+            arch = self.arch
+        return ModelSpec(arch, source)
 
     @classmethod
     def from_options(cls, arch: str | None, pretrained: str | None, weights: str | None) -> ModelSpec:
@@ -72,6 +93,21 @@ class LazyScorer:
 
                 self._scorer = ClipIqaScorer.load(self.spec, self._device, self._precision)
             return self._scorer
+
+
+def _file_hash(path: Path) -> str:
+    """8 hex digits of BLAKE2b over the size and the first and last MiB; '' if unreadable."""
+    try:
+        size = path.stat().st_size
+        h = hashlib.blake2b(size.to_bytes(8, "little"), digest_size=4)
+        with path.open("rb") as f:
+            h.update(f.read(1 << 20))
+            if size > 2 << 20:
+                f.seek(-(1 << 20), 2)
+                h.update(f.read(1 << 20))
+        return h.hexdigest()
+    except OSError:
+        return ""
 
 
 def _resolve(device: str) -> Any:

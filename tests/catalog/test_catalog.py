@@ -50,7 +50,7 @@ def test_sqlite_settings_and_schema_version(catalog):
     with catalog.engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
-        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: decisions survive a power cut
 
 
 def test_migrations_run_from_an_older_version_and_refuse_a_newer_one(tmp_path, monkeypatch):

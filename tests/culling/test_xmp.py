@@ -57,3 +57,9 @@ def test_decision_changes_follow_lightroom():
     assert apply_change(Decision(2, True), DecisionChange(unflag=True)) == Decision(2, False)
     assert apply_change(Decision(-1), DecisionChange(stars=5)) == Decision(5)
     assert apply_change(starred, DecisionChange(label="")) == Decision(3, False, None)
+
+
+def test_absurd_ratings_are_ignored_not_fatal():
+    for value in (b"1e400", b"nan", b"abc"):
+        packet = ELEMENT_FORM.replace(b"-1</xmp:Rating>", value + b"</xmp:Rating>")
+        assert parse_decision(packet) is None

@@ -130,8 +130,12 @@ def test_headless_cli_reads_the_catalog_while_the_window_indexes(qtbot, window, 
     big.mkdir()
     for i in range(30):
         photo(1200, 800, seed=i).save(big / f"C{i:03d}.jpg")
+    from dataclasses import replace
+
+    window.settings = replace(window.settings, size="full")  # slow enough to still be indexing
     window.open_folder(big)
     qtbot.waitUntil(lambda: len(window.session.table) > 0 or not window.indexing, timeout=60_000)
+    assert window.indexing, "the CLI must read while the window is still writing"
     proc = subprocess.run(
         [
             sys.executable,
@@ -151,3 +155,54 @@ def test_headless_cli_reads_the_catalog_while_the_window_indexes(qtbot, window, 
     assert proc.returncode == 0, proc.stderr
     assert 0 < len(proc.stdout.splitlines()) <= 30
     window.cancel_indexing(wait=True)
+
+
+def test_opening_another_folder_while_indexing_replaces_the_indexer(qtbot, window, shoot, tmp_path):
+    from ..conftest import photo
+
+    big = tmp_path / "card"
+    big.mkdir()
+    for i in range(30):
+        photo(1200, 800, seed=i).save(big / f"C{i:03d}.jpg")
+    window.open_folder(big)
+    qtbot.waitUntil(lambda: window.indexing, timeout=10_000)
+    old_worker = window.index_worker
+    assert window.open_folder(shoot)
+    assert window.index_worker is not old_worker
+    qtbot.waitUntil(lambda: window.index_thread is None, timeout=60_000)
+    assert "Done" in window.status_label.text() and window.session.folder == shoot.resolve()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 13, timeout=10_000)
+
+
+def test_label_key_toggles_and_prompt_column_survives_a_reload(qtbot, window, shoot, catalog):
+    _open_and_index(qtbot, window, shoot)
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.model.index(0))
+    pid = window.model.index(0).data(PhotoIdRole)
+    qtbot.keyClick(window.grid, Qt.Key.Key_6)
+    assert catalog.decisions([pid])[pid].label == "Red"
+    qtbot.keyClick(window.grid, Qt.Key.Key_6)
+    assert catalog.decisions([pid])[pid].label is None
+    window.filters.positive.setText("Eyes closed.")
+    window.filters.negative.setText("Eyes open.")
+    window.filters.score_button.click()
+    qtbot.waitUntil(lambda: "eyes_closed" in window.session.table.attributes, timeout=60_000)
+    window.session.reload()
+    assert "eyes_closed" in window.session.table.attributes
+
+
+def test_command_line_options_are_not_saved(qtbot, catalog, settings, tmp_path, shoot):
+    from dataclasses import replace
+
+    from clipiqa_desktop.gui.main_window import MainWindow
+    from clipiqa_desktop.gui.settings import AppSettings
+
+    stored = replace(settings, size="512")
+    effective = replace(stored, size="128")  # as if --size 128 was given
+    w = MainWindow(effective, catalog, persist=True, stored=stored)
+    qtbot.addWidget(w)
+    w.open_folder(shoot)
+    qtbot.waitUntil(lambda: w.index_thread is None, timeout=60_000)
+    w.close()
+    saved = AppSettings.load()
+    assert saved.size == "512" and saved.recent == (str(shoot.resolve()),)

@@ -177,3 +177,40 @@ def test_folder_errors(catalog, tiny_scorer, tmp_path):
     (tmp_path / "f.jpg").write_bytes(b"x")
     with pytest.raises(IndexingError, match="not a folder"):
         index_folder(catalog, tiny_scorer, tmp_path / "f.jpg", OPTIONS)
+
+
+def test_a_non_recursive_run_leaves_sub_folder_photos_alone(catalog, tiny_scorer, shoot):
+    (shoot / "day2").mkdir()
+    photo(240, 160, seed=77).save(shoot / "day2" / "D2.jpg")
+    index_folder(catalog, tiny_scorer, shoot, IndexOptions(**{**OPTIONS.__dict__, "recursive": True}))
+    flat = index_folder(catalog, tiny_scorer, shoot, OPTIONS)
+    assert flat.missing == 0
+    assert _states(catalog, shoot)["day2/D2.jpg"].status == "ok"
+
+
+def test_a_file_that_no_longer_decodes_keeps_no_stale_scores(catalog, tiny_scorer, shoot):
+    first = index_folder(catalog, tiny_scorer, shoot, OPTIONS)
+    (shoot / "IMG_0001.jpg").write_bytes(b"overwritten by a broken copy")
+    index_folder(catalog, tiny_scorer, shoot, OPTIONS)
+    state = _states(catalog, shoot)["IMG_0001.jpg"]
+    assert state.status == "error" and not state.scored
+    rows, scores = catalog.rows([catalog.folder_id(shoot)], first.analysis_id)
+    assert scores.of(state.id) == {} and catalog.thumbnail(state.id) is None
+    row = next(r for r in rows if r[0] == state.id)
+    assert row[6] is None and row[5] is None  # size and capture time of the old content are gone
+
+
+def test_an_unexpected_failure_fails_one_photo_not_the_run(catalog, tiny_scorer, shoot, monkeypatch):
+    import clipiqa_desktop.indexing.pipeline as pipeline
+
+    real = pipeline.read_decision
+
+    def flaky(path, embedded=None):
+        if path.name == "IMG_0002.jpg":
+            raise RuntimeError("a bug in some plugin")
+        return real(path, embedded)
+
+    monkeypatch.setattr(pipeline, "read_decision", flaky)
+    summary = index_folder(catalog, tiny_scorer, shoot, OPTIONS)
+    assert summary.indexed == 5
+    assert dict(summary.failed) == {"IMG_0002.jpg": "cannot read: RuntimeError: a bug in some plugin"}

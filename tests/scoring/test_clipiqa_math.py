@@ -173,7 +173,8 @@ def test_text_features_are_computed_once_per_prompt(tiny_scorer, monkeypatch):
     assert calls == [24, 2]
 
 
-def test_stored_embeddings_rescore_without_the_image(tiny_scorer):
+def test_stored_embeddings_rescore_without_the_image(tiny_scorer, monkeypatch):
+    monkeypatch.setattr(tiny_scorer, "logit_scale", 100.0)  # OpenAI's scale: float16 errors ×100
     pixels = torch.randint(0, 256, (3, 3, 80, 60), dtype=torch.uint8)
     results = tiny_scorer.score_batch(pixels, BUILTIN_ATTRIBUTES)
     stored = np.stack([r.embedding for r in results]).astype(np.float16)  # compact storage

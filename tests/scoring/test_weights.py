@@ -147,3 +147,41 @@ def test_missing_weights_offline_gives_a_short_message_and_no_traceback(tmp_path
     assert "--weights FILE" in proc.stderr and WEIGHTS_ENV in proc.stderr and "connect" in proc.stderr
     assert len(proc.stderr.splitlines()) <= 6
     assert proc.stdout == ""
+
+
+def test_model_id_of_a_weights_file_includes_its_content(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "open_clip_pytorch_model.bin").write_bytes(b"one model")
+    (b / "open_clip_pytorch_model.bin").write_bytes(b"another model")
+    id_a = ModelSpec("RN50", weights=a / "open_clip_pytorch_model.bin").model_id
+    id_b = ModelSpec("RN50", weights=b / "open_clip_pytorch_model.bin").model_id
+    assert id_a.startswith("RN50/file:open_clip_pytorch_model.bin#") and id_a != id_b
+
+
+def test_for_model_id_rebuilds_the_model_of_stored_scores():
+    current = ModelSpec("RN50", "openai")
+    assert current.for_model_id("RN50/openai") is current
+    assert current.for_model_id("ViT-B-32/laion2b_s34b_b79k") == ModelSpec("ViT-B-32", "laion2b_s34b_b79k")
+    with pytest.raises(UnknownModel, match=r"weights file RN50\.pt"):
+        current.for_model_id("RN50/file:RN50.pt#12345678")
+
+
+@pytest.mark.parametrize(("tag", "quick"), [("openai", True), ("yfcc15m", True), ("cc12m", True)])
+def test_quick_gelu_follows_the_pretrained_config(monkeypatch, tag, quick):
+    import open_clip
+
+    from clipiqa_desktop.scoring import model as model_mod
+
+    seen = []
+
+    def fake_create(arch, pretrained=None, force_quick_gelu=False, **kw):
+        seen.append(force_quick_gelu)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(model_mod, "_weights_cached", lambda a, t: True)
+    monkeypatch.setattr(open_clip, "create_model", fake_create)
+    with pytest.raises(RuntimeError, match="stop"):
+        load_clip(ModelSpec("RN50", tag))
+    assert seen == [quick]
