@@ -1,8 +1,9 @@
 """How a culling action changes a decision, shared by the CLI (`rate`) and the window's keys.
 
-Lightroom's semantics: pick and reject are one flag (setting one clears the other); stars are a
-separate rating, except that a rejected photo's rating is -1 (as XMP writes it), so giving stars
-clears a reject.
+Like Lightroom, pick and reject exclude each other (setting one clears the other). Unlike Lightroom,
+which keeps a rejected photo's stars in its private catalog, a reject here IS rating -1, as XMP and
+darktable express it: rejecting replaces the stars, giving stars clears the reject, and unflagging a
+reject leaves the photo unrated. Ctrl+Z brings back what a reject replaced.
 """
 
 from __future__ import annotations
