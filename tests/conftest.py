@@ -15,6 +15,8 @@ from PIL import Image
 DATA = Path(__file__).parent / "data"
 TINY_RN = DATA / "tiny-rn.json"
 TINY_VIT = DATA / "tiny-vit.json"
+# Model options for the tiny random test network on the CPU, as the CLI takes them.
+TINY_ARGS = ["--model", str(TINY_RN), "--pretrained", "none", "--device", "cpu", "--precision", "fp32"]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -66,20 +68,7 @@ def app_command(*args: str, catalog: Path) -> list[str]:
     """`python -m clipiqa_desktop ARGS` with the tiny random model on the CPU and the given catalog."""
     import sys
 
-    return [
-        sys.executable,
-        "-m",
-        "clipiqa_desktop",
-        *args,
-        "--catalog",
-        str(catalog),
-        "--model",
-        str(TINY_RN),
-        "--pretrained",
-        "none",
-        "--device",
-        "cpu",
-    ]
+    return [sys.executable, "-m", "clipiqa_desktop", *args, "--catalog", str(catalog), *TINY_ARGS[:-2]]
 
 
 def query_readonly(db: Path, sql: str) -> list[tuple]:

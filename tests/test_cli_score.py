@@ -10,9 +10,8 @@ import pytest
 
 from clipiqa_desktop.cli import main
 
-from .conftest import TINY_RN, photo
-
-TINY = ["--model", str(TINY_RN), "--pretrained", "none", "--device", "cpu", "--precision", "fp32"]
+from .conftest import TINY_ARGS as TINY
+from .conftest import photo
 
 
 @pytest.fixture

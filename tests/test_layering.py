@@ -55,13 +55,13 @@ def test_gui_imports_no_torch_open_clip_or_sqlalchemy_and_core_no_qt():
 
 def test_catalog_commands_do_not_import_torch(tmp_path):
     """`rate` and `list` (also with --model) must start instantly: torch/open_clip take seconds."""
-    from .conftest import TINY_RN, photo
+    from .conftest import TINY_ARGS, photo
 
     folder = tmp_path / "shoot"
     folder.mkdir()
     photo(64, 48).save(folder / "a.jpg")
     cat = str(tmp_path / "c.sqlite")
-    model = ["--model", str(TINY_RN), "--pretrained", "none", "--device", "cpu", "--size", "128"]
+    model = [*TINY_ARGS, "--size", "128"]
     indexed = subprocess.run(
         [sys.executable, "-m", "clipiqa_desktop", "index", str(folder), "--catalog", cat, *model],
         capture_output=True,
@@ -86,24 +86,13 @@ def test_catalog_commands_do_not_import_torch(tmp_path):
 
 def test_reindexing_an_unchanged_folder_does_not_import_torch(tmp_path):
     """Opening a shoot that is already indexed must not pay for torch (seconds, and the GIL)."""
-    from .conftest import TINY_RN, photo
+    from .conftest import TINY_ARGS, photo
 
     folder = tmp_path / "shoot"
     folder.mkdir()
     for i in range(3):
         photo(64, 48, seed=i).save(folder / f"{i}.jpg")
-    args = [
-        "index",
-        str(folder),
-        "--catalog",
-        str(tmp_path / "c.sqlite"),
-        "--model",
-        str(TINY_RN),
-        "--pretrained",
-        "none",
-        "--device",
-        "cpu",
-    ]
+    args = ["index", str(folder), "--catalog", str(tmp_path / "c.sqlite"), *TINY_ARGS]
     first = subprocess.run([sys.executable, "-m", "clipiqa_desktop", *args], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     code = (
