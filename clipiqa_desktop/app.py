@@ -10,18 +10,46 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def display_problem() -> str | None:
+    """Why no window can open on this Linux session (None when one can, or we cannot tell)."""
+    import os
+    import socket
+
+    if not sys.platform.startswith("linux"):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0]
+    if platform not in ("", "xcb", "wayland"):
+        return None  # offscreen, vnc, eglfs ...: Qt's own business
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if platform in ("", "wayland") and wayland:
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        if Path(wayland).is_absolute() or (Path(runtime) / wayland).exists():
+            return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display found (DISPLAY/WAYLAND_DISPLAY unset)"
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return None
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                s.connect(f"/tmp/.X11-unix/X{number}")
+        else:
+            socket.create_connection((host, 6000 + int(number)), timeout=2).close()
+    except OSError:
+        return f"cannot connect to the X display {display}"
+    return None
+
+
 def run_app(args: argparse.Namespace) -> int:
     """Open the window (and the folder given on the command line); returns the exit status."""
-    import os
-
-    if (
-        sys.platform.startswith("linux")
-        and not os.environ.get("QT_QPA_PLATFORM")
-        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    ):
-        # Qt would abort with a core dump; explain instead.
+    problem = display_problem()
+    if problem:  # Qt would abort with a core dump and advise reinstalling; explain instead
         print(
-            "clipiqa-desktop: no display found (DISPLAY/WAYLAND_DISPLAY unset), so the window cannot open.\n"
+            f"clipiqa-desktop: {problem}, so the window cannot open.\n"
             "  On a server use the headless commands (clipiqa-desktop index|list|rate|export|score --help),\n"
             "  or a virtual display: xvfb-run clipiqa-desktop FOLDER",
             file=sys.stderr,

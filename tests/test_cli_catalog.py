@@ -34,8 +34,8 @@ def test_index_then_list_rate_export(env, capsys, tmp_path):
     err = capsys.readouterr().err
     assert "indexed 5, unchanged 0, failed 1" in err and "IMG_9.jpg: cannot decode" in err
 
-    assert main(["index", str(folder), *cat, *MODEL, "--size", "128"]) == 0
-    assert "indexed 0, unchanged 6" in capsys.readouterr().err
+    assert main(["index", str(folder), *cat, *MODEL, "--size", "128"]) == 1, "IMG_9 still cannot be read"
+    assert "indexed 0, unchanged 6 (1 of them still failing" in capsys.readouterr().err
 
     assert main(["list", str(folder), *cat, "--format", "json", "--sort", "sharpness"]) == 0
     rows = _json(capsys.readouterr().out)
@@ -97,6 +97,12 @@ def test_custom_prompt_rescoring_from_stored_embeddings(env, capsys, monkeypatch
 def test_list_and_export_explain_missing_scores(env, capsys, tmp_path):
     folder, cat = env
     assert main(["list", str(folder), *cat]) == 2
+    assert "there is no catalog at" in capsys.readouterr().err
+    assert not (tmp_path / "c.sqlite").exists(), "a mistyped --catalog must not leave an empty file"
+    (tmp_path / "other").mkdir()
+    main(["index", str(tmp_path / "other"), *cat, *MODEL])
+    capsys.readouterr()
+    assert main(["list", str(folder), *cat]) == 2
     assert "not in the catalog" in capsys.readouterr().err
     main(["index", str(folder), *cat, *MODEL, "--size", "128"])
     capsys.readouterr()
@@ -117,9 +123,12 @@ def test_bad_arguments(env, capsys):
         main(["rate", str(folder / "IMG_0.jpg"), *cat, "--reject", "--pick"])
     capsys.readouterr()
     assert main(["rate", str(folder / "IMG_0.jpg"), *cat, "--pick"]) == 2
-    assert "not in the catalog" in capsys.readouterr().err
+    assert "there is no catalog" in capsys.readouterr().err
     main(["index", str(folder), *cat, *MODEL, "--size", "128"])
     capsys.readouterr()
+    assert main(["rate", str(folder), str(folder / "nothere.jpg"), *cat, "--pick"]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder; rate takes photo files" in err and "nothere.jpg: no such file" in err
     assert main(["list", str(folder), *cat, "--where", "blur<0.3"]) == 2
     assert "unknown field 'blur'" in capsys.readouterr().err
 
@@ -130,13 +139,15 @@ def test_window_without_a_display_explains_instead_of_crashing(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "clipiqa_desktop", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "no display found" in proc.stderr and "headless commands" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    cases = [(env, "no display found"), ({**env, "DISPLAY": ":987"}, "cannot connect to the X display :987")]
+    for case_env, message in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "clipiqa_desktop", str(tmp_path)],
+            env=case_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2
+        assert message in proc.stderr and "headless commands" in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -77,8 +77,17 @@ def _explain(exc: BaseException, path: Path) -> CatalogError:
 class Catalog:
     """Open (creating and migrating as needed) the catalog at `path`."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, create: bool = True) -> None:
+        """With `create=False` a missing catalog file is an error instead of a new empty catalog."""
         self.path = Path(path).expanduser().resolve()
+        if self.path.is_dir():
+            raise CatalogError(
+                f"{self.path} is a folder; give a file name, e.g. {self.path / 'catalog.sqlite'}"
+            )
+        if not create and not self.path.exists():
+            raise CatalogError(
+                f"there is no catalog at {self.path} (`clipiqa-desktop index FOLDER` creates it)"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

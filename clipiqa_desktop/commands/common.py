@@ -91,11 +91,14 @@ class Progress:
             self.stream.flush()
 
 
-def open_catalog(args: argparse.Namespace) -> Catalog:
-    """The catalog named by --catalog, or the per-user default; errors become CommandError."""
+def open_catalog(args: argparse.Namespace, create: bool = False) -> Catalog:
+    """The catalog named by --catalog, or the per-user default; errors become CommandError.
+
+    Only `index` creates a catalog: a mistyped --catalog for list/rate/export is an error, not a new
+    empty file."""
     path = Path(args.catalog).expanduser() if args.catalog else default_catalog_path()
     try:
-        return Catalog(path)
+        return Catalog(path, create=create)
     except CatalogError as exc:
         raise CommandError(str(exc)) from exc
 

@@ -38,9 +38,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
     out = out or sys.stderr
-    parts = [f"indexed {summary.indexed}", f"unchanged {summary.unchanged}", f"failed {len(summary.failed)}"]
+    unchanged = f"unchanged {summary.unchanged}"
     if summary.failed_before:
-        parts.append(f"{summary.failed_before} failed earlier (unchanged since)")
+        unchanged += f" ({summary.failed_before} of them still failing, see `list --where status=error`)"
+    parts = [f"indexed {summary.indexed}", unchanged, f"failed {len(summary.failed)}"]
+    if summary.renamed:
+        parts.append(f"{summary.renamed} renamed or moved (kept their decisions)")
     if summary.missing:
         parts.append(f"{summary.missing} now missing (decisions kept)")
     if summary.returned:
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"{folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
             )
-        catalog = open_catalog(args)
+        catalog = open_catalog(args, create=True)
         scorer = lazy_scorer(args)
         options = IndexOptions(
             long_side=args.size,  # "auto" is resolved by the pipeline once the device is known
@@ -101,4 +104,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2
     print_summary(summary, folder)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.failed_before else 0  # 1 while any photo cannot be read

@@ -62,10 +62,17 @@ def run(args: argparse.Namespace) -> int:
         ids = catalog.photo_ids_for_paths([Path(p) for p in args.paths])
         known = {p: i for p, i in ids.items() if i is not None}
         for path, pid in ids.items():
-            if pid is None:
-                print(
-                    f"clipiqa-desktop: {path}: not in the catalog (index its folder first)", file=sys.stderr
+            if pid is not None:
+                continue
+            if path.is_dir():
+                reason = (
+                    "is a folder; rate takes photo files (the window's “Reject all shown” takes a folder)"
                 )
+            elif not path.exists():
+                reason = "no such file"
+            else:
+                reason = "not in the catalog (index its folder first)"
+            print(f"clipiqa-desktop: {path}: {reason}", file=sys.stderr)
         if not known:
             raise CommandError("none of the photos given is in the catalog")
         current = catalog.decisions(list(known.values()))

@@ -154,7 +154,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if scorer is not None:
         failed += _score_in_order(args, scorer, pairs, long_side, sel.paths, writer)
     ok = len(sel.photos) + len(sel.missing) - failed
-    summary = f"scored {ok} photo(s) with {meta.get('model', '-')} at size {meta.get('size', '-')}"
+    summary = f"scored {ok} photo(s)"
+    if meta:
+        summary += f" with {meta['model']} at size {meta['size']}"
     if failed:
         summary += f"; {failed} failed"
     if sel.skipped:

@@ -19,6 +19,22 @@ LABEL_COLOURS = {
     "Purple": QColor("#8e4ec6"),
 }
 TEXT_HEIGHT = 18
+
+
+def decision_html(rating: int, picked: bool, label: str | None) -> str:
+    """A decision as rich text for the loupe: '✕ rejected', '⚑ picked ★★★ ■ Red', ..."""
+    parts = []
+    if rating == -1:
+        parts.append("<span style='color:#e5484d'>✕ rejected</span>")
+    if picked:
+        parts.append("<span style='color:#46a758'>⚑ picked</span>")
+    if rating > 0:
+        parts.append("★" * rating)
+    if label in LABEL_COLOURS:
+        parts.append(f"<span style='color:{LABEL_COLOURS[label].name()}'>■ {label}</span>")
+    return " ".join(parts)
+
+
 PAD = 6
 
 
@@ -42,6 +58,10 @@ class PhotoDelegate(QStyledItemDelegate):
         cell: QRect = option.rect
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         painter.fillRect(cell, QColor("#2f5d9b") if selected else QColor("#1e1e1e"))
+        if option.state & QStyle.StateFlag.State_HasFocus:  # the photo the next key acts on
+            painter.setPen(QPen(QColor("#f5c518"), 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(cell.adjusted(1, 1, -2, -2))
         rating, picked, label = index.data(DecisionRole) or (0, False, None)
         status = index.data(StatusRole)
         area = QRect(cell.x() + PAD, cell.y() + PAD, cell.width() - 2 * PAD, self.thumb_size)
@@ -77,7 +97,7 @@ class PhotoDelegate(QStyledItemDelegate):
 
         badge = index.data(BadgeRole)
         if badge is not None:
-            self._badge(painter, area, f"{badge:.2f}", QColor(0, 0, 0, 170))
+            self._badge(painter, area, f"{badge:.3f}", QColor(0, 0, 0, 170))
 
         text_rect = QRect(cell.x() + PAD, area.bottom() + 2, cell.width() - 2 * PAD, TEXT_HEIGHT)
         if label in LABEL_COLOURS:

@@ -162,6 +162,7 @@ class FailedDialog(QDialog):
             table.setItem(i, 0, QTableWidgetItem(path))
             table.setItem(i, 1, QTableWidgetItem(reason))
         table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)

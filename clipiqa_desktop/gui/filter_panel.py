@@ -93,6 +93,7 @@ class FilterPanel(QWidget):
         self.setMinimumWidth(300)
         outer = QVBoxLayout(self)
         self.count_label = QLabel("no folder open")
+        self.count_label.setWordWrap(True)
         self.count_label.setObjectName("countLabel")
         outer.addWidget(self.count_label)
 
@@ -122,8 +123,12 @@ class FilterPanel(QWidget):
         for key in LOOK_ATTRIBUTES:
             row = RangeRow(key)
             row.changed.connect(self._emit_soon)
-            row.setToolTip(get_attribute(key).label)
-            form.addRow(get_attribute(key).label, row)
+            pair = get_attribute(key)
+            row.setToolTip(
+                f"{pair.key}: 0 = “{pair.negative}”, 1 = “{pair.positive}”. "
+                "Left slider: lowest score shown; right slider: highest."
+            )
+            form.addRow(pair.scale, row)
             self.ranges[key] = row
         outer.addWidget(looks)
 

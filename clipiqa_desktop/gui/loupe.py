@@ -116,19 +116,31 @@ class LoupeView(QWidget):
         self.path = ""
 
     def show_photo(
-        self, path: str, scores: dict[str, float], why: list[str], status: str, error: str | None
+        self,
+        path: str,
+        scores: dict[str, float],
+        why: list[str],
+        status: str,
+        error: str | None,
+        decision: str = "",
     ) -> None:
+        """`decision` is rich text such as '✕ rejected' or '★★★ ■ Red'."""
         self.path = path
-        self.title.setText(f"<b>{path.rsplit('/', 1)[-1]}</b><br>{path}")
+        self.title.setText(f"<b>{path.rsplit('/', 1)[-1]}</b> {decision}<br>{path}")
         while self.bars.rowCount():
             self.bars.removeRow(0)
         for key, value in scores.items():
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setValue(round(value * 1000))
-            bar.setFormat(f"{value:.3f}")
-            bar.setTextVisible(True)
-            self.bars.addRow(key, bar)
+            bar.setTextVisible(False)  # the number sits beside the bar, readable over any fill
+            bar.setMaximumHeight(12)
+            row = QWidget()
+            lay = QHBoxLayout(row)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(bar, 1)
+            lay.addWidget(QLabel(f"{value:.3f}"))
+            self.bars.addRow(key, row)
         self.why.setText("\n".join(why) if why else "no score filter is active")
         self.message.setText(f"{status}: {error}" if status != "ok" else "loading …")
         self.view.set_pixmap(QPixmap())

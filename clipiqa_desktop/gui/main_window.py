@@ -33,7 +33,7 @@ from ..catalog import Catalog, CatalogError
 from ..culling.decisions import DecisionChange
 from ..culling.session import CullingSession, FilterState
 from ..scoring.attributes import PromptError, custom_pair
-from .delegate import PhotoDelegate
+from .delegate import PhotoDelegate, decision_html
 from .dialogs import FailedDialog, SettingsDialog, WeightsDialog
 from .filter_panel import FilterPanel
 from .loupe import LoupeView
@@ -434,7 +434,14 @@ class MainWindow(QMainWindow):
             self.filters.count_label.setText("no folder open")
             return
         shown, total = len(self.session.view), len(self.session.table)
-        self.filters.count_label.setText(f"<b>{shown:,}</b> of {total:,} photos")
+        text = f"<b>{shown:,}</b> of {total:,} photos"
+        if total and not shown and self.session.filters.active:
+            warning = "no photo matches the filters (Show all clears them)"
+            text += f" — <span style='color:#e5484d'>{warning}</span>"
+        hidden_missing = self.session.table.status.count("missing")
+        if hidden_missing and "missing" not in self.session.filters.statuses:
+            text += f"<br>{hidden_missing:,} missing file(s) not shown (their decisions are kept)"
+        self.filters.count_label.setText(text)
 
     def _show_empty_hint(self) -> None:
         self.status_label.setText("Open a folder (Ctrl+O), drop one on the window, or pick a recent one.")
@@ -456,16 +463,19 @@ class MainWindow(QMainWindow):
         return current, selected
 
     def _restore_selection(self, current: int | None, selected: list[int]) -> None:
+        """Bring back the current and selected photos after a view change. The photo a key acts on
+        is always visibly selected: with no other selection left, the current photo is selected."""
         sel = self.grid.selectionModel()
         flags = QItemSelectionModel.SelectionFlag
-        if current is not None and (row := self.model.row_of(current)) is not None:
-            sel.setCurrentIndex(self.model.index(row), flags.NoUpdate)
-        elif self.model.rowCount():
-            sel.setCurrentIndex(self.model.index(0), flags.NoUpdate)
-        for pid in selected:
-            row = self.model.row_of(pid)
-            if row is not None:
-                sel.select(self.model.index(row), flags.Select)
+        rows = [r for pid in selected if (r := self.model.row_of(pid)) is not None]
+        cur_row = self.model.row_of(current) if current is not None else None
+        if cur_row is None and self.model.rowCount():
+            cur_row = rows[0] if rows else 0
+        if cur_row is None:
+            return
+        sel.setCurrentIndex(self.model.index(cur_row), flags.NoUpdate if rows else flags.ClearAndSelect)
+        for row in rows:
+            sel.select(self.model.index(row), flags.Select)
 
     def target_rows(self) -> list[int]:
         """Table rows an action applies to: the selection, or the current photo."""
@@ -553,7 +563,12 @@ class MainWindow(QMainWindow):
         row = int(idx.data(TableRowRole))
         t = self.session.table
         self.loupe.show_photo(
-            t.paths[row], t.scores_of(row), self.session.why(row), t.status[row], t.errors[row]
+            t.paths[row],
+            t.scores_of(row),
+            self.session.why(row),
+            t.status[row],
+            t.errors[row],
+            decision_html(int(t.rating[row]), bool(t.picked[row]), t.labels[row]),
         )
 
     # --- custom prompt -------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class IndexSummary:
     failed_before: int = 0  # unchanged files that failed in an earlier run
     missing: int = 0  # marked missing in this run
     returned: int = 0  # missing before, present again
+    renamed: int = 0  # moved or renamed files that kept their record (counted out of `missing`)
     skipped: int = 0  # non-photo / hidden files
     cancelled: bool = False
     seconds: float = 0.0
@@ -178,6 +179,7 @@ def index_folder(
     # Readers (the window, `list` in another terminal) see this run's scores as they are committed.
     catalog.set_last_analysis(folder_id, analysis_id)
     options = replace(options, long_side=long_side)
+    gone = set(plan.gone)
     by_path = {f.path: f for f in todo}
     done = 0
     run_start = time.perf_counter()
@@ -201,6 +203,9 @@ def index_folder(
         assert analysis_id is not None
         ids = catalog.write_batch(folder_id, analysis_id, records)
         for r, rec in zip(pending, records, strict=True):
+            if ids.get(rec.rel_path) in gone:  # the record of a vanished path followed its file
+                summary.renamed += 1
+                summary.missing -= 1
             if r.ok:
                 summary.indexed += 1
                 if states.get(rec.rel_path) is not None and states[rec.rel_path].status == "missing":

@@ -28,6 +28,11 @@ class AttributePair:
         """Short human-readable name, e.g. 'Sharp ↔ Blurry'."""
         return f"{_strip_photo(self.positive)} ↔ {_strip_photo(self.negative)}"
 
+    @property
+    def scale(self) -> str:
+        """The score's direction from 0 to 1, e.g. 'Blurry → Sharp' (how a range slider reads)."""
+        return f"{_strip_photo(self.negative)} → {_strip_photo(self.positive)}"
+
 
 def _strip_photo(prompt: str) -> str:
     return re.sub(r"\s*photo\.?$", "", prompt, flags=re.IGNORECASE).strip() or prompt

@@ -49,7 +49,10 @@ def resolve_arch(arch: str) -> str:
     if arch not in open_clip.list_models():
         close = [m for m in open_clip.list_models() if m.lower().startswith(arch.lower()[:3])][:8]
         hint = f" (similar: {', '.join(close)})" if close else ""
-        raise UnknownModel(f"unknown model {arch!r}{hint}; `open_clip.list_models()` lists them all")
+        raise UnknownModel(
+            f"unknown model {arch!r}{hint}; open_clip knows e.g. RN50, RN101, ViT-B-32, ViT-B-16, ViT-L-14 "
+            "(its full list: python -c 'import open_clip; print(open_clip.list_models())')"
+        )
     return arch
 
 
@@ -71,20 +74,27 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
             openai_format = True
         else:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise WeightsMismatch(f"cannot read weights file {path}: {exc}") from exc
-    except Exception as exc:  # pickle errors of arbitrary kinds from a foreign file
-        raise WeightsMismatch(f"{path} is not a CLIP checkpoint this program can read: {exc}") from exc
+    except OSError as exc:
+        raise WeightsMismatch(f"cannot read weights file {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # torch/pickle/zip errors of many kinds from a file that is no checkpoint
+        log.info("reading %s failed: %r", path, exc)
+        raise WeightsMismatch(_NOT_A_CHECKPOINT.format(path=path)) from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsMismatch(f"{path} holds no tensor state dict; it is not a CLIP checkpoint")
+        raise WeightsMismatch(_NOT_A_CHECKPOINT.format(path=path))
     state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in obj.items()}
     if any(k in state for k in _OPENAI_EXTRA_KEYS):
         openai_format = True
     for key in _OPENAI_EXTRA_KEYS:
         state.pop(key, None)
     return state, openai_format
+
+
+_NOT_A_CHECKPOINT = (
+    "{path} is not a CLIP checkpoint this program can read (expected an OpenAI .pt, an open_clip "
+    ".pt/.bin state dict, or .safetensors)"
+)
 
 
 def _is_torchscript(path: Path) -> bool:

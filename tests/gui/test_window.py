@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from clipiqa_desktop.gui.photo_model import PhotoIdRole
+from clipiqa_desktop.gui.photo_model import PhotoIdRole, TableRowRole
 
 
 def _open_and_index(qtbot, window, folder):
@@ -206,3 +206,15 @@ def test_command_line_options_are_not_saved(qtbot, catalog, settings, tmp_path, 
     w.close()
     saved = AppSettings.load()
     assert saved.size == "512" and saved.recent == (str(shoot.resolve()),)
+
+
+def test_the_photo_keys_act_on_is_always_visibly_selected(qtbot, window, shoot):
+    _open_and_index(qtbot, window, shoot)
+    current = window.grid.currentIndex()
+    assert current.isValid() and window.grid.selectionModel().isSelected(current)
+    window.filters.preset_buttons["Blurry"].click()
+    window.filters.clear()
+    window.sort_box.setCurrentText("sharpness")
+    current = window.grid.currentIndex()
+    assert current.isValid() and window.grid.selectionModel().isSelected(current)
+    assert window.target_rows() == [current.data(TableRowRole)]
