@@ -34,7 +34,9 @@ class PhotoTable:
     attributes: list[str] = field(default_factory=list)
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (N, K), NaN = none
 
-    names: list[str] = field(default_factory=list)  # file names, derived from paths
+    # Names as shown and sorted: the path inside the indexed folder ("sub/IMG_1.JPG"), so equal file
+    # names in two sub-folders stay apart; the file name when a table is built without them.
+    names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.paths):
@@ -219,4 +221,5 @@ def build_table(rows: Sequence[tuple], scores: ScoreMatrix, attributes: Sequence
         labels=[r[10] for r in rows],
         attributes=list(attributes),
         scores=matrix,
+        names=[str(r[2]) for r in rows],
     )

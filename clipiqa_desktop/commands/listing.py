@@ -110,7 +110,7 @@ def write_table(table: PhotoTable, rows: Any, out: TextIO, columns: list[str]) -
             (f"{scores[c]:.4f}" if c in scores else "-").rjust(w)
             for c, w in zip(columns, widths, strict=True)
         )
-        name = Path(table.paths[i]).name
+        name = table.names[i]  # relative to the folder: sub-folders stay apart
         extra = f"  ({table.status[i]}: {table.errors[i]})" if table.status[i] != "ok" else ""
         if table.status[i] == "missing":
             extra = "  (missing)"

@@ -105,3 +105,10 @@ def test_merge_brings_in_new_rows(session, tmp_path):
     assert len(session.table) == 11
     session.set_sort("sharpness", False)
     assert names(session)[0] == "IMG_0.jpg" and names(session)[-1] == "NEW.jpg"
+
+
+def test_names_keep_their_sub_folder(session):
+    cat = session.catalog
+    ids = cat.write_batch(session.folder_id, session.analysis_id, [_rec("day2/IMG_0.jpg", 0.5)])
+    session.merge(list(ids.values()))
+    assert "day2/IMG_0.jpg" in session.table.names and "IMG_0.jpg" in session.table.names
