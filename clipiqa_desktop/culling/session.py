@@ -17,7 +17,7 @@ import numpy as np
 from ..catalog import Catalog, Decision, PhotoTable, build_table
 from ..catalog.records import ScoreMatrix
 from ..catalog.table import sort_rows
-from ..scoring.attributes import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES, AttributePair
+from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change
 
 
@@ -195,17 +195,17 @@ class CullingSession:
         """Undo the last decision step; returns the photo ids it touched."""
         if not self._undo:
             return []
-        step = self._undo.pop()
-        self._write(step.before)
-        self._redo.append(step)
+        step = self._undo[-1]
+        self._write(step.before)  # a failed write raises and leaves the step where it was
+        self._redo.append(self._undo.pop())
         return list(step.before)
 
     def redo(self) -> list[int]:
         if not self._redo:
             return []
-        step = self._redo.pop()
+        step = self._redo[-1]
         self._write(step.after)
-        self._undo.append(step)
+        self._undo.append(self._redo.pop())
         return list(step.after)
 
     @property
@@ -238,7 +238,3 @@ class CullingSession:
     @property
     def sort_keys(self) -> list[str]:
         return [*self.table.attributes, "name", "captured", "rating"]
-
-    @property
-    def look_attributes(self) -> list[str]:
-        return [a for a in LOOK_ATTRIBUTES if a in self.table.attributes]

@@ -112,3 +112,17 @@ def test_names_keep_their_sub_folder(session):
     ids = cat.write_batch(session.folder_id, session.analysis_id, [_rec("day2/IMG_0.jpg", 0.5)])
     session.merge(list(ids.values()))
     assert "day2/IMG_0.jpg" in session.table.names and "IMG_0.jpg" in session.table.names
+
+
+def test_a_failed_undo_keeps_its_step(session, monkeypatch):
+    from clipiqa_desktop.catalog import CatalogError
+
+    session.decide([int(session.view[0])], DecisionChange(reject=True))
+
+    def full_disk(decisions):
+        raise CatalogError("disk full")
+
+    monkeypatch.setattr(session.catalog, "set_decisions", full_disk)
+    with pytest.raises(CatalogError):
+        session.undo()
+    assert session.can_undo and not session.can_redo
