@@ -1,8 +1,14 @@
 """The catalog's tables (SQLAlchemy Core) and its schema migrations.
 
-The schema version lives in SQLite's `user_version`. Each migration is a function that takes the
-database from version N-1 to N inside one transaction; `migrate()` runs the missing ones in order,
-so a catalog written by any earlier release opens in this one.
+The schema version lives in SQLite's `user_version`. A new catalog is created directly at the
+current version from the tables below (`metadata.create_all`). Each migration is a function that
+takes an existing catalog from version N-1 to N; `migrate()` runs the missing ones in order inside
+the caller's ONE transaction, so a catalog written by any earlier release opens in this one, and a
+migration that fails (or is killed) leaves the catalog at its old version, untouched.
+
+Migrations are frozen: they spell out their own DDL and never use the tables below, which describe
+only the current version (tests/catalog/test_schema.py checks that migrating from every older
+version ends at exactly the schema of a freshly created catalog, with the data intact).
 """
 
 from __future__ import annotations
@@ -132,8 +138,109 @@ thumbnails = Table(
 )
 
 
+# Version 1, as SQLAlchemy emitted it for the tables of that release (frozen: never edit).
+_V1_DDL = (
+    """CREATE TABLE analyses (
+	id INTEGER NOT NULL,
+	model_id TEXT NOT NULL,
+	size VARCHAR(8) NOT NULL,
+	embed_dim INTEGER NOT NULL,
+	logit_scale FLOAT NOT NULL,
+	PRIMARY KEY (id),
+	UNIQUE (model_id, size)
+)""",
+    """CREATE TABLE prompts (
+	"key" VARCHAR(64) NOT NULL,
+	positive TEXT NOT NULL,
+	negative TEXT NOT NULL,
+	created_at FLOAT NOT NULL,
+	PRIMARY KEY ("key")
+)""",
+    """CREATE TABLE text_features (
+	model_id TEXT NOT NULL,
+	prompt TEXT NOT NULL,
+	vector BLOB NOT NULL,
+	PRIMARY KEY (model_id, prompt)
+)""",
+    """CREATE TABLE folders (
+	id INTEGER NOT NULL,
+	path TEXT NOT NULL,
+	last_analysis_id INTEGER,
+	last_indexed_at FLOAT,
+	PRIMARY KEY (id),
+	UNIQUE (path),
+	FOREIGN KEY(last_analysis_id) REFERENCES analyses (id) ON DELETE SET NULL
+)""",
+    """CREATE TABLE photos (
+	id INTEGER NOT NULL,
+	folder_id INTEGER NOT NULL,
+	rel_path TEXT NOT NULL,
+	size_bytes INTEGER NOT NULL,
+	mtime_ns INTEGER NOT NULL,
+	fingerprint VARCHAR(40),
+	width INTEGER,
+	height INTEGER,
+	orientation INTEGER,
+	captured_at TEXT,
+	camera_make TEXT,
+	camera_model TEXT,
+	lens TEXT,
+	exposure_time FLOAT,
+	f_number FLOAT,
+	iso INTEGER,
+	focal_length FLOAT,
+	status VARCHAR(8) DEFAULT 'ok' NOT NULL,
+	error TEXT,
+	added_at FLOAT NOT NULL,
+	updated_at FLOAT NOT NULL,
+	PRIMARY KEY (id),
+	UNIQUE (folder_id, rel_path),
+	FOREIGN KEY(folder_id) REFERENCES folders (id) ON DELETE CASCADE
+)""",
+    "CREATE INDEX ix_photos_fingerprint ON photos (fingerprint)",
+    """CREATE TABLE decisions (
+	photo_id INTEGER NOT NULL,
+	rating INTEGER DEFAULT '0' NOT NULL,
+	picked BOOLEAN DEFAULT '0' NOT NULL,
+	label VARCHAR(16),
+	changed_at FLOAT NOT NULL,
+	source VARCHAR(8) DEFAULT 'user' NOT NULL,
+	PRIMARY KEY (photo_id),
+	FOREIGN KEY(photo_id) REFERENCES photos (id) ON DELETE CASCADE
+)""",
+    """CREATE TABLE embeddings (
+	photo_id INTEGER NOT NULL,
+	analysis_id INTEGER NOT NULL,
+	vector BLOB NOT NULL,
+	PRIMARY KEY (photo_id, analysis_id),
+	FOREIGN KEY(photo_id) REFERENCES photos (id) ON DELETE CASCADE,
+	FOREIGN KEY(analysis_id) REFERENCES analyses (id) ON DELETE CASCADE
+)""",
+    """CREATE TABLE scores (
+	photo_id INTEGER NOT NULL,
+	analysis_id INTEGER NOT NULL,
+	attribute VARCHAR(64) NOT NULL,
+	value FLOAT NOT NULL,
+	PRIMARY KEY (photo_id, analysis_id, attribute),
+	FOREIGN KEY(photo_id) REFERENCES photos (id) ON DELETE CASCADE,
+	FOREIGN KEY(analysis_id) REFERENCES analyses (id) ON DELETE CASCADE
+)""",
+    "CREATE INDEX ix_scores_sort ON scores (analysis_id, attribute, value, photo_id)",
+    """CREATE TABLE thumbnails (
+	photo_id INTEGER NOT NULL,
+	width INTEGER NOT NULL,
+	height INTEGER NOT NULL,
+	jpeg BLOB NOT NULL,
+	PRIMARY KEY (photo_id),
+	FOREIGN KEY(photo_id) REFERENCES photos (id) ON DELETE CASCADE
+)""",
+)
+
+
 def _v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+    """The first schema (an empty database -> version 1)."""
+    for ddl in _V1_DDL:
+        conn.exec_driver_sql(ddl)
 
 
 # MIGRATIONS[i] takes the schema from version i to i + 1. Append, never edit a released one.
@@ -145,20 +252,55 @@ class SchemaTooNew(RuntimeError):
     """The catalog was written by a newer release of this program."""
 
 
+class NotACatalog(RuntimeError):
+    """An SQLite database with tables but no catalog schema version: someone else's file."""
+
+
 def current_version(conn: Connection) -> int:
     return int(conn.execute(text("PRAGMA user_version")).scalar_one())
 
 
+def _table_names(conn: Connection) -> list[str]:
+    rows = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return [str(r[0]) for r in rows]
+
+
+def needs_migration(conn: Connection) -> bool:
+    """True when `migrate` would change anything (an empty file or an older version)."""
+    return current_version(conn) < SCHEMA_VERSION
+
+
 def migrate(conn: Connection) -> int:
-    """Bring the schema up to SCHEMA_VERSION inside the caller's transaction; returns the old version."""
+    """Bring the schema up to SCHEMA_VERSION inside the caller's transaction; returns the old version.
+
+    An empty database is created directly at the current version (no migration runs); an older
+    catalog runs the missing migrations in order. The caller's transaction makes it all or nothing.
+    """
     version = current_version(conn)
     if version > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"this catalog has schema version {version}, newer than this program's {SCHEMA_VERSION}; "
             "update clipiqa-desktop or choose another --catalog"
         )
+    if version == SCHEMA_VERSION:
+        return version
+    if version == 0:
+        tables = _table_names(conn)
+        if tables:
+            raise NotACatalog(
+                f"it is an SQLite database of another program (tables: {', '.join(sorted(tables)[:5])})"
+            )
+        create_current(conn)
+        return version
     for step in MIGRATIONS[version:]:
         step(conn)
-    if version != SCHEMA_VERSION:
-        conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+    conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
     return version
+
+
+def create_current(conn: Connection) -> None:
+    """A new, empty catalog at the current version, in the caller's transaction."""
+    metadata.create_all(conn)
+    conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
