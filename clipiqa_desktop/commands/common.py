@@ -91,16 +91,28 @@ class Progress:
             self.stream.flush()
 
 
-def open_catalog(args: argparse.Namespace, create: bool = False) -> Catalog:
+def open_catalog(args: argparse.Namespace, create: bool = False, readonly: bool = False) -> Catalog:
     """The catalog named by --catalog, or the per-user default; errors become CommandError.
 
     Only `index` creates a catalog: a mistyped --catalog for list/rate/export is an error, not a new
-    empty file."""
+    empty file, and only the default catalog's own data folder is ever created. Readers (list,
+    export) pass `readonly=True`, so a catalog on a read-only drive can still be read. A writer
+    fails here, before any work (before the model loads), when the catalog cannot be written."""
     path = Path(args.catalog).expanduser() if args.catalog else default_catalog_path()
     try:
-        return Catalog(path, create=create)
+        return Catalog(path, create=create, readonly=readonly)
     except CatalogError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def discard_new_catalog(catalog: Catalog | None) -> bool:
+    """After a failed run: delete the catalog file if this run created it and wrote no photo into
+    it, so a failed first `index` (bad weights, no photos, ...) leaves no empty catalog behind."""
+    if catalog is None or not catalog.created:
+        return False
+    from ..catalog.connection import discard_if_unused
+
+    return discard_if_unused(catalog.engine, catalog.path)
 
 
 def model_was_chosen(args: argparse.Namespace) -> bool:

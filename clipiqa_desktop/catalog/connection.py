@@ -1,0 +1,305 @@
+"""Opening the catalog's SQLite file: where it may be created, pragmas, transactions, retries.
+
+SQLite in WAL mode (readers never block the one writer), foreign keys on, synchronous=FULL (a
+committed decision survives a power cut), a busy timeout so a second process waits instead of
+failing. Writers start with BEGIN IMMEDIATE, retried with backoff for up to WRITE_RETRY_SECONDS
+while another process holds the write lock, so two indexers and a `rate` on one catalog all
+succeed and "database is locked" never reaches the user.
+
+Readers (`list`, `export`) open the catalog read-only (SQLite URI `mode=ro`), so a catalog on a
+read-only drive or share can still be listed; when its folder is read-only and no -wal file exists
+(the catalog was closed cleanly), SQLite cannot create the -shm it needs for WAL and the catalog is
+opened `immutable=1` instead (nobody can be writing into a read-only folder).
+
+A writer checks before any work that the catalog's file and folder can be written, so `index`
+fails with a clear message before it loads a model. `--catalog` never creates folders, except the
+per-user data folder of the default catalog. A catalog created by a run that then failed before
+writing any photo is removed again (`discard_if_unused`), so a failed first `index` leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
+
+from . import schema
+from .errors import (
+    SQLITE_CANTOPEN,
+    CatalogCannotOpen,
+    CatalogCorrupt,
+    CatalogError,
+    CatalogReadOnly,
+    CatalogTooNew,
+    explain,
+    is_busy,
+    primary_code,
+    read_only_message,
+)
+
+BUSY_TIMEOUT_MS = 15_000  # SQLite's own wait for a lock, per attempt
+WRITE_RETRY_SECONDS = 30.0  # how long a writer keeps trying to get the write lock, in all
+_RETRY_FIRST_DELAY, _RETRY_MAX_DELAY = 0.05, 1.0
+
+
+def default_catalog_path() -> Path:
+    """The per-user catalog: e.g. ~/.local/share/clipiqa-desktop/catalog.sqlite on Linux."""
+    from platformdirs import user_data_path
+
+    return user_data_path("clipiqa-desktop", appauthor=False) / "catalog.sqlite"
+
+
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _writable(path: Path) -> bool:
+    """True when this process may write the catalog `path` (and create its -wal/-shm beside it)."""
+    folder = path.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    if os.access(folder, os.W_OK | os.X_OK):
+        return True
+    # A read-only folder is fine while the WAL files exist and can be written (SQLite reuses them).
+    wal, shm = _sidecars(path)
+    return path.exists() and all(p.exists() and os.access(p, os.W_OK) for p in (wal, shm))
+
+
+def check_location(path: Path | str, create: bool, readonly: bool = False) -> tuple[Path, bool]:
+    """(resolved path, exists) of a catalog about to be opened; CatalogError when it cannot be.
+
+    Only the default catalog's own data folder is ever created; a --catalog elsewhere needs an
+    existing folder (a typo must not create folders anywhere, even under /).
+    """
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise CatalogCannotOpen(f"{path} is a folder; give a file name, e.g. {path / 'catalog.sqlite'}")
+    exists = path.exists()
+    if not exists:
+        if not create:
+            raise CatalogCannotOpen(
+                f"there is no catalog at {path} (`clipiqa-desktop index FOLDER` creates it)"
+            )
+        folder = path.parent
+        if not folder.is_dir():
+            default = default_catalog_path().expanduser().resolve()
+            if path == default:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise CatalogCannotOpen(
+                        f"cannot create the folder for the catalog {path}: {exc.strerror or exc}"
+                    ) from exc
+            elif folder.exists():
+                raise CatalogCannotOpen(f"cannot create the catalog {path}: {folder} is a file, not a folder")
+            else:
+                raise CatalogCannotOpen(
+                    f"cannot create the catalog {path}: the folder {folder} does not exist "
+                    "(create it first, or choose another --catalog; folders are never created "
+                    "for a --catalog)"
+                )
+    if not readonly and not _writable(path):
+        raise CatalogReadOnly(read_only_message(path))
+    return path, exists
+
+
+def open_engine(path: Path, exists: bool, readonly: bool) -> Engine:
+    """The engine of a checked catalog, its schema created or brought up to date.
+
+    Raises CatalogError (of the right kind) for anything that stops the catalog from being used.
+    """
+    if readonly:
+        return _open_readonly(path)
+    engine = _engine(path)
+    try:
+        with transaction(engine, path, write=True) as conn:
+            schema.migrate(conn)
+    except schema.SchemaTooNew as exc:
+        engine.dispose()
+        raise CatalogTooNew(str(exc)) from exc
+    except schema.NotACatalog as exc:
+        engine.dispose()
+        raise CatalogCorrupt(f"{path} is not a clipiqa-desktop catalog: {exc}") from exc
+    except CatalogError:
+        engine.dispose()
+        if not exists:  # never leave an empty file behind for a catalog that could not be made
+            _remove_catalog_files(path)
+        raise
+    return engine
+
+
+def _engine(path: Path) -> Engine:
+    # SQLAlchemy's pool for SQLite files hands each unit of work a connection of its own (one
+    # thread at a time). Keeping connections open also keeps the WAL file: closing the last one
+    # would checkpoint and delete it on every keypress.
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _readonly_engine(path: Path, immutable: bool) -> Engine:
+    query = "mode=ro&immutable=1" if immutable else "mode=ro"
+    uri = f"file:{urllib.parse.quote(str(path))}?{query}"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool)
+    event.listen(engine, "connect", _on_connect_readonly)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _open_readonly(path: Path) -> Engine:
+    """A read-only engine on an existing catalog: `mode=ro`, or `immutable=1` where WAL cannot work."""
+    wal, _ = _sidecars(path)
+    engine = _readonly_engine(path, immutable=False)
+    try:
+        version = _readonly_version(engine, path)
+    except CatalogError as exc:
+        engine.dispose()
+        # No -wal: every committed change is in the file itself, and a read-only folder admits no
+        # writer, so reading it as immutable is exact.
+        if primary_code(exc) != SQLITE_CANTOPEN or wal.exists() or _writable(path):
+            raise
+        engine = _readonly_engine(path, immutable=True)
+        try:
+            version = _readonly_version(engine, path)
+        except CatalogError:
+            engine.dispose()
+            raise
+    if version == schema.SCHEMA_VERSION:
+        return engine
+    engine.dispose()
+    if version > schema.SCHEMA_VERSION:
+        raise CatalogTooNew(
+            f"this catalog has schema version {version}, newer than this program's "
+            f"{schema.SCHEMA_VERSION}; update clipiqa-desktop or choose another --catalog"
+        )
+    if not _writable(path):
+        raise CatalogReadOnly(
+            f"the catalog {path} was written by an older release and must be upgraded once, which "
+            "needs a place where it can be written; it is read-only here. Copy it to a writable "
+            "folder (or make this one writable) and run the command again"
+        )
+    # An older catalog in a writable place: upgrade it once, then read it read-only.
+    open_engine(path, exists=True, readonly=False).dispose()
+    return _open_readonly(path)
+
+
+def _readonly_version(engine: Engine, path: Path) -> int:
+    with transaction(engine, path) as conn:
+        version = schema.current_version(conn)
+        tables = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
+    if version == 0:
+        detail = "it is empty" if not tables else "it is an SQLite database of another program"
+        raise CatalogCorrupt(f"{path} is not a clipiqa-desktop catalog: {detail}")
+    return version
+
+
+@contextmanager
+def transaction(engine: Engine, path: Path, write: bool = False) -> Iterator[Connection]:
+    """One transaction on a pooled connection; database errors become CatalogError.
+
+    Writers start with BEGIN IMMEDIATE: they take SQLite's write lock up front (retrying while
+    another process holds it), so a read-then-write transaction can never fail half-way because
+    another process wrote in between. Readers use a plain BEGIN and never block the writer (WAL).
+    """
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(sqlite_write=write)
+            with conn.begin():
+                yield conn
+    except (DBAPIError, sqlite3.Error) as exc:
+        raise explain(exc, path) from exc
+
+
+def _on_begin(conn: Connection) -> None:
+    if not conn.get_execution_options().get("sqlite_write"):
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    with_busy_retry(lambda: dbapi.execute("BEGIN IMMEDIATE"))
+
+
+def with_busy_retry(step: Any, seconds: float | None = None) -> Any:
+    """Run `step()`, again with growing pauses while SQLite answers busy/locked, for `seconds` in all.
+
+    Only for steps that did nothing yet when they fail busy (BEGIN IMMEDIATE, a pragma at connect):
+    SQLite's busy timeout already waits inside each attempt; the retry covers a writer that holds
+    the lock longer than that, and the cases where SQLite returns busy without waiting (it would
+    deadlock, or a WAL file is being recovered).
+    """
+    deadline = time.monotonic() + (WRITE_RETRY_SECONDS if seconds is None else seconds)
+    delay = _RETRY_FIRST_DELAY
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, _RETRY_MAX_DELAY)
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling never BEGINs before DDL (migrations would not be atomic);
+    # switch it off and let _on_begin emit BEGIN (SQLAlchemy's documented recipe).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # Switching a new file to WAL takes an exclusive lock: two processes creating one catalog at
+    # once wait for each other here.
+    with_busy_retry(lambda: cur.execute("PRAGMA journal_mode = WAL"))
+    # FULL: a committed decision survives a power cut too (one fsync per commit: per batch, per key).
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _on_connect_readonly(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA query_only = ON")
+    cur.close()
+
+
+def _remove_catalog_files(path: Path) -> None:
+    for p in (path, *_sidecars(path)):
+        with suppress(OSError):
+            p.unlink(missing_ok=True)
+
+
+def discard_if_unused(engine: Engine, path: Path) -> bool:
+    """Delete a catalog this run created when it holds no photo, decision or prompt; True if deleted.
+
+    For a failed first `index` (missing weights, a folder without photos, ...): the user is left
+    with no empty catalog file. Nothing is deleted while another program has the catalog open:
+    SQLite removes the -wal file when its last connection closes, so a -wal left after closing ours
+    means someone else is using it.
+    """
+    try:
+        with transaction(engine, path, write=True) as conn:
+            used = conn.exec_driver_sql(
+                "SELECT EXISTS (SELECT 1 FROM photos) OR EXISTS (SELECT 1 FROM decisions) "
+                "OR EXISTS (SELECT 1 FROM prompts)"
+            ).scalar_one()
+    except CatalogError:
+        return False
+    engine.dispose()
+    if used or any(p.exists() for p in _sidecars(path)):
+        return False
+    _remove_catalog_files(path)
+    return True
