@@ -163,7 +163,12 @@ def write_hostile_shoot(folder: Path) -> list[HostileCase]:
     whole = _jpeg_bytes(photo(800, 600, seed=4))
     put("truncated.jpg", whole[: len(whole) // 3], "truncated-jpeg", "truncated file")
     put("bad_crc.png", png_with_bad_checksum(), "png-bad-crc", "damaged PNG (checksum error)")
-    put("bad_header_crc.png", png_with_bad_checksum(header=True), "png-bad-crc", "damaged PNG (checksum error)")
+    put(
+        "bad_header_crc.png",
+        png_with_bad_checksum(header=True),
+        "png-bad-header-crc",
+        "damaged PNG (checksum error)",
+    )
     put(
         "bomb.jpg",
         jpeg_claiming_size(60000, 60000),

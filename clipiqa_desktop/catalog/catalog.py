@@ -12,7 +12,6 @@ threads; writes from several threads are serialised by SQLite.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,26 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.exc import DatabaseError, OperationalError
 
 from . import schema as s
+from .connection import check_location, open_engine, transaction
+from .connection import default_catalog_path as default_catalog_path
+from .errors import CatalogError as CatalogError
 from .records import LABELS, Decision, PhotoMeta, PhotoRecord, PhotoState, ScoreMatrix
 
-BUSY_TIMEOUT_MS = 15_000
 FINGERPRINT_CHUNK = 64 * 1024
-
-
-class CatalogError(RuntimeError):
-    """A catalog problem explained for the user (unreadable, not a catalog, disk full, locked)."""
-
-
-def default_catalog_path() -> Path:
-    """The per-user catalog: e.g. ~/.local/share/clipiqa-desktop/catalog.sqlite on Linux."""
-    from platformdirs import user_data_path
-
-    return user_data_path("clipiqa-desktop", appauthor=False) / "catalog.sqlite"
 
 
 def file_fingerprint(path: Path, size: int | None = None) -> str:
@@ -59,70 +48,30 @@ def file_fingerprint(path: Path, size: int | None = None) -> str:
     return h.hexdigest()
 
 
-def _explain(exc: BaseException, path: Path) -> CatalogError:
-    msg = str(getattr(exc, "orig", exc))
-    if "full" in msg:
-        return CatalogError(
-            f"the disk holding the catalog {path} is full; free space and retry (nothing was lost)"
-        )
-    if "locked" in msg or "busy" in msg:
-        return CatalogError(f"the catalog {path} is busy in another program; retry in a moment")
-    if "not a database" in msg or "malformed" in msg:
-        return CatalogError(f"{path} is not a clipiqa-desktop catalog (or it is damaged): {msg}")
-    if "readonly" in msg or "unable to open" in msg:
-        return CatalogError(f"cannot write the catalog {path}: {msg}")
-    return CatalogError(f"catalog error in {path}: {msg}")
-
-
 class Catalog:
     """Open (creating and migrating as needed) the catalog at `path`."""
 
-    def __init__(self, path: Path | str, create: bool = True) -> None:
-        """With `create=False` a missing catalog file is an error instead of a new empty catalog."""
-        self.path = Path(path).expanduser().resolve()
-        if self.path.is_dir():
-            raise CatalogError(
-                f"{self.path} is a folder; give a file name, e.g. {self.path / 'catalog.sqlite'}"
-            )
-        if not create and not self.path.exists():
-            raise CatalogError(
-                f"there is no catalog at {self.path} (`clipiqa-desktop index FOLDER` creates it)"
-            )
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CatalogError(
-                f"cannot create the folder for the catalog {self.path}: {exc.strerror}"
-            ) from exc
-        # SQLAlchemy's pool for SQLite files hands each unit of work a connection of its own (one
-        # thread at a time). Keeping connections open also keeps the WAL file: closing the last one
-        # would checkpoint and delete it on every keypress.
-        self.engine: Engine = create_engine(f"sqlite:///{self.path}")
-        event.listen(self.engine, "connect", _on_connect)
-        event.listen(self.engine, "begin", _on_begin)
-        try:
-            with self._begin(write=True) as conn:
-                s.migrate(conn)
-        except s.SchemaTooNew as exc:
-            raise CatalogError(str(exc)) from exc
-        except (DatabaseError, sqlite3.DatabaseError) as exc:
-            raise _explain(exc, self.path) from exc
+    def __init__(self, path: Path | str, create: bool = True, readonly: bool = False) -> None:
+        """With `create=False` a missing catalog file is an error instead of a new empty catalog.
+
+        With `readonly=True` (list, export) the catalog is opened read-only, so it can be read on a
+        read-only drive; a write then raises CatalogReadOnly. Opening, pragmas, retries and error
+        classification live in connection.py and errors.py.
+        """
+        self.path, existed = check_location(path, create=create, readonly=readonly)
+        self.created = not existed  # this Catalog made the file (see connection.discard_if_unused)
+        self.readonly = readonly
+        self.engine: Engine = open_engine(self.path, existed, readonly)
 
     @contextmanager
     def _begin(self, write: bool = False) -> Iterator[Connection]:
         """One transaction on a pooled connection; database errors become CatalogError.
 
-        Writers start with BEGIN IMMEDIATE: they take SQLite's write lock up front (waiting up to
-        the busy timeout), so a read-then-write transaction can never fail half-way because another
-        process wrote in between. Readers use a plain BEGIN and never block the writer (WAL).
+        Writers start with BEGIN IMMEDIATE (retried while another process writes); readers with a
+        plain BEGIN (connection.transaction).
         """
-        try:
-            with self.engine.connect() as conn:
-                conn.execution_options(sqlite_write=write)
-                with conn.begin():
-                    yield conn
-        except (OperationalError, DatabaseError) as exc:
-            raise _explain(exc, self.path) from exc
+        with transaction(self.engine, self.path, write=write and not self.readonly) as conn:
+            yield conn
 
     # --- folders and analyses ------------------------------------------------------------------
     def folder_id(self, folder: Path, create: bool = True) -> int | None:
@@ -515,6 +464,8 @@ class Catalog:
             return {p: np.frombuffer(v, dtype="<f4").copy() for p, v in conn.execute(q)}
 
     def store_text_features(self, model_id: str, features: dict[str, np.ndarray]) -> None:
+        if self.readonly:  # a cache: a catalog opened read-only computes them again next time
+            return
         with self._begin(write=True) as conn:
             for prompt, vec in features.items():
                 blob = np.asarray(vec, dtype="<f4").tobytes()
@@ -533,27 +484,10 @@ class Catalog:
         self.engine.dispose()
 
 
-def _on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN")
-
-
 def _new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
-
-
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling never BEGINs before DDL (migrations would not be atomic);
-    # switch it off and let _on_begin emit BEGIN (SQLAlchemy's documented recipe).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode = WAL")
-    # FULL: a committed decision survives a power cut too (one fsync per commit: per batch, per key).
-    cur.execute("PRAGMA synchronous = FULL")
-    cur.execute("PRAGMA foreign_keys = ON")
-    cur.close()
 
 
 def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:

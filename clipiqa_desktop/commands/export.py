@@ -37,7 +37,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.folder).expanduser().resolve()
     try:
-        catalog = open_catalog(args)
+        catalog = open_catalog(args, readonly=True)
         folder_id, analysis_id = folder_analysis(args, catalog, folder)
         table = load_table(args, catalog, folder_id, analysis_id)
         rows = select_rows(table, sort="path")

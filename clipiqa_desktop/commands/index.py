@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..catalog import CatalogError
+from ..catalog import Catalog, CatalogError
 from ..scoring.errors import ScoringError
-from .common import CommandError, Progress, lazy_scorer, open_catalog, positive
+from .common import CommandError, Progress, discard_new_catalog, lazy_scorer, open_catalog, positive
 
 if TYPE_CHECKING:
     from ..indexing.pipeline import IndexSummary
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder).expanduser()
     cancel = threading.Event()
+    catalog: Catalog | None = None
     try:
         if not folder.is_dir():
             raise CommandError(
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.close()
     except (CommandError, IndexingError, CatalogError, ScoringError) as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
+        discard_new_catalog(catalog)  # a failed first run leaves no empty catalog behind
         return 2
     print_summary(summary, folder)
     return 1 if summary.failed or summary.failed_before else 0  # 1 while any photo cannot be read

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     folder = Path(args.folder).expanduser().resolve()
     try:
         filters = [parse_where(w) for w in args.where]
-        catalog = open_catalog(args)
+        catalog = open_catalog(args, readonly=not args.save_prompt)
         folder_id, analysis_id = folder_analysis(args, catalog, folder)
         table = load_table(args, catalog, folder_id, analysis_id)
         rows = select_rows(table, filters, args.sort, args.desc)

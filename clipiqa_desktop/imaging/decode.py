@@ -2,20 +2,27 @@
 
 One decode serves both. Steps, in the order that keeps the work smallest:
 1. open (JPEG/PNG/TIFF/WebP via Pillow, HEIC via pillow-heif, RAW via its embedded JPEG preview);
-2. refuse images over MAX_PIXELS (decompression bombs) before any pixel is decoded;
+   an empty file is refused first, with that reason;
+2. refuse images over MAX_PIXELS (decompression bombs) before any pixel is decoded; PNG chunk
+   checksums are verified (Pillow does not check the image data's, so a damaged PNG would decode
+   into wrong pixels);
 3. JPEG: ask the decoder for a DCT-domain downscale (`draft`) to the smallest size that is still at
    least the analysis size, so a 24-megapixel frame decodes at 1/4 or 1/8 of its pixels;
 4. convert any mode to 8-bit RGB (16-bit scaled, not clipped; alpha composited on white; CMYK
    through its ICC profile when it has one);
 5. resize so the long side equals the analysis size (aspect kept, never upscaled);
 6. apply the EXIF orientation (cheaper after the resize; the result is the same).
-Every failure raises DecodeError with a short reason a photographer can read.
+Every failure raises DecodeError with a short reason a photographer can read ("empty file (0 bytes)",
+"not a photo: ...", "truncated file: ...", "damaged PNG (checksum error ...)", "image too large ...",
+"file no longer exists ..." for a file deleted or a card pulled after the scan).
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +43,7 @@ _RAW_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
 class DecodeError(Exception):
-    """A photo could not be decoded; str() is the reason, e.g. 'cannot decode: truncated JPEG'."""
+    """A photo could not be decoded; str() is the reason, e.g. 'empty file (0 bytes)'."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,63 @@ def _check_bomb(img: Image.Image) -> None:
     w, h = img.size
     if w * h > MAX_PIXELS:
         raise DecodeError(
-            f"refused: {w}×{h} is {w * h / 1e6:.0f} megapixels, over the {MAX_PIXELS // 1_000_000} MP "
-            "limit (possible decompression bomb)"
+            f"image too large ({w} × {h} px) — refused as a possible decompression bomb "
+            f"({w * h / 1e6:,.0f} megapixels; the limit is {MAX_PIXELS // 1_000_000})"
         )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_checksum_error(path: Path) -> str | None:
+    """The first PNG chunk whose stored CRC does not match its bytes ('IDAT'), or None if all match.
+
+    Pillow checks only the header chunks' CRCs; a flipped bit in the image data can decode into
+    wrong pixels without any error, so PNGs are checked here (crc32 runs at GB/s)."""
+    with open(path, "rb") as f:
+        if f.read(8) != _PNG_SIGNATURE:
+            return None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return None  # truncation is reported by the decoder
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            crc = zlib.crc32(kind)
+            left = length
+            while left:
+                block = f.read(min(left, 1 << 20))
+                if not block:
+                    return None
+                crc = zlib.crc32(block, crc)
+                left -= len(block)
+            stored = f.read(4)
+            if len(stored) < 4:
+                return None
+            if int.from_bytes(stored, "big") != crc:
+                return kind.decode("latin-1")
+            if kind == b"IEND":
+                return None
+
+
+def _damaged_png(path: Path) -> DecodeError | None:
+    chunk = _png_checksum_error(path)
+    if chunk is None:
+        return None
+    where = "image data" if chunk == "IDAT" else f"{chunk} chunk"
+    return DecodeError(f"damaged PNG (checksum error): its {where} was corrupted")
+
+
+def _unidentified(path: Path) -> DecodeError:
+    """Why Pillow could not even recognise the file, said by its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(_PNG_SIGNATURE):
+        return _damaged_png(path) or DecodeError("damaged PNG: its header cannot be read")
+    if head.startswith(b"\xff\xd8"):
+        return DecodeError("damaged JPEG: its header cannot be read")
+    if head[4:8] == b"ftyp" or head.startswith(b"\xff\x0a") or head[4:8] == b"JXL ":
+        return DecodeError("cannot decode: not an image format this program reads")
+    return DecodeError("not a photo: the file's contents are not an image")
 
 
 def _open_raw(path: Path) -> tuple[Image.Image, int | None]:
@@ -105,6 +166,8 @@ def _open_raw(path: Path) -> tuple[Image.Image, int | None]:
     except rawpy.LibRawNoThumbnailError as exc:
         raise DecodeError("cannot decode: RAW file has no embedded preview") from exc
     except (rawpy.LibRawFileUnsupportedError, rawpy.LibRawIOError, rawpy.LibRawError) as exc:
+        if not path.exists():
+            raise DecodeError(describe_os_error(FileNotFoundError(errno.ENOENT, "gone"))) from exc
         raise DecodeError(
             f"cannot decode: unreadable or unsupported RAW file ({type(exc).__name__})"
         ) from exc
@@ -179,17 +242,16 @@ def decode_photo(
     """
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
         img, raw_orientation = _open(path)
         with img:
             _check_bomb(img)
-            orientation = _orientation(img)
-            meta = read_meta(img)
-            xmp = img.info.get("xmp")
-            if orientation == 1 and raw_orientation is not None:
-                orientation = raw_orientation
+            if img.format == "PNG":
+                damaged = _damaged_png(path)
+                if damaged is not None:
+                    raise damaged
             stored_w, stored_h = img.size
-            swap = orientation in (5, 6, 7, 8)
-            up_w, up_h = (stored_h, stored_w) if swap else (stored_w, stored_h)
             # Sizes wanted, in the file's stored orientation.
             tw, th = target_size(stored_w, stored_h, long_side, multiple)
             need = max(long_side or max(stored_w, stored_h), thumb_long_side or 0)
@@ -197,20 +259,23 @@ def decode_photo(
                 scale = need / max(stored_w, stored_h)
                 if scale < 1:
                     img.draft("RGB", (math.ceil(stored_w * scale), math.ceil(stored_h * scale)))
+            # Load before reading EXIF: for PNG/WebP getexif() loads the pixels, and a failure there
+            # (swallowed as "unreadable EXIF") would leave a half-decoded image that load() accepts.
             img.load()
+            orientation = _orientation(img)
+            meta = read_meta(img)
+            xmp = img.info.get("xmp")
+            if orientation == 1 and raw_orientation is not None:
+                orientation = raw_orientation
+            swap = orientation in (5, 6, 7, 8)
+            up_w, up_h = (stored_h, stored_w) if swap else (stored_w, stored_h)
             rgb = to_rgb8(img)
     except DecodeError:
         raise
-    except FileNotFoundError as exc:
-        raise DecodeError("file not found") from exc
-    except PermissionError as exc:
-        raise DecodeError("permission denied") from exc
-    except IsADirectoryError as exc:
-        raise DecodeError("is a folder, not a photo") from exc
     except UnidentifiedImageError as exc:
-        raise DecodeError("cannot decode: not an image format this program reads") from exc
+        raise _describe_unidentified(path) from exc
     except Image.DecompressionBombError as exc:
-        raise DecodeError(f"refused: {exc}") from exc
+        raise DecodeError(f"image too large — refused as a possible decompression bomb ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise DecodeError(_describe_failure(path, exc)) from exc
 
@@ -265,11 +330,56 @@ def _apply_orientation(img: Image.Image, orientation: int) -> Image.Image:
     return img
 
 
+# The words `root_vanished` callers and the indexer look for when files disappear mid-run.
+FILE_GONE = "file no longer exists"
+_DEVICE_GONE = {
+    getattr(errno, name) for name in ("EIO", "ENODEV", "ENXIO", "ESTALE", "ENOMEDIUM") if hasattr(errno, name)
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A file-system error while reading a photo, in a photographer's words."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{FILE_GONE} (deleted, moved or its card removed while indexing)"
+    if isinstance(exc, PermissionError):
+        return "permission denied: your user may not read this file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a photo"
+    if exc.errno in _DEVICE_GONE:
+        return f"cannot read the file: {exc.strerror or 'input/output error'} (was the card or disk removed?)"
+    return f"cannot read the file: {exc.strerror or exc}"
+
+
+def _describe_unidentified(path: Path) -> DecodeError:
+    try:
+        return _unidentified(path)
+    except OSError as exc:
+        return DecodeError(describe_os_error(exc))
+
+
+def _kind(path: Path) -> str:
+    if path.suffix.lower() in JPEG_EXTENSIONS:
+        return "JPEG"
+    suffix = path.suffix[1:].upper()
+    return {"TIF": "TIFF", "WEBP": "WebP", "HEIF": "HEIC", "HIF": "HEIC"}.get(suffix, suffix or "image")
+
+
 def _describe_failure(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return describe_os_error(exc)  # a file-system error, not a decoding one
     text = str(exc)
-    kind = "JPEG" if path.suffix.lower() in JPEG_EXTENSIONS else (path.suffix[1:].upper() or "image")
+    kind = _kind(path)
     if "truncated" in text.lower() or isinstance(exc, EOFError):
-        return f"cannot decode: truncated {kind}"
+        return f"truncated file: the {kind} data stops part-way (an incomplete copy or download?)"
     if isinstance(exc, MemoryError):
         return "cannot decode: not enough memory"
+    if kind == "PNG":
+        try:
+            damaged = _damaged_png(path)
+        except OSError as os_exc:
+            return describe_os_error(os_exc)
+        if damaged is not None:
+            return str(damaged)
+    if any(t in text for t in ("broken data stream", "unrecognized data stream", "could not create decoder")):
+        return f"damaged {kind}: its image data is corrupt or incomplete"
     return f"cannot decode: {text or type(exc).__name__}"

@@ -40,8 +40,9 @@ def catalog(tmp_path):
 
 
 def _states(catalog, folder):
-    fid = catalog.folder_id(folder)
-    return catalog.photo_states(fid, catalog.last_analysis(fid))
+    """What the catalog knows of every photo under `folder`, keyed by path inside it."""
+    tree = catalog.folder_ids(folder, recursive=True)
+    return catalog.photo_states(tree, catalog.last_analysis(tree), root=folder)
 
 
 def test_first_index_stores_everything_from_one_decode(catalog, tiny_scorer, shoot):
@@ -128,11 +129,11 @@ def test_every_bad_file_kind_is_recorded_with_its_reason(catalog, tiny_scorer, s
     monkeypatch.setattr(decode_mod, "MAX_PIXELS", 100_000)  # huge.png stands in for a decompression bomb
     summary = index_folder(catalog, tiny_scorer, shoot, OPTIONS)
     reasons = dict(summary.failed)
-    assert reasons["truncated.jpg"] == "cannot decode: truncated JPEG"
-    assert reasons["empty.jpg"].startswith("cannot decode: not an image")
-    assert reasons["text.png"].startswith("cannot decode: not an image")
+    assert reasons["truncated.jpg"].startswith("truncated file: the JPEG data stops part-way")
+    assert reasons["empty.jpg"] == "empty file (0 bytes)"
+    assert reasons["text.png"] == "not a photo: the file's contents are not an image"
     assert reasons["broken.nef"].startswith("cannot decode: unreadable or unsupported RAW")
-    assert reasons["huge.png"].startswith("refused:")
+    assert reasons["huge.png"].startswith("image too large (400 × 300 px) — refused")
     assert summary.indexed == 6
     fid = catalog.folder_id(shoot)
     rows, _ = catalog.rows([fid], summary.analysis_id)
