@@ -28,6 +28,12 @@ def custom_pairs(args: argparse.Namespace, catalog: Catalog) -> list[AttributePa
         given = [parse_prompt_pair(p) for p in getattr(args, "prompt", []) or []]
     except PromptError as exc:
         raise CommandError(str(exc)) from exc
+    keys = [p.key for p in given]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:  # the second pair would silently replace the first
+        raise CommandError(
+            f"two --prompt pairs have the key {', '.join(dupes)}; name them apart with key=POS:NEG"
+        )
     if getattr(args, "save_prompt", False):
         for pair in given:
             catalog.save_prompt(pair.key, pair.positive, pair.negative)

@@ -89,8 +89,24 @@ def slugify(text: str) -> str:
     return slug or "prompt"
 
 
+# Keys a prompt pair may not be named: the built-in attributes, and the fields `list --where` and
+# `--sort` already use (a pair called "rating" could never be filtered on).
+RESERVED_KEYS: frozenset[str] = frozenset(_BY_KEY) | {
+    "rating",
+    "picked",
+    "label",
+    "status",
+    "name",
+    "path",
+    "captured",
+}
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PROMPT_FORM = "'Eyes closed.:Eyes open.' (positive:negative) or 'eyes=Eyes closed.:Eyes open.'"
+
+
 def custom_pair(positive: str, negative: str, key: str | None = None) -> AttributePair:
-    """A user-defined pair. Its default key is derived from the positive prompt."""
+    """A user-defined pair. Its default key is derived from the positive prompt (and prefixed with
+    `custom_` when that would clash with a built-in attribute or a --where field)."""
     positive, negative = positive.strip(), negative.strip()
     if not positive or not negative:
         raise PromptError("a prompt pair needs both a positive and a negative text")
@@ -98,21 +114,42 @@ def custom_pair(positive: str, negative: str, key: str | None = None) -> Attribu
         raise PromptError("the two prompts of a pair must differ")
     if key is None:
         key = slugify(positive)
-    if key in _BY_KEY:
-        key = f"custom_{key}"
+        if key in RESERVED_KEYS or not _KEY.fullmatch(key):
+            key = f"custom_{key}"
     return AttributePair(key, positive, negative, "custom")
 
 
+def check_prompt_key(key: str) -> str:
+    """A key the user chose for a pair: a name `--where`/`--sort` can use, not a built-in one."""
+    if not _KEY.fullmatch(key):
+        raise PromptError(
+            f"prompt key {key!r} must be letters, digits and _ (not starting with a digit), e.g. eyes"
+        )
+    if key in RESERVED_KEYS:
+        what = "a built-in attribute" if key in _BY_KEY else "a field of --where and --sort"
+        raise PromptError(f"prompt key {key!r} is already {what}; choose another name")
+    return key
+
+
 def parse_prompt_pair(text: str) -> AttributePair:
-    """Parse the CLI form 'Eyes closed.:Eyes open.' (optionally 'key=positive:negative')."""
+    """Parse the CLI form 'Eyes closed.:Eyes open.' (optionally 'key=positive:negative').
+
+    Exactly one ':' separates the two texts, both non-empty; a key before '=' must be a usable name
+    that is not a built-in attribute. Anything else is refused with the form to use."""
     key: str | None = None
     body = text
     head, sep, rest = text.partition("=")
-    if sep and ":" in rest and re.fullmatch(r"[A-Za-z0-9_]+", head.strip()):
-        key, body = head.strip(), rest
-    positive, sep, negative = body.partition(":")
-    if not sep:
+    if sep and ":" not in head:  # 'key=…': the '=' comes before the pair's ':'
+        key, body = check_prompt_key(head.strip()), rest
+    count = body.count(":")
+    if count != 1:
+        problem = "has no ':'" if count == 0 else f"has {count} ':' but needs exactly one,"
         raise PromptError(
-            f"prompt pair {text!r} must look like 'Eyes closed.:Eyes open.' (positive:negative)"
+            f"prompt pair {text!r} {problem} between its positive and negative text; "
+            f"write it like {PROMPT_FORM}"
         )
+    positive, _, negative = body.partition(":")
+    if not positive.strip() or not negative.strip():
+        half = "positive text (before ':')" if not positive.strip() else "negative text (after ':')"
+        raise PromptError(f"prompt pair {text!r} has an empty {half}; write it like {PROMPT_FORM}")
     return custom_pair(positive, negative, key)

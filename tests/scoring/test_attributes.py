@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from clipiqa_desktop.scoring import (
@@ -64,7 +66,32 @@ def test_custom_prompt_pair():
 
 
 def test_custom_key_never_shadows_a_builtin():
-    assert parse_prompt_pair("quality=Crisp photo.:Soft photo.").key == "custom_quality"
+    # a key the user chose is refused (naming it silently otherwise would surprise); a key derived
+    # from the prompt text is prefixed instead, since the user did not choose it
+    for key in ("quality", "rating", "status"):
+        with pytest.raises(PromptError, match=f"prompt key '{key}' is already"):
+            parse_prompt_pair(f"{key}=Crisp photo.:Soft photo.")
+    assert parse_prompt_pair("Quality.:Soft photo.").key == "custom_quality"
+    assert parse_prompt_pair("Status:Other").key == "custom_status"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a:b:c", "has 2 ':' but needs exactly one"),
+        ("eyes=Eyes: closed.:Eyes open.", "has 2 ':'"),
+        ("no separator", "has no ':'"),
+        (":Eyes open.", "empty positive text"),
+        ("Eyes closed.:  ", "empty negative text"),
+        ("eyes=:Eyes open.", "empty positive text"),
+        ("my key=Eyes closed.:Eyes open.", "prompt key 'my key' must be letters"),
+        ("1st=Eyes closed.:Eyes open.", "prompt key '1st' must be letters"),
+        ("=Eyes closed.:Eyes open.", "prompt key '' must be letters"),
+    ],
+)
+def test_malformed_prompt_pairs_are_refused_with_the_form_to_use(text, message):
+    with pytest.raises(PromptError, match=re.escape(message)):
+        parse_prompt_pair(text)
 
 
 def test_label_is_readable():
