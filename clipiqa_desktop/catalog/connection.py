@@ -120,8 +120,10 @@ def open_engine(path: Path, exists: bool, readonly: bool) -> Engine:
     if readonly:
         return _open_readonly(path)
     engine = _engine(path)
+    version = 0
     try:
         with transaction(engine, path, write=True) as conn:
+            version = schema.current_version(conn)
             schema.migrate(conn)
     except schema.SchemaTooNew as exc:
         engine.dispose()
@@ -134,6 +136,16 @@ def open_engine(path: Path, exists: bool, readonly: bool) -> Engine:
         if not exists:  # never leave an empty file behind for a catalog that could not be made
             _remove_catalog_files(path)
         raise
+    except Exception as exc:  # a migration that failed: its transaction was rolled back
+        engine.dispose()
+        if not exists:
+            _remove_catalog_files(path)
+            raise CatalogError(f"creating the catalog {path} failed: {exc!r}") from exc
+        raise CatalogError(
+            f"upgrading the catalog {path} from version {version} to {schema.SCHEMA_VERSION} failed "
+            f"({type(exc).__name__}: {exc}); it was left unchanged at version {version}. Please "
+            "report this with the message"
+        ) from exc
     return engine
 
 
