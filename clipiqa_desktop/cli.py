@@ -14,9 +14,12 @@ Exit status: 0 success; 1 some photos failed (each reported); 2 the command coul
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -37,8 +40,57 @@ def size_arg(text: str) -> int | str | None:
     return value
 
 
-def model_options() -> argparse.ArgumentParser:
-    """Options every command shares: which model, which weights, where it runs, at what size."""
+def weights_arg(text: str) -> str:
+    """`--weights`: an existing file. Checked while reading the arguments, so that a typo is reported
+    at once instead of after the seconds it takes to import torch and open_clip."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the weights file itself (.pt, .bin, …)")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"weights file {text} does not exist")
+    return text
+
+
+def model_arg(text: str) -> str:
+    """`--model`: an open_clip name (checked when the model loads) or a config .json (checked here)."""
+    if text.endswith(".json") and not Path(text).expanduser().is_file():
+        raise argparse.ArgumentTypeError(f"model config {text} does not exist")
+    return text
+
+
+def verbose_options() -> argparse.ArgumentParser:
+    """`-v` after the command name too (`clipiqa-desktop index -v FOLDER`), not only before it."""
+    p = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: without -v here, the value given before the command name stands
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log what happens, for bug reports",
+    )
+    return p
+
+
+def catalog_options() -> argparse.ArgumentParser:
+    """`--catalog`, for the commands that read or write the catalog (and the window)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("catalog")
+    g.add_argument(
+        "--catalog", metavar="FILE", help="catalog file (default: catalog.sqlite in your user data folder)"
+    )
+    return p
+
+
+def model_options(use: str = "score") -> argparse.ArgumentParser:
+    """The model options, as a parent parser for the commands that use them.
+
+    use="score": the model scores images (index, score, the window): every option.
+    use="choose": list/export show stored scores; the options choose whose scores (default: those
+    the folder was last indexed with), and the model is loaded only to encode the texts of a new
+    --prompt. --precision applies to the image tower only, so it is not offered there; it is still
+    accepted (and has no effect), so that one set of model options can be passed to every command.
+    """
     from .scoring.constants import (
         DEFAULT_MODEL,
         DEFAULT_PRETRAINED,
@@ -47,85 +99,158 @@ def model_options() -> argparse.ArgumentParser:
         WEIGHTS_ENV,
     )
 
+    choose = use == "choose"
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("model")
-    g.add_argument(
-        "--catalog", metavar="FILE", help="catalog file (default: catalog.sqlite in your user data folder)"
-    )
+    g = p.add_argument_group("which scores" if choose else "model")
+    if choose:
+        g.description = (  # list/export format their help raw: the line break is kept
+            "Default: the scores the folder was last indexed with.\n"
+            "The model is loaded only to encode the texts of a new --prompt."
+        )
     # --model/--pretrained default to None so that `list`/`export` can tell "not given" (= show the
     # scores the folder was last indexed with) from a choice; ModelSpec.from_options applies defaults.
     g.add_argument(
         "--model",
+        type=model_arg,
         default=None,
-        help=f"open_clip architecture, or an open_clip config .json (default: {DEFAULT_MODEL})",
+        help=(
+            "the scores of this open_clip architecture or config .json"
+            if choose
+            else f"open_clip architecture, or an open_clip config .json (default: {DEFAULT_MODEL})"
+        ),
     )
     g.add_argument(
         "--pretrained",
         default=None,
-        help=f"open_clip pretrained tag (default: {DEFAULT_PRETRAINED}); 'none' = random weights",
+        help=(
+            "the scores of this open_clip pretrained tag"
+            if choose
+            else f"open_clip pretrained tag (default: {DEFAULT_PRETRAINED}); 'none' = random weights"
+        ),
     )
     g.add_argument(
-        "--weights", metavar="FILE", help=f"local checkpoint (OpenAI .pt or open_clip); also ${WEIGHTS_ENV}"
-    )
-    g.add_argument(
-        "--device",
-        default="auto",
-        choices=DEVICE_CHOICES,
-        help="auto = CUDA, then Apple MPS, then CPU (default: %(default)s)",
-    )
-    g.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISION_CHOICES,
-        help="image encoder precision; auto = fp16 on GPU, bf16 on CPUs with native bf16, else fp32",
+        "--weights",
+        type=weights_arg,
+        metavar="FILE",
+        help=(
+            "the scores made with this weights file (needed to encode a new --prompt for them)"
+            if choose
+            else f"local checkpoint (OpenAI .pt or open_clip); also ${WEIGHTS_ENV}"
+        ),
     )
     g.add_argument(
         "--size",
         type=size_arg,
         default="auto",
-        metavar="N|full|auto",
-        help="analysis size: long side in pixels, 'full', or auto = 1024 on GPU, 512 on CPU",
+        metavar="N|full" if choose else "N|full|auto",
+        help=(
+            "the scores made at this analysis size"
+            if choose
+            else "analysis size: long side in pixels, 'full', or auto = 1024 on GPU, 512 on CPU"
+        ),
+    )
+    g.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICE_CHOICES,
+        help=(
+            "where a new --prompt's texts are encoded (default: %(default)s)"
+            if choose
+            else "auto = CUDA, then Apple MPS, then CPU (default: %(default)s)"
+        ),
+    )
+    g.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help=(
+            argparse.SUPPRESS
+            if choose
+            else "image encoder precision; auto = fp16 on GPU, bf16 on CPUs with native bf16, else fp32"
+        ),
     )
     return p
+
+
+EPILOG = """the window:
+  clipiqa-desktop [--catalog FILE] [--model M] [--pretrained T] [--weights FILE] [--device D]
+                  [--size N|full|auto] [FOLDER]
+each command's options and examples: clipiqa-desktop COMMAND --help
+
+examples:
+  clipiqa-desktop ~/shoots/wedding                     open a shoot in the window (and index it)
+  clipiqa-desktop index -r ~/shoots/wedding            index it without a window
+  clipiqa-desktop list ~/shoots/wedding --sort sharpness
+
+exit status: 0 success, 1 some photos failed (each reported), 2 the command could not run at all
+(bad arguments, missing weights, unknown model or device), 130 interrupted"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .commands import export, index, listing, rate, score
 
-    common = model_options()
+    parents = {
+        "verbose": verbose_options(),
+        "catalog": catalog_options(),
+        "model": model_options("score"),
+        "scores": model_options("choose"),
+    }
     parser = argparse.ArgumentParser(
         prog="clipiqa-desktop",
         description="Cull photo shoots with CLIP-IQA quality scores. Without a command, opens the window.",
-        epilog=(
-            "the window: clipiqa-desktop [--catalog FILE] [--model M] [--pretrained T] [--weights FILE] "
-            "[--device D] [--size N|full|auto] [FOLDER]\n"
-            "each command's options: clipiqa-desktop COMMAND --help"
-        ),
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in (index, listing, rate, export, score):
-        command.add_parser(sub, common)
+        command.add_parser(sub, parents)
     return parser
 
 
 COMMANDS = ("index", "list", "rate", "export", "score")
 
 
-def _wants_command(argv: list[str]) -> bool:
-    """A headless command was named (or help was asked for); otherwise the window opens."""
-    return any(a in COMMANDS for a in argv) or any(a in ("-h", "--help", "--version") for a in argv)
-
-
 def build_gui_parser() -> argparse.ArgumentParser:
     """`clipiqa-desktop [options] [FOLDER]`: the window, with the same model/catalog options."""
-    parser = argparse.ArgumentParser(prog="clipiqa-desktop", parents=[model_options()])
+    parser = argparse.ArgumentParser(prog="clipiqa-desktop", parents=[catalog_options(), model_options()])
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     parser.add_argument("folder", nargs="?", metavar="FOLDER", help="a shoot to open (and index)")
     parser.set_defaults(command=None)
     return parser
+
+
+def first_word(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | None:
+    """The first argument that is neither an option of `parser` nor an option's value: the command
+    name, or the window's folder. Option names may be abbreviated, as argparse allows."""
+    options = {s: action.nargs != 0 for action in parser._actions for s in action.option_strings}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if arg.startswith("-") and arg != "-":
+            name = arg.split("=", 1)[0]
+            known = [name] if name in options else [s for s in options if s.startswith(name)]
+            if "=" not in arg and len(known) == 1 and options[known[0]]:
+                i += 1  # skip the option's value
+            i += 1
+            continue
+        return arg
+    return None
+
+
+def not_a_command(word: str) -> str:
+    """Why `clipiqa-desktop WORD` does nothing, when WORD is neither a command nor an existing path."""
+    close = difflib.get_close_matches(word.lower(), COMMANDS, n=1, cutoff=0.6)
+    if close and os.sep not in word:
+        return f"unknown command {word!r} — did you mean {close[0]!r}?"
+    if os.sep in word or word.startswith((".", "~")):
+        return f"{word}: no such folder to open"
+    return (
+        f"{word!r} is neither a command ({', '.join(COMMANDS)}) nor an existing folder to open in the window"
+    )
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -140,13 +265,25 @@ def _configure_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser() if _wants_command(argv) else build_gui_parser()
+    gui_parser = build_gui_parser()
+    word = first_word(argv, gui_parser)
+    if word is not None and word not in COMMANDS and not Path(word).expanduser().exists():
+        # a mistyped command must not open the window on a folder that does not exist
+        print(f"clipiqa-desktop: {not_a_command(word)}", file=sys.stderr)
+        print("  commands: clipiqa-desktop --help; the window: clipiqa-desktop [FOLDER]", file=sys.stderr)
+        return EXIT_FATAL
+    wants_help = any(a in ("-h", "--help", "--version") for a in argv)
+    parser = build_parser() if word in COMMANDS or (word is None and wants_help) else gui_parser
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     if args.command is None:
         from .app import run_app
 
         return run_app(args)
+    problem = _weights_env_problem(args)
+    if problem:
+        print(f"clipiqa-desktop: {problem}", file=sys.stderr)
+        return EXIT_FATAL
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
@@ -154,6 +291,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `| head`: not an error worth a traceback
         return EXIT_OK
+
+
+def _weights_env_problem(args: argparse.Namespace) -> str | None:
+    """A $CLIPIQA_WEIGHTS file that does not exist, for a command that scores images with it (said
+    before torch is imported; --weights itself is checked by argparse)."""
+    from .scoring.constants import WEIGHTS_ENV
+
+    env = os.environ.get(WEIGHTS_ENV)
+    if args.command not in ("index", "score") or getattr(args, "weights", None) or not env:
+        return None
+    try:
+        weights_arg(env)
+    except argparse.ArgumentTypeError as exc:
+        return f"{exc} (named by ${WEIGHTS_ENV})"
+    return None
 
 
 if __name__ == "__main__":

@@ -41,8 +41,14 @@ def test_json_output_one_object_per_photo_and_errors_reported(shoot, capsys):
     for r in rows[:5]:
         assert set(r["scores"]) == {"quality", "sharpness"}
         assert all(0.0 <= v <= 1.0 for v in r["scores"].values())
-        assert r["size"] == "512" and "error" not in r
-    assert rows[5] == {"path": str(shoot / "IMG_0099.JPG"), "error": "cannot decode: truncated JPEG"}
+        assert r["size"] == "512" and r["error"] is None
+    failed = rows[5]
+    assert (failed["path"], failed["scores"], failed["model"]) == (
+        str(shoot / "IMG_0099.JPG"),
+        None,
+        "tiny-rn/none",
+    )
+    assert "truncated" in failed["error"] and set(failed) == set(rows[0])
     assert code == 1, "a failed photo makes the exit status non-zero"
     assert "5 photo(s)" in err and "1 failed" in err and "skipped 2 non-photo" in err
 

@@ -14,22 +14,31 @@ from .common import CommandError, folder_analysis, open_catalog
 from .listing import write_csv
 from .views import load_table
 
+EPILOG = """examples:
+  clipiqa-desktop export ~/shoots/wedding --csv wedding.csv
+  clipiqa-desktop export shoot/ --csv - --prompt "eyes=Eyes closed.:Eyes open." | less
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+exit status: 0 exported; 2 nothing was written (bad arguments, no catalog, folder not indexed, no
+such scores, the CSV cannot be written)"""
+
+
+def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
-        parents=[common],
+        parents=[parents["verbose"], parents["catalog"], parents["scores"]],
         help="export a folder's scores and decisions as CSV",
         description="Write one CSV row per photo: path, status, decision, capture time, every score.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
     p.add_argument("--csv", required=True, metavar="FILE", help="where to write the CSV ('-' = stdout)")
     p.add_argument(
         "--prompt",
         action="append",
         default=[],
         metavar="POSITIVE:NEGATIVE",
-        help="also export a custom pair scored from the stored embeddings",
+        help="also export a custom pair scored from the stored embeddings (repeatable; key=POS:NEG names it)",
     )
     p.set_defaults(run=run)
 

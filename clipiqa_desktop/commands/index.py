@@ -18,18 +18,30 @@ if TYPE_CHECKING:
 MAX_LISTED_FAILURES = 20
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+EPILOG = """examples:
+  clipiqa-desktop index ~/shoots/wedding              new and changed photos of the folder
+  clipiqa-desktop index -r ~/cards/EOS_DIGITAL        with every sub-folder (DCIM/100CANON, ...)
+  clipiqa-desktop index shoot/ --weights ~/models/RN50.pt --size 1024
+
+exit status: 0 every photo indexed; 1 some photos cannot be read (each listed, also those that
+failed in an earlier run); 2 nothing could run (bad arguments, catalog, weights, model or device);
+130 interrupted (every finished batch is kept: run it again to resume)"""
+
+
+def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "index",
-        parents=[common],
+        parents=[parents["verbose"], parents["catalog"], parents["model"]],
         help="score, embed and thumbnail a folder into the catalog (incremental)",
         description=(
             "Index a folder: every new or changed photo is decoded once, scored, embedded and "
             "thumbnailed; unchanged photos are skipped; photos that disappeared are marked missing "
             "(their decisions are kept). Safe to interrupt: run it again to resume."
         ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("folder", metavar="FOLDER", help="the folder of photos to index")
     p.add_argument("-r", "--recursive", action="store_true", help="also index sub-folders")
     p.add_argument("--batch-size", type=positive, default=8, metavar="N", help="images per model call")
     p.add_argument("--workers", type=positive, default=2, metavar="N", help="decoding threads")

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 from ..catalog import CatalogError, PhotoTable, QueryError, parse_where, select_rows
 from ..scoring import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES
 from .common import CommandError, folder_analysis, open_catalog
@@ -20,19 +22,22 @@ EPILOG = """examples:
   clipiqa-desktop list shoot/ --where status=error                    photos that failed, and why
 
 conditions: ATTRIBUTE<0.3 (any score, also custom prompt keys), rating>=3 (-1 = rejected),
-picked=1, label=Red, status=ok|error|missing.  sort keys: any attribute, name, captured, rating, path."""
+picked=1, label=Red, status=ok|error|missing.  sort keys: any attribute, name, captured, rating, path.
+
+exit status: 0 listed (also when no photo matches); 2 nothing could be listed (bad arguments, no
+catalog, folder not indexed, no such scores)"""
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "list",
-        parents=[common],
+        parents=[parents["verbose"], parents["catalog"], parents["scores"]],
         help="list a folder's photos with scores and decisions, sorted and filtered",
         description="List the photos of an indexed folder from the catalog (no image is decoded).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
     p.add_argument("--sort", metavar="KEY", help="sort by an attribute, name, captured, rating or path")
     p.add_argument("--desc", action="store_true", help="sort in descending order")
     p.add_argument(
@@ -58,22 +63,45 @@ def _decision_text(table: PhotoTable, i: int) -> str:
     return f"{flag} {stars:<5}"
 
 
+# The keys of a `--format json` line, each on every line, null when unknown or none: `scores` (every
+# score column, null where a photo has none) is null for a photo never scored; `label`, `error` and
+# `captured_at` are null when the photo has none.
+JSON_KEYS = (
+    "path",
+    "scores",
+    "rating",
+    "picked",
+    "label",
+    "status",
+    "error",
+    "captured_at",
+    "model",
+    "size",
+)
+
+
 def write_json(table: PhotoTable, rows: Any, out: TextIO, meta: dict[str, str]) -> None:
     for i in rows:
+        values = table.scores[i] if table.attributes else np.zeros(0, np.float32)
+        scores = None
+        if np.isfinite(values).any():
+            scores = {
+                k: round(float(v), 6) if np.isfinite(v) else None
+                for k, v in zip(table.attributes, values, strict=True)
+            }
         obj: dict[str, Any] = {
             "path": table.paths[i],
-            "scores": {k: round(v, 6) for k, v in table.scores_of(i).items()},
+            "scores": scores,
             "rating": int(table.rating[i]),
             "picked": bool(table.picked[i]),
-            "label": table.labels[i],
+            "label": table.labels[i] or None,
             "status": table.status[i],
+            "error": table.errors[i] or None,
+            "captured_at": table.captured_at[i] or None,
+            "model": meta.get("model"),
+            "size": meta.get("size"),
         }
-        if table.errors[i]:
-            obj["error"] = table.errors[i]
-        if table.captured_at[i]:
-            obj["captured_at"] = table.captured_at[i]
-        obj.update(meta)
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        out.write(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def write_csv(table: PhotoTable, rows: Any, out: TextIO) -> None:

@@ -11,13 +11,23 @@ from ..catalog import LABELS, CatalogError, Decision
 from ..culling.decisions import DecisionChange, apply_change
 from .common import CommandError, open_catalog
 
+EPILOG = """examples:
+  clipiqa-desktop rate shoot/IMG_0042.CR3 --reject
+  clipiqa-desktop rate shoot/IMG_0042.CR3 shoot/IMG_0043.CR3 --stars 4
+  clipiqa-desktop rate shoot/IMG_0050.JPG --label red
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+exit status: 0 every photo rated; 1 some paths are not indexed photos (each reported, the others
+are rated); 2 nothing was rated (bad arguments, no catalog, none of the photos indexed)"""
+
+
+def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "rate",
-        parents=[common],
+        parents=[parents["verbose"], parents["catalog"]],
         help="reject, pick, unflag, rate or label photos in the catalog",
         description="Record a decision for indexed photos. Rejected = rating -1, as in XMP.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="indexed photo files")
     action = p.add_mutually_exclusive_group(required=True)

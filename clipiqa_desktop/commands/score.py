@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import threading
 from pathlib import Path
@@ -33,10 +34,21 @@ EPILOG = """examples:
 exit status: 0 all scored, 1 some photos failed (reported per photo), 2 nothing could run"""
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+# The keys of a `--format json` line, each on every line: `scores` (every attribute asked for) is
+# null for a photo that failed, `error` null for one that was scored; `model` and `size` are null
+# only when no photo could be read, so no model was loaded.
+JSON_KEYS = ("path", "scores", "model", "size", "error")
+
+
+def _json_number(value: float | None) -> float | None:
+    """A score for JSON: rounded; null when missing or not finite (JSON has no NaN)."""
+    return round(value, 6) if value is not None and math.isfinite(value) else None
+
+
+def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "score",
-        parents=[common],
+        parents=[parents["verbose"], parents["model"]],
         help="score photos (files or folders) without a catalog",
         description="Print CLIP-IQA scores of photos. Folders contribute their photo files.",
         epilog=EPILOG,
@@ -46,7 +58,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--attributes",
         default=",".join(DEFAULT_ATTRIBUTES),
-        help="comma-separated attribute keys, or 'all' (default: all twelve)",
+        metavar="KEYS",
+        help=f"comma-separated, from: {', '.join(DEFAULT_ATTRIBUTES)}; or 'all' (default: all twelve)",
     )
     p.add_argument(
         "--prompt",
@@ -101,14 +114,14 @@ class _Writer:
 
     def row(self, r: PhotoResult) -> None:
         path = str(r.path)
-        if self.fmt == "json":
-            obj: dict[str, Any] = {"path": path}
+        if self.fmt == "json":  # every key of JSON_KEYS on every line, null when unknown
+            obj: dict[str, Any] = dict.fromkeys(JSON_KEYS)
+            obj["path"] = path
             if r.scores is not None:
-                obj["scores"] = {k: round(v, 6) for k, v in r.scores.items()}
-                obj.update(self.meta)
-            else:
-                obj["error"] = r.error
-            self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                obj["scores"] = {k: _json_number(r.scores.get(k)) for k in self.keys}
+            obj.update(self.meta)
+            obj["error"] = r.error if r.scores is None else None
+            self.out.write(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
         elif self.csv is not None:
             values = [f"{r.scores[k]:.6f}" for k in self.keys] if r.scores else [""] * len(self.keys)
             self.csv.writerow([path, *values, r.error or ""])
