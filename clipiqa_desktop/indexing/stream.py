@@ -68,8 +68,8 @@ def decode_ahead(
         except DecodeError as exc:
             return exc
         except Exception as exc:  # a bad file must never stop the others
-            log.warning("unexpected failure reading %s", p, exc_info=True)
-            return DecodeError(f"cannot read: {type(exc).__name__}: {exc}")
+            log.debug("unexpected failure reading %s", p, exc_info=True)  # traceback only with debug
+            return DecodeError(f"cannot read: {_short_cause(exc)}")
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode")
     try:
@@ -109,13 +109,16 @@ def score_photos(
 
     `prepare` runs in the decoding threads and must return an object with the analysis `image`
     (default: `decode_photo` at `long_side`); the indexing pipeline uses it to also make the
-    thumbnail, read EXIF/XMP and fingerprint the file from the same decode. A DecodeError or a
-    non-finite model output fails only the photos concerned. After `cancel` is set, no new batch
-    is started and nothing more is yielded.
+    thumbnail, read EXIF/XMP and fingerprint the file from the same decode. Images smaller than the
+    tower takes are padded up to it (`pad_to_min_side`). A DecodeError fails only its photo; when
+    scoring a batch raises anything (a shape the tower rejects, out of memory, non-finite output),
+    its photos are scored one by one and only those that still fail are recorded as failed
+    ("could not be scored: ..."). After `cancel` is set, no new batch is started and nothing more
+    is yielded.
     """
     import torch
 
-    from ..scoring.engine import image_to_tensor
+    from ..scoring.engine import image_to_tensor, pad_to_min_side
 
     batch_size = max(1, batch_size)
 
@@ -126,16 +129,27 @@ def score_photos(
     groups: dict[tuple[int, int], list[Item]] = {}
 
     def run(group: list[Item]) -> Iterable[PhotoResult]:
-        batch = torch.stack([t for _, _, _, t in group])
         try:
-            results = scorer.score_batch(batch, pairs)
-        except ScoringError as exc:
-            if len(group) > 1:  # find the photo at fault rather than failing its neighbours
+            results = scorer.score_batch(torch.stack([t for _, _, _, t in group]), pairs)
+        except Exception as exc:  # never let one photo stop the run: find the one at fault
+            if len(group) > 1:
+                log.info(
+                    "scoring a batch of %d failed (%s); scoring its photos one by one",
+                    len(group),
+                    _short_cause(exc),
+                )
                 for item in group:
+                    if cancel is not None and cancel.is_set():
+                        return
                     yield from run([item])
                 return
             i, p, _, _ = group[0]
-            yield PhotoResult(i, p, error=str(exc))
+            if isinstance(exc, ScoringError):
+                reason = str(exc)
+            else:
+                log.debug("scoring %s failed", p, exc_info=True)  # traceback only with debug logging
+                reason = f"could not be scored: {_short_cause(exc)}"
+            yield PhotoResult(i, p, error=reason)
             return
         for (i, p, prep, _), r in zip(group, results, strict=True):
             yield PhotoResult(i, p, r.scores, r.embedding, prepared=prep)
@@ -148,9 +162,9 @@ def score_photos(
             yield PhotoResult(i, p, error=str(prep))
             continue
         try:
-            tensor = image_to_tensor(prep.image)
+            tensor = pad_to_min_side(image_to_tensor(prep.image), scorer.min_side)
         except ValueError as exc:
-            yield PhotoResult(i, p, error=f"cannot score: {exc}")
+            yield PhotoResult(i, p, error=f"could not be scored: {exc}")
             continue
         key = (int(tensor.shape[1]), int(tensor.shape[2]))
         group = groups.setdefault(key, [])
@@ -164,3 +178,22 @@ def score_photos(
         if cancel is not None and cancel.is_set():
             return
         yield from run(group)
+
+
+_CAUSES = (  # what the tower's own error texts mean, for a photographer
+    ("Output size is too small", "the image is too small for the model"),
+    ("Kernel size can't be greater", "the image is too small for the model"),
+    ("out of memory", "out of memory on the device"),
+)
+
+
+def _short_cause(exc: BaseException) -> str:
+    """One short line about an unexpected exception, without a traceback."""
+    text = str(exc).strip()
+    for needle, meaning in _CAUSES:
+        if needle.lower() in text.lower():
+            return meaning
+    first = text.splitlines()[0] if text else ""
+    if len(first) > 120:
+        first = first[:117] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -23,7 +23,7 @@ from .attributes import AttributePair
 from .device import Precision, resolve_device, resolve_precision, torch_dtype
 from .errors import ScoringError
 from .model import ModelSpec, load_clip
-from .pooling import make_size_agnostic
+from .pooling import make_size_agnostic, min_input_side
 from .scores import pair_scores
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ class ClipIqaScorer:
         self._text_model: Any = model  # the text tower stays fp32
         self._visual: nn.Module = cast(nn.Module, model.visual)
         self.input_multiple = make_size_agnostic(self._visual)
+        # Smaller images are padded up to this side (pad_to_min_side) rather than rejected.
+        self.min_side = min_input_side(self._visual)
         self._channels_last = device.type == "cpu" and precision == "bf16"
         model.to(device)
         if self._dtype != torch.float32:
@@ -145,6 +147,27 @@ class ClipIqaScorer:
             ImageScores({k: float(v) for k, v in zip(keys, row, strict=True)}, e.numpy().copy())
             for row, e in zip(table, emb, strict=True)
         ]
+
+
+# CLIP's mean colour in 8 bits: padding of this colour normalises to (almost exactly) zero.
+PAD_RGB = tuple(round(255 * m) for m in CLIP_MEAN)
+
+
+def pad_to_min_side(tensor: torch.Tensor, min_side: int) -> torch.Tensor:
+    """Pad a uint8 (3, H, W) image, centred, up to `min_side` on each short side (never resized).
+
+    The smallest honest fix for thin or tiny photos (a 284 × 25 web banner, a 1 × 1 pixel): a
+    ResNet tower needs 31 px per side, and stretching would invent detail and change the aspect.
+    The padding is CLIP's mean colour, i.e. zero once normalised. Larger images are returned as is.
+    """
+    _, h, w = tensor.shape
+    if h >= min_side and w >= min_side:
+        return tensor
+    ph, pw = max(0, min_side - h), max(0, min_side - w)
+    out = torch.empty((3, h + ph, w + pw), dtype=tensor.dtype)
+    out[:] = torch.tensor(PAD_RGB, dtype=tensor.dtype).view(3, 1, 1)
+    out[:, ph // 2 : ph // 2 + h, pw // 2 : pw // 2 + w] = tensor
+    return out
 
 
 def image_to_tensor(img: object) -> torch.Tensor:

@@ -9,6 +9,10 @@ forward that shares the original projection weights.
 ViT towers (not part of the paper): a transformer needs a positional embedding per patch, so the
 learned grid is resized bicubically to the patch grid of the analysis image. At the model's native
 size this is the identity, so scores there equal open_clip's own forward.
+
+Tiny inputs: a tower has a smallest side it can take (a ResNet halves the image five times, a ViT
+needs one patch); `min_input_side` computes it from the tower's own layers, and the scorer pads
+smaller images up to it (scoring/engine.pad_to_min_side) instead of failing on them.
 """
 
 from __future__ import annotations
@@ -79,6 +83,53 @@ def _interpolated_embeds(self: VisionTransformer, x: torch.Tensor) -> torch.Tens
     x = x + torch.cat([cls_pos, grid_pos], dim=0).to(x.dtype)
     x = self.patch_dropout(x)
     return self.ln_pre(x)
+
+
+def _side_after(layer: nn.Module, n: int) -> int:
+    """Output side of a conv or pooling layer for an input side `n` (0 when the layer rejects it)."""
+
+    def first(v: Any) -> int:
+        return int(v[0] if isinstance(v, tuple) else v)
+
+    if isinstance(layer, nn.Conv2d):
+        k, s, p, d = (first(v) for v in (layer.kernel_size, layer.stride, layer.padding, layer.dilation))
+    elif isinstance(layer, nn.AvgPool2d | nn.MaxPool2d):
+        k, p = first(layer.kernel_size), first(layer.padding)
+        s, d = first(layer.stride or layer.kernel_size), 1
+        if getattr(layer, "ceil_mode", False):
+            raise TypeError("ceil_mode pooling is not expected in a CLIP ResNet")
+    else:
+        return n  # Identity, normalisation, activation: size unchanged
+    span = d * (k - 1) + 1
+    return 0 if n + 2 * p < span else (n + 2 * p - span) // s + 1
+
+
+def _resnet_output_side(visual: ModifiedResNet, n: int) -> int:
+    """The layer-4 side of a ModifiedResNet for input side `n`, following its forward pass."""
+    path: list[nn.Module] = [visual.conv1, visual.conv2, visual.conv3, visual.avgpool]
+    for stage in (visual.layer1, visual.layer2, visual.layer3, visual.layer4):
+        for block in stage:  # the main path; the downsample branch gives the same size
+            path += [block.conv1, block.conv2, block.avgpool, block.conv3]
+    for layer in path:
+        n = _side_after(layer, n)
+        if n < 1:
+            return 0
+    return n
+
+
+def min_input_side(visual: nn.Module) -> int:
+    """The smallest image side (pixels) the tower can take: 31 for OpenAI's ResNets, a patch for ViTs."""
+    if isinstance(visual, ModifiedResNet):
+        side = 1
+        while _resnet_output_side(visual, side) < 1:
+            side += 1
+            if side > 4096:
+                raise TypeError("cannot work out the smallest input of this ResNet tower")
+        return side
+    if isinstance(visual, VisionTransformer):
+        patch: Any = visual.conv1.kernel_size
+        return int(patch[0] if isinstance(patch, tuple) else patch)
+    return 1
 
 
 def make_size_agnostic(visual: nn.Module) -> int:
