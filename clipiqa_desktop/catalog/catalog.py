@@ -12,6 +12,7 @@ threads; writes from several threads are serialised by SQLite.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, delete, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert
 
 from . import schema as s
@@ -86,6 +97,29 @@ class Catalog:
         with self._begin() as conn:
             return [(int(i), Path(p)) for i, p in conn.execute(select(s.folders.c.id, s.folders.c.path))]
 
+    def folder_ids(self, root: Path, recursive: bool) -> list[int]:
+        """The folder rows of `root` (first, when it has one) and, if `recursive`, of every folder
+        under it. A folder row is one real directory, so `/a/b` never matches `/a/bc`."""
+        key = str(Path(root).expanduser().resolve())
+        prefix = _prefix(key)
+        q = select(s.folders.c.id, s.folders.c.path).where(
+            s.folders.c.path == key
+            if not recursive
+            else (s.folders.c.path == key) | (func.substr(s.folders.c.path, 1, len(prefix)) == prefix)
+        )
+        with self._begin() as conn:
+            found = [(str(p) != key, str(p), int(i)) for i, p in conn.execute(q)]
+        return [i for _, _, i in sorted(found)]
+
+    def photo_count(self, folder_ids: Sequence[int]) -> int:
+        """How many photos (of any status) these folder rows hold."""
+        ids = [int(f) for f in folder_ids]
+        if not ids:
+            return 0
+        with self._begin() as conn:
+            q = select(func.count()).select_from(s.photos).where(s.photos.c.folder_id.in_(ids))
+            return int(conn.execute(q).scalar_one())
+
     def analysis_id(
         self, model_id: str, size: str, embed_dim: int | None = None, logit_scale: float | None = None
     ) -> int | None:
@@ -104,13 +138,14 @@ class Catalog:
                 )
             return None if row is None else int(row)
 
-    def has_scores(self, folder_id: int, analysis_id: int) -> bool:
-        """True when some photo of the folder has scores of this analysis."""
+    def has_scores(self, folder_ids: int | Sequence[int], analysis_id: int) -> bool:
+        """True when some photo of the folder(s) has scores of this analysis."""
+        ids = _ids(folder_ids)
         with self._begin() as conn:
             q = (
                 select(s.scores.c.photo_id)
                 .join(s.photos, s.photos.c.id == s.scores.c.photo_id)
-                .where(s.scores.c.analysis_id == analysis_id, s.photos.c.folder_id == folder_id)
+                .where(s.scores.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(ids))
                 .limit(1)
             )
             return conn.execute(q).first() is not None
@@ -135,23 +170,52 @@ class Catalog:
             ).one()
             return str(row[0]), str(row[1]), float(row[2])
 
-    def last_analysis(self, folder_id: int) -> int | None:
+    def last_analysis(self, folder_ids: int | Sequence[int]) -> int | None:
+        """The analysis whose scores `list` and the window show for a folder, or for a tree.
+
+        A folder row's last analysis is the last one a complete index run left it with (a
+        cancelled run never moves it, unless the folder had none). For several folder rows (a
+        tree): the analysis that most photos of the tree were last indexed with, and among equals
+        the one indexed latest."""
+        ids = _ids(folder_ids)
+        if not ids:
+            return None
+        n_photos = (
+            select(func.count(s.photos.c.id))
+            .where(s.photos.c.folder_id == s.folders.c.id)
+            .correlate(s.folders)
+            .scalar_subquery()
+        )
+        q = (
+            select(s.folders.c.last_analysis_id)
+            .where(s.folders.c.id.in_(ids), s.folders.c.last_analysis_id.is_not(None))
+            .group_by(s.folders.c.last_analysis_id)
+            .order_by(func.sum(n_photos).desc(), func.max(s.folders.c.last_indexed_at).desc())
+            .limit(1)
+        )
         with self._begin() as conn:
-            value = conn.execute(
-                select(s.folders.c.last_analysis_id).where(s.folders.c.id == folder_id)
-            ).scalar()
+            value = conn.execute(q).scalar()
             return None if value is None else int(value)
 
-    def set_last_analysis(self, folder_id: int, analysis_id: int) -> None:
+    def set_last_analysis(self, folder_ids: int | Sequence[int], analysis_id: int) -> None:
         with self._begin(write=True) as conn:
-            conn.execute(
-                update(s.folders)
-                .where(s.folders.c.id == folder_id)
-                .values(last_analysis_id=analysis_id, last_indexed_at=time.time())
-            )
+            for chunk in _chunks(_ids(folder_ids), 500):
+                conn.execute(
+                    update(s.folders)
+                    .where(s.folders.c.id.in_(chunk))
+                    .values(last_analysis_id=analysis_id, last_indexed_at=time.time())
+                )
 
     # --- indexing ------------------------------------------------------------------------------
-    def photo_states(self, folder_id: int, analysis_id: int | None) -> dict[str, PhotoState]:
+    def photo_states(
+        self, folder_ids: int | Sequence[int], analysis_id: int | None, root: Path | None = None
+    ) -> dict[str, PhotoState]:
+        """What the catalog knows of the photos of these folder rows, keyed by their path relative
+        to `root` ("100CANON/a.jpg"; default: the first folder's path), or by their absolute path
+        when they are not under `root`."""
+        ids = _ids(folder_ids)
+        if not ids:
+            return {}
         scored = (
             select(s.scores.c.photo_id)
             .where(s.scores.c.analysis_id == analysis_id)
@@ -161,20 +225,27 @@ class Catalog:
         q = (
             select(
                 s.photos.c.id,
-                s.photos.c.rel_path,
+                s.photos.c.name,
                 s.photos.c.size_bytes,
                 s.photos.c.mtime_ns,
                 s.photos.c.status,
                 scored.c.photo_id.is_not(None),
             )
+            .add_columns(s.photos.c.folder_id)
             .select_from(s.photos.outerjoin(scored, scored.c.photo_id == s.photos.c.id))
-            .where(s.photos.c.folder_id == folder_id)
+            .where(s.photos.c.folder_id.in_(ids))
         )
         with self._begin() as conn:
-            return {
-                r[1]: PhotoState(int(r[0]), r[1], int(r[2]), int(r[3]), r[4], bool(r[5]))
-                for r in conn.execute(q)
-            }
+            paths = dict(
+                conn.execute(select(s.folders.c.id, s.folders.c.path).where(s.folders.c.id.in_(ids))).all()
+            )
+            base = str(Path(root).expanduser().resolve()) if root is not None else paths.get(ids[0], "")
+            where = {fid: _relative_prefix(str(path), base) for fid, path in paths.items()}
+            states = {}
+            for r in conn.execute(q):
+                key = where[r[6]] + r[1]
+                states[key] = PhotoState(int(r[0]), key, int(r[2]), int(r[3]), r[4], bool(r[5]))
+            return states
 
     def mark_missing(self, photo_ids: Iterable[int]) -> int:
         """Mark photos whose files are gone. Their scores and decisions stay."""
@@ -204,14 +275,27 @@ class Catalog:
     def write_batch(self, folder_id: int, analysis_id: int, records: Sequence[PhotoRecord]) -> dict[str, int]:
         """Write a batch of indexed photos in ONE transaction; returns rel_path -> photo id.
 
-        A new path whose fingerprint matches a photo marked missing takes over that photo's record,
-        so a renamed or moved file keeps its scores and decisions.
+        Each photo is stored under the folder row of the directory that contains it (`rel_path` is
+        relative to `folder_id`'s folder, or absolute), so it has one record whatever folder was
+        indexed. A new path whose fingerprint matches a photo marked missing, or one whose file is
+        no longer where the catalog has it, takes over that photo's record, so a renamed or moved
+        file keeps its scores and decisions, across folders too.
         """
         now = time.time()
         ids: dict[str, int] = {}
         with self._begin(write=True) as conn:
+            root = conn.execute(select(s.folders.c.path).where(s.folders.c.id == folder_id)).scalar_one()
+            directories: dict[str, int] = {}
             for rec in records:
-                pid = self._upsert_photo(conn, folder_id, rec, now)
+                head, _, name = rec.rel_path.rpartition("/")
+                if head or rec.rel_path.startswith("/"):
+                    directory = str(Path(root) / (head or "/"))
+                    if directory not in directories:
+                        directories[directory] = _folder_row(conn, directory)
+                    where = directories[directory]
+                else:
+                    where = folder_id
+                pid = self._upsert_photo(conn, where, name, rec, now)
                 ids[rec.rel_path] = pid
                 conn.execute(
                     delete(s.scores).where(s.scores.c.photo_id == pid, s.scores.c.analysis_id == analysis_id)
@@ -264,7 +348,7 @@ class Catalog:
                     )
         return ids
 
-    def _upsert_photo(self, conn: Any, folder_id: int, rec: PhotoRecord, now: float) -> int:
+    def _upsert_photo(self, conn: Any, folder_id: int, name: str, rec: PhotoRecord, now: float) -> int:
         values: dict[str, Any] = {
             "size_bytes": rec.size_bytes,
             "mtime_ns": rec.mtime_ns,
@@ -285,25 +369,71 @@ class Catalog:
                 **{k: getattr(rec.meta, k) for k in rec.meta.__dataclass_fields__},
             )
         existing = conn.execute(
-            select(s.photos.c.id).where(
-                s.photos.c.folder_id == folder_id, s.photos.c.rel_path == rec.rel_path
-            )
+            select(s.photos.c.id).where(s.photos.c.folder_id == folder_id, s.photos.c.name == name)
         ).scalar()
         if existing is None and rec.fingerprint:
-            existing = conn.execute(
-                select(s.photos.c.id)
-                .where(s.photos.c.fingerprint == rec.fingerprint, s.photos.c.status == "missing")
-                .limit(1)
-            ).scalar()
+            existing = _moved_record(conn, rec.fingerprint)
             if existing is not None:  # renamed or moved: the record follows the file
-                values.update(folder_id=folder_id, rel_path=rec.rel_path)
+                values.update(folder_id=folder_id, name=name)
         if existing is not None:
             conn.execute(update(s.photos).where(s.photos.c.id == existing).values(**values))
             return int(existing)
         result = conn.execute(
-            s.photos.insert().values(folder_id=folder_id, rel_path=rec.rel_path, added_at=now, **values)
+            s.photos.insert().values(folder_id=folder_id, name=name, added_at=now, **values)
         )
         return _new_id(result)
+
+    def unscored_attributes(
+        self, folder_ids: Sequence[int], analysis_id: int, keys: Sequence[str]
+    ) -> list[str]:
+        """Those of `keys` that some photo with an embedding of this analysis has no score for
+        (e.g. an attribute added after the folder was indexed)."""
+        ids = _ids(folder_ids)
+        if not ids or not keys:
+            return []
+        in_tree = s.photos.c.folder_id.in_(ids)
+        with self._begin() as conn:
+            n = conn.execute(
+                select(func.count())
+                .select_from(s.embeddings.join(s.photos, s.photos.c.id == s.embeddings.c.photo_id))
+                .where(s.embeddings.c.analysis_id == analysis_id, in_tree)
+            ).scalar_one()
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(s.scores.c.attribute, func.count())
+                    .select_from(
+                        s.scores.join(s.photos, s.photos.c.id == s.scores.c.photo_id).join(
+                            s.embeddings,
+                            and_(
+                                s.embeddings.c.photo_id == s.scores.c.photo_id,
+                                s.embeddings.c.analysis_id == s.scores.c.analysis_id,
+                            ),
+                        )
+                    )
+                    .where(
+                        s.scores.c.analysis_id == analysis_id, s.scores.c.attribute.in_(list(keys)), in_tree
+                    )
+                    .group_by(s.scores.c.attribute)
+                ).all()
+            )
+        return [k for k in keys if counts.get(k, 0) < n]
+
+    def add_scores(
+        self, analysis_id: int, photo_ids: np.ndarray, keys: Sequence[str], values: np.ndarray
+    ) -> int:
+        """Fill in scores (N photos × K keys) computed from stored embeddings, in ONE transaction;
+        scores a photo already has are kept. Returns how many were added."""
+        rows = [
+            {"photo_id": int(pid), "analysis_id": int(analysis_id), "attribute": k, "value": float(v)}
+            for pid, row in zip(photo_ids, values, strict=True)
+            for k, v in zip(keys, row, strict=True)
+            if np.isfinite(v)
+        ]
+        added = 0
+        with self._begin(write=True) as conn:
+            for chunk in _chunks(rows, 5000):
+                added += conn.execute(insert(s.scores).on_conflict_do_nothing(), chunk).rowcount
+        return added
 
     # --- reading ---------------------------------------------------------------------------------
     def embeddings(self, folder_ids: Sequence[int], analysis_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +441,7 @@ class Catalog:
         q = (
             select(s.embeddings.c.photo_id, s.embeddings.c.vector)
             .join(s.photos, s.photos.c.id == s.embeddings.c.photo_id)
-            .where(s.embeddings.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(list(folder_ids)))
+            .where(s.embeddings.c.analysis_id == analysis_id, s.photos.c.folder_id.in_(_ids(folder_ids)))
             .order_by(s.embeddings.c.photo_id)
         )
         with self._begin() as conn:
@@ -330,10 +460,18 @@ class Catalog:
             ).scalar()
 
     def rows(
-        self, folder_ids: Sequence[int], analysis_id: int | None, photo_ids: Sequence[int] | None = None
+        self,
+        folder_ids: Sequence[int],
+        analysis_id: int | None,
+        photo_ids: Sequence[int] | None = None,
+        root: Path | None = None,
     ) -> tuple[list[tuple], ScoreMatrix]:
         """Photo rows joined with decisions, ordered by id, and the scores of one analysis.
 
+        A row is (id, root, path relative to root, status, error, captured_at, width, height,
+        rating, picked, label): `root` defaults to the first folder's path (folder_ids() lists the
+        root first), the relative path is "100CANON/IMG_1.JPG" for a photo of a sub-folder, and
+        absolute for a photo outside root; os.path.join(row[1], row[2]) is the file.
         With `photo_ids`, only those photos (the GUI merges each indexed batch this way). Raw SQL
         and a pivot in SQLite: 20,000 photos × 12 scores load in a fraction of a second.
         """
@@ -344,17 +482,29 @@ class Catalog:
             ids = [int(p) for p in photo_ids]
             where += f" AND p.id IN ({', '.join('?' * len(ids))})"
             params += ids
+        if root is not None:
+            base = str(Path(root).expanduser().resolve())
+        else:
+            base = self._folder_path(folders[0]) if folders else ""
+        prefix = _prefix(base)
+        relative = (
+            "CASE WHEN f.path = ? THEN p.name WHEN substr(f.path, 1, ?) = ? "
+            "THEN substr(f.path, ?) || '/' || p.name ELSE f.path || '/' || p.name END"
+        )
+        if os.sep != "/":
+            relative = f"replace({relative}, '{os.sep}', '/')"
         photo_sql = (
-            "SELECT p.id, f.path, p.rel_path, p.status, p.error, p.captured_at, p.width, p.height, "
+            f"SELECT p.id, ?, {relative}, p.status, p.error, p.captured_at, p.width, p.height, "
             "COALESCE(d.rating, 0), COALESCE(d.picked, 0), d.label "
             "FROM photos p JOIN folders f ON f.id = p.folder_id "
             f"LEFT JOIN decisions d ON d.photo_id = p.id WHERE {where} ORDER BY p.id"
         )
+        head = [base, base, len(prefix), prefix, len(prefix) + 1]
         with self._begin() as conn:
             # The DB-API cursor of this transaction's connection returns plain tuples, which numpy
             # converts in C; SQLAlchemy Row objects would cost ~0.3 s more at 20,000 photos.
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            rows = cursor.execute(photo_sql, params).fetchall()
+            rows = cursor.execute(photo_sql, head + params).fetchall()
             if analysis_id is None or not rows:
                 return rows, ScoreMatrix.empty()
             attributes = [
@@ -378,25 +528,25 @@ class Catalog:
         return rows, ScoreMatrix(values[:, 0].astype(np.int64), attributes, values[:, 1:].astype(np.float32))
 
     def photo_ids_for_paths(self, paths: Sequence[Path]) -> dict[Path, int | None]:
-        """Map photo files to catalog ids (None where the catalog does not know the file)."""
-        folders = sorted(self.folders(), key=lambda f: len(str(f[1])), reverse=True)
+        """Map photo files to catalog ids (None where the catalog does not know the file), whatever
+        folder they were indexed from: a photo is keyed by its real directory and file name."""
         out: dict[Path, int | None] = {}
+        q = (
+            select(s.photos.c.id)
+            .join(s.folders, s.folders.c.id == s.photos.c.folder_id)
+            .where(s.folders.c.path == bindparam("folder"), s.photos.c.name == bindparam("name"))
+        )
         with self._begin() as conn:
             for raw in paths:
-                path = Path(raw).expanduser().resolve()
-                out[Path(raw)] = None
-                for fid, folder in folders:
-                    if path.is_relative_to(folder):
-                        rel = path.relative_to(folder).as_posix()
-                        pid = conn.execute(
-                            select(s.photos.c.id).where(
-                                s.photos.c.folder_id == fid, s.photos.c.rel_path == rel
-                            )
-                        ).scalar()
-                        if pid is not None:
-                            out[Path(raw)] = int(pid)
-                            break
+                given = Path(raw).expanduser()
+                pid = conn.execute(q, {"folder": str(given.parent.resolve()), "name": given.name}).scalar()
+                out[Path(raw)] = None if pid is None else int(pid)
         return out
+
+    def _folder_path(self, folder_id: int) -> str:
+        with self._begin() as conn:
+            path = conn.execute(select(s.folders.c.path).where(s.folders.c.id == folder_id)).scalar()
+            return "" if path is None else str(path)
 
     # --- decisions -----------------------------------------------------------------------------
     def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
@@ -493,3 +643,49 @@ def _new_id(result: Any) -> int:
 def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+def _ids(folder_ids: int | Sequence[int]) -> list[int]:
+    """One folder id or several, as plain ints (numpy ints do not bind)."""
+    if isinstance(folder_ids, int | np.integer):
+        return [int(folder_ids)]
+    return [int(f) for f in folder_ids]
+
+
+def _prefix(folder: str) -> str:
+    """What every path inside `folder` starts with: "/a/b/" (so "/a/bc" is not inside "/a/b")."""
+    return folder if folder.endswith(os.sep) else folder + os.sep
+
+
+def _relative_prefix(folder: str, root: str) -> str:
+    """How a photo of `folder` is named relative to `root`: "" in root, "sub/" below it, or the
+    absolute folder path + "/" outside it."""
+    if folder == root:
+        return ""
+    inside = folder.startswith(_prefix(root))
+    rel = folder[len(_prefix(root)) :] if inside else folder
+    return rel.replace(os.sep, "/") + "/"
+
+
+def _folder_row(conn: Connection, path: str) -> int:
+    """The id of the folder row of `path` (an absolute, resolved directory), created if needed."""
+    row = conn.execute(select(s.folders.c.id).where(s.folders.c.path == path)).scalar()
+    if row is None:
+        row = _new_id(conn.execute(s.folders.insert().values(path=path)))
+    return int(row)
+
+
+def _moved_record(conn: Connection, fingerprint: str) -> int | None:
+    """The record a renamed or moved file takes over: one with the same content fingerprint that
+    is marked missing, or whose file is no longer where the catalog has it. A copy (the original
+    still in its place) gets a record of its own."""
+    q = (
+        select(s.photos.c.id, s.photos.c.status, s.folders.c.path, s.photos.c.name)
+        .join(s.folders, s.folders.c.id == s.photos.c.folder_id)
+        .where(s.photos.c.fingerprint == fingerprint)
+        .order_by(s.photos.c.status != "missing", s.photos.c.id)
+    )
+    for pid, status, folder, name in conn.execute(q):
+        if status == "missing" or not os.path.lexists(os.path.join(folder, name)):
+            return int(pid)
+    return None

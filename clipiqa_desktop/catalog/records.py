@@ -10,6 +10,7 @@ from ..imaging.metadata import PhotoMeta
 
 RATING_REJECTED = -1
 LABELS = ("Red", "Yellow", "Green", "Blue", "Purple")
+STATUSES = ("ok", "error", "missing")  # photos.status: scored, cannot be read, file gone
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class Decision:
 
 @dataclass(frozen=True)
 class PhotoRecord:
-    """Everything the indexing pipeline writes for one photo, in one transaction with its batch."""
+    """Everything the indexing pipeline writes for one photo, in one transaction with its batch.
+
+    `rel_path` is the file's path relative to the folder given to `Catalog.write_batch` ("a.jpg",
+    "100CANON/a.jpg") or an absolute path; the photo is stored under the folder row of the directory
+    that contains it, so it has one record whatever folder it was indexed from."""
 
     rel_path: str
     size_bytes: int
@@ -49,7 +54,7 @@ class PhotoState:
     """What the catalog knows of a photo, enough to decide whether to index it again."""
 
     id: int
-    rel_path: str
+    rel_path: str  # relative to the folder asked about ("100CANON/a.jpg"), or absolute outside it
     size_bytes: int
     mtime_ns: int
     status: str

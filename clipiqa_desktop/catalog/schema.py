@@ -14,6 +14,7 @@ version ends at exactly the schema of a freshly created catalog, with the data i
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import PurePath
 
 from sqlalchemy import (
     Boolean,
@@ -48,7 +49,7 @@ photos = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
-    Column("rel_path", Text, nullable=False),  # POSIX form, relative to the folder
+    Column("name", Text, nullable=False),  # the file name; the folder row is its real directory
     Column("size_bytes", Integer, nullable=False),
     Column("mtime_ns", Integer, nullable=False),
     Column("fingerprint", String(40)),  # content hash: a renamed/moved file keeps its record
@@ -67,7 +68,7 @@ photos = Table(
     Column("error", Text),
     Column("added_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
-    UniqueConstraint("folder_id", "rel_path"),
+    UniqueConstraint("folder_id", "name"),
 )
 Index("ix_photos_fingerprint", photos.c.fingerprint)
 
@@ -243,8 +244,80 @@ def _v1(conn: Connection) -> None:
         conn.exec_driver_sql(ddl)
 
 
+def _v2(conn: Connection) -> None:
+    """One record per photo, whatever folder it was indexed from: a photo is keyed by the directory
+    that really contains it (a folder row per directory) and its file name.
+
+    Version 1 keyed photos by (indexed folder, path inside it), so `index -r photos` stored
+    (photos, "gps/a.jpg") and a later `index photos/gps` a second record (photos/gps, "a.jpg").
+    `photos.rel_path` becomes `photos.name`; every "sub/a.jpg" moves to the folder row of
+    `folder/sub` (created with the indexed folder's last analysis), keeping its id, scores,
+    embeddings, thumbnail and decision. Two records of one file are merged into the one updated
+    last: it gains the other's scores, embeddings and thumbnail where it has none, and the decision
+    changed last; the other record (its id) is deleted.
+    """
+    conn.exec_driver_sql("ALTER TABLE photos RENAME COLUMN rel_path TO name")
+    folders_by_id = {
+        int(i): (str(p), a, t)
+        for i, p, a, t in conn.exec_driver_sql(
+            "SELECT id, path, last_analysis_id, last_indexed_at FROM folders"
+        )
+    }
+    id_of_path = {p: i for i, (p, _a, _t) in folders_by_id.items()}
+    nested = conn.exec_driver_sql(
+        "SELECT id, folder_id, name FROM photos WHERE name LIKE '%/%' ORDER BY id"
+    ).all()
+    for pid, fid, rel in nested:
+        root, analysis, indexed_at = folders_by_id[int(fid)]
+        sub, _, name = str(rel).rpartition("/")
+        directory = str(PurePath(root, *sub.split("/")))
+        target = id_of_path.get(directory)
+        if target is None:
+            target = int(
+                conn.exec_driver_sql(
+                    "INSERT INTO folders (path, last_analysis_id, last_indexed_at) VALUES (?, ?, ?)",
+                    (directory, analysis, indexed_at),
+                ).lastrowid
+            )
+            id_of_path[directory] = target
+            folders_by_id[target] = (directory, analysis, indexed_at)
+        other = conn.exec_driver_sql(
+            "SELECT id FROM photos WHERE folder_id = ? AND name = ?", (target, name)
+        ).scalar()
+        if other is not None:
+            pid = _v2_merge(conn, int(pid), int(other))
+        conn.exec_driver_sql("UPDATE photos SET folder_id = ?, name = ? WHERE id = ?", (target, name, pid))
+
+
+def _v2_merge(conn: Connection, a: int, b: int) -> int:
+    """Merge two records of one file into the one updated last; returns the id that is kept."""
+    keep, drop = (a, b) if _v2_updated(conn, a) >= _v2_updated(conn, b) else (b, a)
+    for table, columns in (
+        ("scores", "analysis_id, attribute, value"),
+        ("embeddings", "analysis_id, vector"),
+        ("thumbnails", "width, height, jpeg"),
+    ):
+        conn.exec_driver_sql(
+            f"INSERT OR IGNORE INTO {table} (photo_id, {columns}) "
+            f"SELECT ?, {columns} FROM {table} WHERE photo_id = ?",
+            (keep, drop),
+        )
+    conn.exec_driver_sql(
+        "INSERT OR REPLACE INTO decisions (photo_id, rating, picked, label, changed_at, source) "
+        "SELECT ?, rating, picked, label, changed_at, source FROM decisions d WHERE d.photo_id = ? "
+        "AND d.changed_at > COALESCE((SELECT changed_at FROM decisions WHERE photo_id = ?), -1)",
+        (keep, drop, keep),
+    )
+    conn.exec_driver_sql("DELETE FROM photos WHERE id = ?", (drop,))  # cascades to its rows
+    return keep
+
+
+def _v2_updated(conn: Connection, photo_id: int) -> float:
+    return float(conn.exec_driver_sql("SELECT updated_at FROM photos WHERE id = ?", (photo_id,)).scalar_one())
+
+
 # MIGRATIONS[i] takes the schema from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import LABELS, ScoreMatrix
+from .records import LABELS, STATUSES, ScoreMatrix
 
 NON_SCORE_KEYS = ("name", "captured", "rating", "path")
 
@@ -139,6 +139,11 @@ def _mask(table: PhotoTable, f: Filter) -> np.ndarray:
         want = f.value.capitalize() if f.key == "label" else f.value.lower()
         if f.key == "label" and want not in LABELS and want != "None":
             raise QueryError(f"unknown label {f.value!r}; labels are {', '.join(LABELS)}")
+        if f.key == "status" and want not in STATUSES:
+            raise QueryError(
+                f"unknown status {f.value!r}; a photo's status is one of {', '.join(STATUSES)} "
+                "(ok = scored, error = cannot be read, missing = file gone)"
+            )
         return np.array([op(str(v), want) for v in values], dtype=bool)
     try:
         number = float(f.value)
@@ -150,7 +155,10 @@ def _mask(table: PhotoTable, f: Filter) -> np.ndarray:
         return np.asarray(op(table.picked.astype(np.int8), number), dtype=bool)
     if f.key not in table.attributes:
         known = ", ".join([*table.attributes, "rating", "picked", "label", "status"])
-        raise QueryError(f"unknown field {f.key!r} in {f}; known: {known}")
+        hint = ""
+        if not table.attributes:
+            hint = " (this folder has no scores yet)"
+        raise QueryError(f"unknown field {f.key!r} in {f}{hint}; known: {known}")
     col = table.score_column(f.key)
     with np.errstate(invalid="ignore"):
         return np.asarray(op(col, number), dtype=bool) & ~np.isnan(col)

@@ -120,30 +120,46 @@ def model_was_chosen(args: argparse.Namespace) -> bool:
     return any(v is not None for v in (args.model, args.pretrained, args.weights)) or args.size != "auto"
 
 
-def folder_analysis(args: argparse.Namespace, catalog: Catalog, folder: Path) -> tuple[int, int]:
-    """(folder id, analysis id) whose scores `list`/`export` show, or CommandError saying why none."""
-    folder_id = catalog.folder_id(folder, create=False)
-    if folder_id is None:
+def folder_analysis(
+    args: argparse.Namespace, catalog: Catalog, folder: Path, recursive: bool = False
+) -> tuple[list[int], int]:
+    """(folder ids, analysis id) whose scores `list`/`export` show, or CommandError saying why none.
+
+    The folder's own photos, with `recursive` those of every folder under it too, whatever folder
+    was indexed (a photo is stored under its real directory). A folder with no photos of its own
+    (a card's DCIM) shows the photos of its sub-folders, and says so on stderr."""
+    folder_ids = catalog.folder_ids(folder, recursive)
+    if not recursive and catalog.photo_count(folder_ids) == 0:
+        tree = catalog.folder_ids(folder, recursive=True)
+        below = catalog.photo_count(tree)
+        if below:
+            print(
+                f"clipiqa-desktop: {folder} has no photos of its own; showing the {below:,} photos "
+                "of its sub-folders (as with -r)",
+                file=sys.stderr,
+            )
+            folder_ids = tree
+    if not folder_ids:
         raise CommandError(
             f"{folder} is not in the catalog {catalog.path}; run `clipiqa-desktop index {folder}` first"
         )
-    last = catalog.last_analysis(folder_id)
+    last = catalog.last_analysis(folder_ids)
     if not model_was_chosen(args):
         if last is None:
             raise CommandError(f"{folder} has no scores yet; run `clipiqa-desktop index {folder}`")
-        return folder_id, last
+        return folder_ids, last
     from ..scoring.spec import ModelSpec
 
     spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
     model_id = spec.model_id
     candidates = [args.size] if args.size != "auto" else []
     if args.size == "auto" and last is not None and catalog.analysis(last)[0] == model_id:
-        return folder_id, last
+        return folder_ids, last
     sizes = [size_label(c) for c in candidates] or catalog.analysis_sizes(model_id)
     for size in sizes:
         analysis_id = catalog.analysis_id(model_id, size)
-        if analysis_id is not None and catalog.has_scores(folder_id, analysis_id):
-            return folder_id, analysis_id
+        if analysis_id is not None and catalog.has_scores(folder_ids, analysis_id):
+            return folder_ids, analysis_id
     wanted = f"{model_id} at size {sizes[0]}" if sizes else model_id
     raise CommandError(
         f"{folder} has no scores for {wanted}; index it with those options first "

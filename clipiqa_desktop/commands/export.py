@@ -32,6 +32,12 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also the photos of its sub-folders (a folder with no photos of its own shows them anyway)",
+    )
     p.add_argument("--csv", required=True, metavar="FILE", help="where to write the CSV ('-' = stdout)")
     p.add_argument(
         "--prompt",
@@ -47,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.folder).expanduser().resolve()
     try:
         catalog = open_catalog(args, readonly=True)
-        folder_id, analysis_id = folder_analysis(args, catalog, folder)
-        table = load_table(args, catalog, folder_id, analysis_id)
+        folder_ids, analysis_id = folder_analysis(args, catalog, folder, args.recursive)
+        table = load_table(args, catalog, folder_ids, analysis_id, folder)
         rows = select_rows(table, sort="path")
         if args.csv == "-":
             write_csv(table, rows, sys.stdout)

@@ -62,6 +62,11 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         parts.append(f"{summary.returned} back after being missing")
     if summary.skipped:
         parts.append(f"{summary.skipped} non-photo files skipped")
+    if summary.filled_in:
+        parts.append(
+            f"{summary.filled_in_scores} scores of {', '.join(summary.filled_in)} filled in from the "
+            "stored embeddings"
+        )
     state = "cancelled" if summary.cancelled else "done"
     print(f"clipiqa-desktop: {folder}: {state} in {summary.seconds:.1f}s: " + ", ".join(parts), file=out)
     for rel, reason in summary.failed[:MAX_LISTED_FAILURES]:
@@ -72,6 +77,26 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
             "(`clipiqa-desktop list FOLDER --where status=error` lists them)",
             file=out,
         )
+
+
+def photos_only_in_sub_folders(folder: Path) -> str | None:
+    """The message for a folder whose photos are all in sub-folders (a card's DCIM), else None.
+
+    Such a folder is not indexed without -r: a whole tree is a long run (every photo decoded), so
+    the photographer starts it knowingly; and `index ~` by mistake must not decode a home folder."""
+    from ..indexing.scan import find_photos
+
+    if find_photos([folder]).photos:
+        return None
+    below = find_photos([folder], recursive=True).photos
+    if not below:
+        return None
+    subs = sorted({f.path.relative_to(folder).parts[0] for f in below})
+    shown = ", ".join(subs[:3]) + (f" and {len(subs) - 3} more" if len(subs) > 3 else "")
+    return (
+        f"{folder} has no photos of its own; its sub-folders ({shown}) hold {len(below):,}. "
+        f"Index them with: clipiqa-desktop index -r {folder}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"{folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
             )
+        if not args.recursive:
+            only_below = photos_only_in_sub_folders(folder)
+            if only_below:
+                raise CommandError(only_below)
         catalog = open_catalog(args, create=True)
         scorer = lazy_scorer(args)
         options = IndexOptions(

@@ -38,6 +38,12 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also the photos of its sub-folders (a folder with no photos of its own shows them anyway)",
+    )
     p.add_argument("--sort", metavar="KEY", help="sort by an attribute, name, captured, rating or path")
     p.add_argument("--desc", action="store_true", help="sort in descending order")
     p.add_argument(
@@ -151,8 +157,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         filters = [parse_where(w) for w in args.where]
         catalog = open_catalog(args, readonly=not args.save_prompt)
-        folder_id, analysis_id = folder_analysis(args, catalog, folder)
-        table = load_table(args, catalog, folder_id, analysis_id)
+        folder_ids, analysis_id = folder_analysis(args, catalog, folder, args.recursive)
+        table = load_table(args, catalog, folder_ids, analysis_id, folder)
         rows = select_rows(table, filters, args.sort, args.desc)
         model_id, size, _ = catalog.analysis(analysis_id)
         if args.columns:

@@ -7,6 +7,7 @@ Custom prompt pairs (from --prompt or stored in the catalog) are scored from the
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -43,12 +44,15 @@ def custom_pairs(args: argparse.Namespace, catalog: Catalog) -> list[AttributePa
     return list(by_key.values())
 
 
-def load_table(args: argparse.Namespace, catalog: Catalog, folder_id: int, analysis_id: int) -> PhotoTable:
-    rows, scores = catalog.rows([folder_id], analysis_id)
+def load_table(
+    args: argparse.Namespace, catalog: Catalog, folder_ids: list[int], analysis_id: int, root: Path
+) -> PhotoTable:
+    """The photos of these folder rows, named by their path inside `root` ("100CANON/IMG_1.JPG")."""
+    rows, scores = catalog.rows(folder_ids, analysis_id, root=root)
     table = build_table(rows, scores, column_order(scores.attributes))
     pairs = custom_pairs(args, catalog)
     if pairs:
-        rescore(args, catalog, table, [folder_id], analysis_id, pairs)
+        rescore(args, catalog, table, folder_ids, analysis_id, pairs)
     return table
 
 

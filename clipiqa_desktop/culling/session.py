@@ -93,10 +93,11 @@ class CullingSession:
         """Read the whole folder from the catalog (one query) and re-apply sort and filters."""
         assert self.folder_id is not None
         previous = self.analysis_id
-        self.analysis_id = self.catalog.last_analysis(self.folder_id)
+        tree = self.catalog.folder_ids(self.folder, recursive=True)  # a folder row per real directory
+        self.analysis_id = self.catalog.last_analysis(tree)
         if self.analysis_id != previous:
             self._custom.clear()  # prompt scores belong to the embeddings of one analysis
-        rows, scores = self.catalog.rows([self.folder_id], self.analysis_id)
+        rows, scores = self.catalog.rows(tree, self.analysis_id)
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
         self._row_of = {}
         for _pair, ids, values in self._custom.values():  # custom prompt columns survive a reload
@@ -108,7 +109,8 @@ class CullingSession:
         assert self.folder_id is not None
         if self.analysis_id is None:
             self.analysis_id = self.catalog.last_analysis(self.folder_id)
-        rows, scores = self.catalog.rows([self.folder_id], self.analysis_id, photo_ids=list(photo_ids))
+        tree = self.catalog.folder_ids(self.folder, recursive=True)
+        rows, scores = self.catalog.rows(tree, self.analysis_id, photo_ids=list(photo_ids))
         fresh = build_table(rows, scores, self.table.attributes)
         self.table.merge(fresh)
         self.refresh()

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from ..catalog import Catalog, Decision, PhotoRecord, PhotoState
 from ..catalog.catalog import file_fingerprint
+from ..culling.prompts import prompt_scores
 from ..culling.xmp import read_decision
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import model_long_side
@@ -77,6 +79,8 @@ class IndexSummary:
     skipped: int = 0  # non-photo / hidden files
     cancelled: bool = False
     seconds: float = 0.0
+    filled_in: list[str] = field(default_factory=list)  # attributes scored from stored embeddings
+    filled_in_scores: int = 0  # how many scores that added
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,14 @@ def index_folder(
 ) -> IndexSummary:
     """Index `folder` into `catalog` with `scorer`; see the module docstring.
 
-    `scorer` may be a LazyScorer: the model is then loaded only if some photo needs scoring.
-    `on_batch` receives the catalog ids written by each committed batch (the GUI refreshes those
-    rows). Raises IndexingError when the folder cannot be read at all, CatalogError when the
-    catalog cannot be written (nothing committed is lost).
+    Every photo is stored under the folder row of the directory that really contains it, so a
+    photo has one record whether its folder, a parent or a child was indexed. `scorer` may be a
+    LazyScorer: the model is then loaded only if some photo needs scoring (or a score needs
+    filling in from the stored embeddings). `on_batch` receives the catalog ids written by each
+    committed batch (the GUI refreshes those rows). The folder's last analysis (what `list` and
+    the window show) moves to this run's analysis only when the run completes, or when the folder
+    had none. Raises IndexingError when the folder cannot be read at all or vanishes during the
+    run, CatalogError when the catalog cannot be written (nothing committed is lost).
     """
     options = options or IndexOptions()
     folder = Path(folder).expanduser()
@@ -134,20 +142,42 @@ def index_folder(
     for path, reason in selection.unreadable:
         if path == folder:
             raise IndexingError(f"cannot read folder {folder}: {reason}")
+    if not folder.is_dir():  # pulled while we listed it: an empty listing must not mark all missing
+        raise IndexingError(vanished_message(folder))
+    key_of = _Keys(folder)
+    scanned: dict[str, ScannedFile] = {}
+    for f in selection.photos:  # two paths to one file (a linked folder) are one photo
+        scanned.setdefault(key_of(f.path), f)
     folder_id = catalog.folder_id(folder)
     assert folder_id is not None
+
+    recursive = options.recursive
+
+    def tree_ids() -> list[int]:
+        ids = catalog.folder_ids(folder, recursive)
+        for directory in key_of.outside:  # folders linked from inside the tree
+            fid = catalog.folder_id(directory, create=False)
+            if fid is not None and fid not in ids:
+                ids.append(fid)
+        return ids
+
+    tree = tree_ids()
+    had_analysis = catalog.last_analysis(tree) is not None
     # With size "auto" the size depends on the device, which only loading torch tells; until a
     # photo needs scoring, assume the size this folder was last indexed with by the same model.
-    label = _expected_label(catalog, folder_id, scorer.model_id, options.long_side)
+    label = _expected_label(catalog, tree, scorer.model_id, options.long_side)
     analysis_id = catalog.analysis_id(scorer.model_id, label) if label is not None else None
     summary = IndexSummary(
         folder_id, analysis_id, found=len(selection.photos), skipped=len(selection.skipped)
     )
+    unreadable: list[str] = []
     for path, reason in selection.unreadable:  # sub-folders or files we could not stat
-        summary.failed.append((path.relative_to(folder).as_posix(), f"cannot read: {reason}"))
+        rel = path.relative_to(folder).as_posix()
+        summary.failed.append((rel, f"cannot read: {reason}"))
+        unreadable.append(rel + "/")
 
-    states = catalog.photo_states(folder_id, analysis_id)
-    plan = _plan(selection.photos, states, folder, options.recursive)
+    states = catalog.photo_states(tree, analysis_id, root=folder)
+    plan = _plan(scanned, states, options.recursive, unreadable)
     summary.missing = catalog.mark_missing(plan.gone)
     if plan.returned:
         catalog.mark_present(plan.returned)
@@ -158,8 +188,8 @@ def index_folder(
         if size_label(long_side) != label:  # the guess was wrong: plan again for the real analysis
             label = size_label(long_side)
             analysis_id = catalog.analysis_id(model.model_id, label)
-            states = catalog.photo_states(folder_id, analysis_id)
-            plan = _plan(selection.photos, states, folder, options.recursive)
+            states = catalog.photo_states(tree, analysis_id, root=folder)
+            plan = _plan(scanned, states, options.recursive, unreadable)
     summary.unchanged, summary.failed_before, summary.returned = (
         plan.unchanged,
         plan.failed_before,
@@ -167,8 +197,9 @@ def index_folder(
     )
     todo = plan.todo
     if model is None or not todo:
-        if analysis_id is not None:
-            catalog.set_last_analysis(folder_id, analysis_id)
+        if analysis_id is not None:  # every photo has this analysis: complete
+            _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)
+            catalog.set_last_analysis(tree, analysis_id)
         summary.seconds = time.perf_counter() - started
         return summary
     assert label is not None
@@ -176,11 +207,14 @@ def index_folder(
         analysis_id = catalog.analysis_id(model.model_id, label, model.embed_dim, model.logit_scale)
         assert analysis_id is not None
     summary.analysis_id = analysis_id
-    # Readers (the window, `list` in another terminal) see this run's scores as they are committed.
-    catalog.set_last_analysis(folder_id, analysis_id)
+    if not had_analysis:
+        # Readers (the window, `list` in another terminal) see a first run's scores as they are
+        # committed; a folder that has complete scores keeps showing them until this run is done.
+        catalog.set_last_analysis(tree, analysis_id)
     options = replace(options, long_side=long_side)
     gone = set(plan.gone)
-    by_path = {f.path: f for f in todo}
+    todo_keys = {f.path: key for key, f in todo}
+    by_path = {f.path: f for _key, f in todo}
     done = 0
     run_start = time.perf_counter()
 
@@ -199,7 +233,7 @@ def index_folder(
         nonlocal done
         if not pending:
             return
-        records = [_record(r, by_path[r.path], folder) for r in pending]
+        records = [_record(r, by_path[r.path], todo_keys[r.path]) for r in pending]
         assert analysis_id is not None
         ids = catalog.write_batch(folder_id, analysis_id, records)
         for r, rec in zip(pending, records, strict=True):
@@ -220,7 +254,7 @@ def index_folder(
 
     multiple = model.input_multiple
     stream = score_photos(
-        [f.path for f in todo],
+        list(by_path),
         model,
         pairs,
         long_side,
@@ -229,25 +263,106 @@ def index_folder(
         prepare=lambda p: _prepare(p, by_path[p].size_bytes, options, multiple),
         cancel=cancel,
     )
+    vanished: Path | None = None
     for result in stream:
+        if not result.ok:
+            vanished = _vanished(folder, result.path)
+            if vanished is not None:  # the card was pulled: its files fail, but they are not bad
+                break
         pending.append(result)
         if len(pending) >= options.batch_size:
             flush()
         if cancel is not None and cancel.is_set():
             break
+    if vanished is not None:
+        pending[:] = [r for r in pending if r.ok]  # decoded before the folder went: keep them
+        flush()
+        raise IndexingError(vanished_message(vanished))
     if cancel is not None and cancel.is_set():
         summary.cancelled = True
         pending.clear()  # the batch in flight is dropped; the next run redoes it
     else:
         flush()
-    catalog.set_last_analysis(folder_id, analysis_id)
+        tree = tree_ids()  # with the folder rows of sub-folders this run added
+        _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)
+        catalog.set_last_analysis(tree, analysis_id)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def vanished_message(folder: Path) -> str:
+    return (
+        f"the folder {folder} is no longer there — was the card removed? "
+        "Nothing indexed so far is lost; run index again"
+    )
+
+
+def _vanished(root: Path, path: Path) -> Path | None:
+    """The folder (root, or a sub-folder of it) that disappeared under `path`, if one did."""
+    directory = path.parent
+    if directory.is_dir():
+        return None
+    while directory != root and directory.parent != directory and not directory.parent.is_dir():
+        directory = directory.parent
+    return directory
+
+
+def _fill_in(
+    catalog: Catalog,
+    scorer: ClipIqaScorer | LazyScorer,
+    tree: list[int],
+    analysis_id: int,
+    pairs: Sequence[AttributePair],
+    summary: IndexSummary,
+    on_batch: Callable[[list[int]], None] | None,
+) -> None:
+    """Score attributes that photos indexed earlier lack (e.g. one added to the program since)
+    from their stored embeddings: one matrix product, no image decoded. The model is loaded only
+    when the attribute's text features are not cached in the catalog yet."""
+    missing = catalog.unscored_attributes(tree, analysis_id, [p.key for p in pairs])
+    if not missing:
+        return
+    todo = [p for p in pairs if p.key in missing]
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return scorer.get().text_features(texts).float().cpu().numpy()
+
+    ids, values = prompt_scores(catalog, tree, analysis_id, todo, encode)
+    added = catalog.add_scores(analysis_id, ids, [p.key for p in todo], values)
+    if added:
+        summary.filled_in = missing
+        summary.filled_in_scores = added
+        if on_batch is not None:
+            on_batch([int(i) for i in ids])
+
+
+class _Keys:
+    """A scanned file's key: its path relative to the indexed folder, through its REAL directory
+    ("100CANON/IMG_1.JPG"), or its absolute path when a link leads outside the folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._prefix: dict[Path, str] = {}
+        self.outside: list[Path] = []  # real directories outside root that photos were found in
+
+    def __call__(self, path: Path) -> str:
+        prefix = self._prefix.get(path.parent)
+        if prefix is None:
+            real = path.parent.resolve()
+            if real == self.root:
+                prefix = ""
+            elif real.is_relative_to(self.root):
+                prefix = real.relative_to(self.root).as_posix() + "/"
+            else:
+                prefix = real.as_posix().rstrip("/") + "/"
+                self.outside.append(real)
+            self._prefix[path.parent] = prefix
+        return prefix + path.name
+
+
 @dataclass
 class _Plan:
-    todo: list[ScannedFile] = field(default_factory=list)
+    todo: list[tuple[str, ScannedFile]] = field(default_factory=list)  # (key, file)
     unchanged: int = 0
     failed_before: int = 0
     returned: list[int] = field(default_factory=list)  # ids of missing photos that are back, unchanged
@@ -255,18 +370,16 @@ class _Plan:
 
 
 def _plan(
-    photos: Sequence[ScannedFile], states: dict[str, PhotoState], folder: Path, recursive: bool
+    scanned: dict[str, ScannedFile], states: dict[str, PhotoState], recursive: bool, unreadable: list[str]
 ) -> _Plan:
     """What to (re)index: new or changed files (size + mtime) and files without scores yet.
 
-    Photos in sub-folders (indexed earlier with --recursive) are not "gone" when this run does not
-    look into sub-folders."""
+    Only the folders this run looked into can have photos that are "gone": without `recursive`,
+    photos of sub-folders (indexed earlier with -r) are left alone, and so are those under a
+    sub-folder that could not be read."""
     plan = _Plan()
-    on_disk: set[str] = set()
-    for f in photos:
-        rel = f.path.relative_to(folder).as_posix()
-        on_disk.add(rel)
-        st = states.get(rel)
+    for key, f in scanned.items():
+        st = states.get(key)
         unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns
         if st is not None and unchanged and (st.scored or st.status == "error"):
             plan.unchanged += 1
@@ -275,20 +388,23 @@ def _plan(
             elif st.status == "error":
                 plan.failed_before += 1
         else:
-            plan.todo.append(f)
+            plan.todo.append((key, f))
     plan.gone = [
         st.id
-        for rel, st in states.items()
-        if rel not in on_disk and st.status != "missing" and (recursive or "/" not in rel)
+        for key, st in states.items()
+        if key not in scanned
+        and st.status != "missing"
+        and (recursive or "/" not in key)
+        and not any(key.startswith(u) for u in unreadable)
     ]
     return plan
 
 
-def _expected_label(catalog: Catalog, folder_id: int, model_id: str, size: int | str | None) -> str | None:
+def _expected_label(catalog: Catalog, tree: list[int], model_id: str, size: int | str | None) -> str | None:
     if size != "auto":
         assert size is None or isinstance(size, int)
         return size_label(size)
-    last = catalog.last_analysis(folder_id)
+    last = catalog.last_analysis(tree)
     if last is not None:
         last_model, last_size, _ = catalog.analysis(last)
         if last_model == model_id:
@@ -296,8 +412,7 @@ def _expected_label(catalog: Catalog, folder_id: int, model_id: str, size: int |
     return None
 
 
-def _record(result: PhotoResult, scanned: ScannedFile, folder: Path) -> PhotoRecord:
-    rel = scanned.path.relative_to(folder).as_posix()
+def _record(result: PhotoResult, scanned: ScannedFile, rel: str) -> PhotoRecord:
     if not result.ok:
         return PhotoRecord(rel, scanned.size_bytes, scanned.mtime_ns, error=result.error)
     prep: IndexedPhoto = result.prepared

@@ -76,7 +76,7 @@ def test_real_window_indexes_and_takes_keys_from_outside(tmp_path, xserver):
         time.sleep(1.0)  # let the window finish applying the last batch
         subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, check=True, timeout=30)
         subprocess.run(["xdotool", "key", "--delay", "50", "x"], env=env, check=True, timeout=30)
-        rejected = "SELECT p.rel_path FROM decisions d JOIN photos p ON p.id = d.photo_id WHERE d.rating = -1"
+        rejected = "SELECT p.name FROM decisions d JOIN photos p ON p.id = d.photo_id WHERE d.rating = -1"
         _wait(
             lambda: query_readonly(db, rejected) == [("IMG_0000.jpg",)],
             20,
