@@ -233,6 +233,8 @@ def first_word(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | No
         if arg.startswith("-") and arg != "-":
             name = arg.split("=", 1)[0]
             known = [name] if name in options else [s for s in options if s.startswith(name)]
+            if len(known) > 1:
+                return None  # an ambiguous abbreviation: argparse says so
             if "=" not in arg and len(known) == 1 and options[known[0]]:
                 i += 1  # skip the option's value
             i += 1
@@ -268,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gui_parser = build_gui_parser()
     word = first_word(argv, gui_parser)
     if word is not None and word not in COMMANDS and not Path(word).expanduser().exists():
+        if word == "help":  # `clipiqa-desktop help [COMMAND]`, as git and pip have it
+            topic = argv[argv.index(word) + 1 :][:1]
+            build_parser().parse_args([*(t for t in topic if t in COMMANDS), "--help"])  # exits 0
         # a mistyped command must not open the window on a folder that does not exist
         print(f"clipiqa-desktop: {not_a_command(word)}", file=sys.stderr)
         print("  commands: clipiqa-desktop --help; the window: clipiqa-desktop [FOLDER]", file=sys.stderr)

@@ -78,6 +78,16 @@ def test_an_existing_folder_still_opens_the_window_even_when_named_like_a_typo(t
     assert "unknown command" not in proc.stderr
 
 
+def test_help_as_a_word_shows_the_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["help", "rate"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: clipiqa-desktop rate")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["help"])
+    assert exit_info.value.code == 0 and "COMMAND" in capsys.readouterr().out
+
+
 # --- --help ------------------------------------------------------------------------------------------------
 
 
