@@ -148,3 +148,77 @@ def test_recursive_finds_photos_in_subfolders(tmp_path, capsys):
     capsys.readouterr()
     assert main(["score", *TINY, "--format", "json", "-r", str(tmp_path)]) == 0
     assert len(_json_lines(capsys.readouterr().out)) == 1
+
+
+def test_rows_come_in_input_order_with_missing_and_empty_files_in_place(shoot, tmp_path, capsys):
+    (shoot / "empty.jpg").write_bytes(b"")
+    given = [shoot / "IMG_0003.JPG", tmp_path / "gone.jpg", shoot / "empty.jpg", shoot / "IMG_0001.JPG"]
+    code = main(["score", *TINY, "--format", "json", "--attributes", "quality", *map(str, given)])
+    rows = _json_lines(capsys.readouterr().out)
+    assert code == 1
+    assert [r["path"] for r in rows] == [str(p) for p in given]
+    assert [r["error"] for r in rows] == [None, "file not found", "empty file (0 bytes)", None]
+
+
+def _terminal_screen(raw: str) -> list[str]:
+    """What a terminal shows for `raw`: \\r returns to column 0, ESC[K erases to the end of the line."""
+    lines: list[str] = []
+    line: list[str] = []
+    col, i = 0, 0
+    while i < len(raw):
+        if raw.startswith("\x1b[K", i):
+            del line[col:]
+            i += 3
+            continue
+        ch = raw[i]
+        if ch == "\n":
+            lines.append("".join(line))
+            line, col = [], 0
+        elif ch == "\r":
+            col = 0
+        else:
+            if col < len(line):
+                line[col] = ch
+            else:
+                line.append(ch)
+            col += 1
+        i += 1
+    if line:
+        lines.append("".join(line))
+    return lines
+
+
+def test_the_progress_line_never_ends_up_inside_the_table(shoot):
+    """stdout and stderr on one terminal, as a user runs it: the table must read clean."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    (shoot / "IMG_0099.JPG").unlink()
+    for i in range(5, 14):  # enough photos for the progress line to be drawn between rows
+        photo(160, 120, seed=i).save(shoot / f"IMG_{i:04d}.JPG")
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "clipiqa_desktop", "score", *TINY, "--attributes", "quality,sharpness"]
+    proc = subprocess.Popen([*cmd, "--batch-size", "1", str(shoot)], stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    raw = b"".join(chunks).decode("utf-8")
+    assert "scoring " in raw, "the progress line was drawn (stderr is a terminal)"
+    screen = [line for line in _terminal_screen(raw) if line.strip()]
+    table = [line for line in screen if "IMG_" in line or line.split()[:1] == ["quality"]]
+    assert table[0].split() == ["quality", "sharpness", "path"]
+    assert [line.rsplit("/", 1)[-1] for line in table[1:]] == [f"IMG_{i:04d}.JPG" for i in range(14)]
+    for line in table[1:]:
+        assert len(line.split()) == 3 and "scoring" not in line and "photos/s" not in line, line
+    assert not any("photos/s" in line for line in screen), "the finished progress line was cleared"

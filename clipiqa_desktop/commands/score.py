@@ -137,14 +137,14 @@ class _Writer:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from ..indexing.stream import PhotoResult
-
     out = out or sys.stdout
     try:
         pairs = parse_pairs(args.attributes, args.prompt)
         sel = find_photos(args.paths, recursive=args.recursive)
-        for folder, reason in sel.unreadable:
-            print(f"clipiqa-desktop: cannot read folder {folder}: {reason}", file=sys.stderr)
+        for unread, reason in sel.unreadable:
+            print(f"clipiqa-desktop: cannot read {unread}: {reason}", file=sys.stderr)
+        for passed, reason in sel.passed_over:
+            print(f"clipiqa-desktop: {passed}: {reason}", file=sys.stderr)
         if not sel.photos and not sel.missing:
             raise CommandError(
                 "no photos found in "
@@ -160,12 +160,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     meta = {"model": scorer.model_id, "size": size_label(long_side)} if scorer else {}
     writer = _Writer(args.format, [p.key for p in pairs], out, meta)
     writer.header()
-    failed = 0
-    for path in sel.missing:
-        writer.row(PhotoResult(-1, path, error="file not found"))
-        failed += 1
-    if scorer is not None:
-        failed += _score_in_order(args, scorer, pairs, long_side, sel.paths, writer)
+    failed = _score_in_order(args, scorer, pairs, long_side, sel.order, set(sel.missing), writer)
     ok = len(sel.photos) + len(sel.missing) - failed
     summary = f"scored {ok} photo(s)"
     if meta:
@@ -183,33 +178,69 @@ def _score_in_order(
     scorer: Any,
     pairs: list[AttributePair],
     long_side: int | None,
-    photos: list[Path],
+    order: list[Path],
+    missing: set[Path],
     writer: _Writer,
 ) -> int:
-    """Run the streaming scorer, printing rows in input order as soon as each is final."""
-    from ..indexing.stream import score_photos
+    """Run the streaming scorer, printing rows in input order (missing files included) as soon as
+    each is final; returns the number of failed rows."""
+    from ..indexing.stream import PhotoResult, score_photos
 
-    progress = Progress(len(photos), "scoring")
-    waiting: dict[int, PhotoResult] = {}
-    next_index, done, failed = 0, 0, 0
-    stream = score_photos(
-        photos,
-        scorer,
-        pairs,
-        long_side,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        cancel=threading.Event(),
-    )
-    try:
-        for result in stream:
-            waiting[result.index] = result
-            done += 1
-            failed += 0 if result.ok else 1
-            while next_index in waiting:
-                writer.row(waiting.pop(next_index))
-                next_index += 1
-            progress.update(done)
-    finally:
-        progress.close()
+    photos = [p for p in order if p not in missing]
+    rows: list[PhotoResult | None] = [None] * len(order)  # filled as results come, printed in order
+    slot: dict[int, int] = {}  # index in `photos` -> row
+    for n, path in enumerate(order):
+        if path in missing:
+            rows[n] = PhotoResult(-1, path, error="file not found")
+        else:
+            slot[len(slot)] = n
+    progress = _RowProgress(len(photos), "scoring")
+    next_row, done, failed = 0, 0, 0
+
+    def print_ready() -> None:
+        nonlocal next_row, failed
+        if next_row < len(rows) and rows[next_row] is not None:
+            progress.clear()  # never leave the progress line inside the table
+            while next_row < len(rows) and (row := rows[next_row]) is not None:
+                writer.row(row)
+                failed += 0 if row.ok else 1
+                next_row += 1
+            progress.redraw(done)
+
+    print_ready()
+    if photos:
+        assert scorer is not None
+        stream = score_photos(
+            photos,
+            scorer,
+            pairs,
+            long_side,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            cancel=threading.Event(),
+        )
+        try:
+            for result in stream:
+                rows[slot[result.index]] = result
+                done += 1
+                progress.update(done)
+                print_ready()
+        finally:
+            progress.close()
     return failed
+
+
+class _RowProgress(Progress):
+    """The progress line, cleared while rows are printed (stdout and stderr share the terminal)."""
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")  # carriage return, erase to the end of the line
+            self.stream.flush()
+
+    def redraw(self, done: int) -> None:
+        self._last = 0.0  # bypass the 5-per-second limit: the line was just erased
+        self.update(done)
+
+    def close(self) -> None:
+        self.clear()  # the summary line follows; a finished progress bar adds nothing
