@@ -393,6 +393,22 @@ class Catalog:
             return []
         in_tree = s.photos.c.folder_id.in_(ids)
         with self._begin() as conn:
+            # Fast path (every re-index asks): when no photo of the whole catalog lacks one of the
+            # keys, none of the tree does. Both counts read indexes/rows only, no join.
+            everywhere = conn.execute(
+                select(func.count())
+                .select_from(s.embeddings)
+                .where(s.embeddings.c.analysis_id == analysis_id)
+            ).scalar_one()
+            per_key: dict[str, int] = dict(
+                conn.execute(
+                    select(s.scores.c.attribute, func.count())
+                    .where(s.scores.c.analysis_id == analysis_id, s.scores.c.attribute.in_(list(keys)))
+                    .group_by(s.scores.c.attribute)
+                ).all()
+            )
+            if all(per_key.get(k, 0) >= everywhere for k in keys):
+                return []
             n = conn.execute(
                 select(func.count())
                 .select_from(s.embeddings.join(s.photos, s.photos.c.id == s.embeddings.c.photo_id))
