@@ -124,6 +124,13 @@ def png_with_bad_checksum(header: bool = False) -> bytes:
     raise AssertionError("no IDAT chunk")
 
 
+def jpeg_with_corrupt_exif() -> bytes:
+    """A JPEG whose EXIF block (APP1) is garbage after a valid TIFF header, as some phone apps write."""
+    data = _jpeg_bytes(photo(300, 200, seed=30))
+    junk = b"Exif\0\0II*\0\x08\0\0\0" + np.random.default_rng(30).integers(0, 256, 200, np.uint8).tobytes()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(junk) + 2) + junk + data[2:]
+
+
 def _heic_bytes(img: Image.Image) -> bytes | None:
     try:
         import pillow_heif
@@ -187,6 +194,7 @@ def write_hostile_shoot(folder: Path) -> list[HostileCase]:
     put("rgb16.tif", tiff_rgb16(_rgb16(300, 200, 13)), "16-bit-tiff")
     put("gray16.tif", Image.fromarray(_rgb16(300, 200, 14)[..., 1]), "16-bit-gray-tiff")
     put("gray.jpg", _jpeg_bytes(photo(300, 200, seed=15).convert("L")), "grayscale")
+    put("corrupt_exif.jpg", jpeg_with_corrupt_exif(), "corrupt-exif")
     rgba = photo(300, 200, seed=16).convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize((300, 200)))
     put("rgba.png", rgba, "rgba")
@@ -238,6 +246,12 @@ def make_file_link(link: Path, target: Path) -> Path:
     link.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(os.path.relpath(target, link.parent), link)
     return link
+
+
+def make_fifo(path: Path) -> Path:
+    """A named pipe with a photo's name: opening it would wait for a writer for ever."""
+    os.mkfifo(path)
+    return path
 
 
 def delete_file(path: Path) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import io
 import math
+import stat as stat_mod
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .formats import HEIF_EXTENSIONS, JPEG_EXTENSIONS, RAW_EXTENSIONS, ensure_heif
-from .metadata import PhotoMeta, read_meta
+from .metadata import PhotoMeta, quiet_pillow, read_meta
 
 # Largest image we decode: 200 megapixels covers 150 MP medium-format backs. Pillow's own
 # warning-then-error scheme is replaced by this explicit check (see _check_bomb).
@@ -181,9 +182,10 @@ def _open_raw(path: Path) -> tuple[Image.Image, int | None]:
 
 def _orientation(img: Image.Image) -> int:
     try:
-        value = int(img.getexif().get(0x0112, 1))
-    except (ValueError, TypeError, OSError, SyntaxError):
-        return 1  # unreadable EXIF is not worth failing the photo for
+        with quiet_pillow():
+            value = int(img.getexif().get(0x0112, 1))
+    except Exception:  # unreadable EXIF (struct.error, IndexError, ...) is not worth failing the photo for
+        return 1
     return value if 1 <= value <= 8 else 1
 
 
@@ -224,9 +226,10 @@ def _open(path: Path) -> tuple[Image.Image, int | None]:
     suffix = path.suffix.lower()
     if suffix in RAW_EXTENSIONS:
         return _open_raw(path)
-    if suffix in HEIF_EXTENSIONS:
-        ensure_heif()
-    return Image.open(path), None
+    if suffix in HEIF_EXTENSIONS and not ensure_heif():
+        raise DecodeError("cannot decode HEIC: pillow-heif is not installed")
+    with quiet_pillow():  # JPEG reads its EXIF while opening
+        return Image.open(path), None
 
 
 def decode_photo(
@@ -242,7 +245,11 @@ def decode_photo(
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if not stat_mod.S_ISREG(st.st_mode) and not stat_mod.S_ISDIR(st.st_mode):
+            # opening a named pipe would wait forever; a device would be read for ever
+            raise DecodeError("not a photo: not a regular file (a named pipe, socket or device)")
+        if st.st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         img, raw_orientation = _open(path)
         with img:

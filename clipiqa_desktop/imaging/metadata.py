@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -10,6 +14,20 @@ _EXIF_IFD = 0x8769
 _TAGS_IFD0 = {"camera_make": 0x010F, "camera_model": 0x0110}
 _DATETIME, _DATETIME_ORIGINAL = 0x0132, 0x9003
 _EXPOSURE, _FNUMBER, _ISO, _FOCAL, _LENS = 0x829A, 0x829D, 0x8827, 0x920A, 0xA434
+
+
+_QUIET = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_pillow() -> Iterator[None]:
+    """Silence Pillow's warnings (e.g. "Corrupt EXIF data") while a file is opened or its EXIF read:
+    a camera's broken EXIF is not worth a line on the user's terminal, the photo is decoded without
+    it. Only the short header reads are wrapped; the lock keeps decoding threads from restoring each
+    other's warning filters (catch_warnings is process-wide)."""
+    with _QUIET, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,10 @@ def _iso_time(value: object) -> str | None:
 def read_meta(img: Image.Image) -> PhotoMeta:
     """Extract PhotoMeta from an opened image; broken EXIF gives an empty PhotoMeta, never an error."""
     try:
-        exif = img.getexif()
-        sub = exif.get_ifd(_EXIF_IFD)
-    except (OSError, ValueError, TypeError, SyntaxError, KeyError):
+        with quiet_pillow():
+            exif = img.getexif()
+            sub = exif.get_ifd(_EXIF_IFD)
+    except Exception:  # struct.error, IndexError, ... from a malformed EXIF block
         return PhotoMeta()
     iso = _number(sub.get(_ISO))
     return PhotoMeta(

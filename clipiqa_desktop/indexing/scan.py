@@ -158,6 +158,9 @@ class _Walker:
         except OSError as exc:
             self.sel.unreadable.append((path, exc.strerror or str(exc)))
             return
+        if not stat_mod.S_ISREG(st.st_mode):  # a named pipe would block the decoder for ever
+            self.sel.unreadable.append((path, "not a regular file (a named pipe, socket or device)"))
+            return
         candidate = _Candidate(path, st.st_size, st.st_mtime_ns, (st.st_dev, st.st_ino), is_link)
         self.candidates.append(candidate)
         self.events.append(candidate)

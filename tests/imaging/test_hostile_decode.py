@@ -11,7 +11,14 @@ from clipiqa_desktop.imaging import DecodeError, decode_photo
 from clipiqa_desktop.imaging.decode import FILE_GONE, describe_os_error
 
 from ..conftest import photo
-from ..hostile import png_rgb16, replace_file, tiff_rgb16, write_hostile_shoot
+from ..hostile import (
+    jpeg_with_corrupt_exif,
+    make_fifo,
+    png_rgb16,
+    replace_file,
+    tiff_rgb16,
+    write_hostile_shoot,
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +115,18 @@ def test_a_folder_pulled_out_mid_decode_reads_as_gone(tmp_path):
     os.rename(card, tmp_path / "elsewhere")
     with pytest.raises(DecodeError, match=f"^{FILE_GONE}"):
         decode_photo(card / "a.png", 512)
+
+
+def test_a_named_pipe_with_a_photo_name_is_refused_without_waiting(tmp_path):
+    pipe = make_fifo(tmp_path / "IMG_0001.JPG")  # opening it for reading would block for ever
+    with pytest.raises(DecodeError, match=r"^not a photo: not a regular file"):
+        decode_photo(pipe, 512)
+
+
+def test_corrupt_exif_costs_the_metadata_not_the_photo_and_warns_nobody(tmp_path):
+    """Pillow warns "Corrupt EXIF data" while opening such a JPEG; tests turn warnings into errors."""
+    path = tmp_path / "e.jpg"
+    path.write_bytes(jpeg_with_corrupt_exif())
+    decoded = decode_photo(path, 128)
+    assert decoded.image.size == (128, 85) and decoded.orientation == 1
+    assert decoded.meta.camera_make is None

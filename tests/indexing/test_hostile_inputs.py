@@ -16,7 +16,7 @@ from clipiqa_desktop.indexing.stream import score_photos
 from clipiqa_desktop.scoring import BUILTIN_ATTRIBUTES
 
 from ..conftest import TINY_ARGS, query_readonly
-from ..hostile import make_file_link, make_symlink_loop, write_hostile_shoot
+from ..hostile import make_fifo, make_file_link, make_symlink_loop, write_hostile_shoot
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,15 @@ def test_a_symlink_loop_under_recursive_scan_ends_and_counts_each_photo_once(tmp
     assert len(rows) == len(cases) + 1, "one record per photo, however many ways it is reached"
     assert sorted(r[0] for r in rows) == sorted(rel.rsplit("/", 1)[-1] for rel in rels)
     _check({name: error for name, _, error in rows if name != "IMG_9000.JPG"}, cases)
+
+
+def test_a_named_pipe_among_the_photos_neither_hangs_nor_hides(tmp_path):
+    folder = tmp_path / "shoot"
+    cases = write_hostile_shoot(folder)
+    pipe = make_fifo(folder / "IMG_0003.JPG")
+    reason = "not a regular file (a named pipe, socket or device)"
+    assert find_photos([folder]).unreadable == [(pipe, reason)]
+    proc = _run("score", *TINY_ARGS, "--format", "json", "--attributes", "quality", str(folder), timeout=200)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot read {pipe}: {reason}" in proc.stderr
+    assert len(proc.stdout.splitlines()) == len(cases)
