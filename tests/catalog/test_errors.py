@@ -458,3 +458,33 @@ def test_a_failed_index_never_removes_an_existing_catalog(tmp_path, capsys):
 def test_catalog_errors_are_catalog_errors():
     for cls in (CatalogBusy, CatalogFull, CatalogReadOnly, CatalogCorrupt, CatalogIOError, CatalogCannotOpen):
         assert issubclass(cls, CatalogError)
+
+
+def test_a_new_catalog_on_a_full_disk_is_a_clear_error_and_leaves_no_file(tmp_path):
+    with small_disk(tmp_path / "disk", 1) as disk:
+        ballast = disk / "ballast"
+        with ballast.open("wb", buffering=0) as f:  # fill it to the last byte
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        with pytest.raises(CatalogFull, match="is full"):
+            Catalog(disk / "catalog.sqlite")
+        assert sorted(p.name for p in disk.iterdir()) == ["ballast"]
+        ballast.unlink()
+        Catalog(disk / "catalog.sqlite").close()  # with space, the same call creates it
+
+
+def test_an_older_catalog_on_read_only_media_says_it_needs_one_upgrade(tmp_path):
+    from clipiqa_desktop.catalog import schema
+
+    from .test_schema import build_catalog_at
+
+    if schema.SCHEMA_VERSION < 2:
+        pytest.skip("needs a schema with at least two versions")
+    store = tmp_path / "store"
+    store.mkdir()
+    build_catalog_at(store / "c.sqlite", 1, tmp_path)
+    with read_only_view(store, tmp_path / "ro") as ro, pytest.raises(CatalogReadOnly, match="upgraded once"):
+        Catalog(ro / "c.sqlite", create=False, readonly=True)
