@@ -4,11 +4,21 @@ Qt-free, so the window and the tests drive the same logic. The table is loaded o
 catalog (one query) and kept in memory; sorting and filtering run in numpy (milliseconds for 20,000
 photos); rows written by a running indexer are merged in by id. Every decision is written to the
 catalog at once, and recorded on an undo stack.
+
+The session is the model of the window (napari's model/view split): it knows nothing of Qt and
+announces every change through plain-Python events (`session.events`), to which the grid, the
+loupe, the filter panel and the status bar subscribe:
+
+- `view_changed()`: the sort or the filters changed; the whole view was recomputed.
+- `rows_changed(ids)`: the indexer added, rescored or removed rows (ids = the photos whose data
+  changed, None = possibly all); the view was recomputed, and a view can apply it row by row.
+- `decisions_changed(ids)`: ratings, picks or labels of these photos changed (also undo/redo).
+- `columns_changed()`: the score columns changed (a custom prompt pair, a new analysis).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +29,7 @@ from ..catalog.records import ScoreMatrix
 from ..catalog.table import sort_rows
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change
+from .prompts import prompt_scores
 
 
 def column_order(attributes: Sequence[str]) -> list[str]:
@@ -63,6 +74,34 @@ class FilterState:
         return bool(self.ranges or self.flags or self.min_rating or self.label)
 
 
+class Event:
+    """A plain-Python signal: `connect(callback)`, `emit(*args)` calls the callbacks in order."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., object]] = []
+
+    def connect(self, callback: Callable[..., object]) -> None:
+        self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[..., object]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, *args: object) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+class SessionEvents:
+    """What a session announces (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.view_changed = Event()
+        self.rows_changed = Event()
+        self.decisions_changed = Event()
+        self.columns_changed = Event()
+
+
 @dataclass
 class _Undo:
     before: dict[int, Decision]
@@ -70,11 +109,14 @@ class _Undo:
 
 
 class CullingSession:
-    """The photos of one folder as the grid sees them. Rows are indices into `table`."""
+    """The photos of one folder as the grid sees them. Rows are indices into `table`.
 
-    def __init__(self, catalog: Catalog, folder: Path) -> None:
+    With `recursive`, the photos of every sub-folder of `folder` are part of the session too."""
+
+    def __init__(self, catalog: Catalog, folder: Path, recursive: bool = False) -> None:
         self.catalog = catalog
         self.folder = Path(folder).expanduser().resolve()
+        self.recursive = recursive
         self.folder_id = catalog.folder_id(self.folder)
         self.analysis_id: int | None = None
         self.table: PhotoTable = build_table([], ScoreMatrix.empty(), [])
@@ -82,6 +124,7 @@ class CullingSession:
         self.sort_key = "name"
         self.descending = False
         self.view: np.ndarray = np.zeros(0, dtype=np.int64)  # table rows shown, in order
+        self.events = SessionEvents()
         self._undo: list[_Undo] = []
         self._redo: list[_Undo] = []
         self._custom: dict[str, tuple[AttributePair, np.ndarray, np.ndarray]] = {}
@@ -89,41 +132,71 @@ class CullingSession:
         self.reload()
 
     # --- loading -----------------------------------------------------------------------------------
+    def folder_ids(self) -> list[int]:
+        """The catalog folders this session reads (a folder row per real directory): the folder,
+        and with `recursive` every folder under it. Names are paths inside the folder
+        ("100CANON/IMG_1.JPG")."""
+        assert self.folder_id is not None
+        return self.catalog.folder_ids(self.folder, recursive=self.recursive)
+
     def reload(self) -> None:
         """Read the whole folder from the catalog (one query) and re-apply sort and filters."""
         assert self.folder_id is not None
-        previous = self.analysis_id
-        tree = self.catalog.folder_ids(self.folder, recursive=True)  # a folder row per real directory
-        self.analysis_id = self.catalog.last_analysis(tree)
+        previous, columns = self.analysis_id, list(self.table.attributes)
+        self.analysis_id = self.catalog.last_analysis(self.folder_ids())  # the tree's, see Catalog
         if self.analysis_id != previous:
             self._custom.clear()  # prompt scores belong to the embeddings of one analysis
-        rows, scores = self.catalog.rows(tree, self.analysis_id)
+        rows, scores = self.catalog.rows(self.folder_ids(), self.analysis_id)
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
         self._row_of = {}
-        for _pair, ids, values in self._custom.values():  # custom prompt columns survive a reload
-            self.table.add_scores(_pair.key, ids, values)
-        self.refresh()
+        self._restore_custom()
+        self.view = self.select()
+        if self.table.attributes != columns:
+            self.events.columns_changed.emit()
+        self.events.rows_changed.emit(None)
 
     def merge(self, photo_ids: Sequence[int]) -> None:
         """Bring in rows the indexer just wrote (new photos or new scores), keeping everything else."""
         assert self.folder_id is not None
         if self.analysis_id is None:
-            self.analysis_id = self.catalog.last_analysis(self.folder_id)
-        tree = self.catalog.folder_ids(self.folder, recursive=True)
-        rows, scores = self.catalog.rows(tree, self.analysis_id, photo_ids=list(photo_ids))
+            self.analysis_id = self.catalog.last_analysis(self.folder_ids())
+        ids = [int(i) for i in photo_ids]
+        rows, scores = self.catalog.rows(self.folder_ids(), self.analysis_id, photo_ids=ids)
         fresh = build_table(rows, scores, self.table.attributes)
         self.table.merge(fresh)
-        self.refresh()
+        self._restore_custom()  # a merged row keeps its prompt score until the pair is rescored
+        self.view = self.select()
+        self.events.rows_changed.emit(ids)
+
+    def apply_indexed(self, photo_ids: Sequence[int]) -> None:
+        """Rows an indexer committed: merged, or everything reloaded when the folder's analysis
+        changed under us (a new model or analysis size)."""
+        assert self.folder_id is not None
+        if self.catalog.last_analysis(self.folder_ids()) != self.analysis_id:
+            self.reload()
+        else:
+            self.merge(photo_ids)
+
+    def _restore_custom(self) -> None:
+        for pair, ids, values in self._custom.values():  # custom prompt columns survive a reload
+            self.table.add_scores(pair.key, ids, values)
 
     # --- the view ------------------------------------------------------------------------------------
     def refresh(self) -> None:
+        """Recompute the view (e.g. after decisions, which do not re-filter on their own)."""
         self.view = self.select()
+        self.events.view_changed.emit()
 
     def row_of(self, photo_id: int) -> int | None:
         """The table row of a photo id (the map is rebuilt when the table grows)."""
         if len(self._row_of) != len(self.table):
             self._row_of = {int(pid): i for i, pid in enumerate(self.table.ids)}
         return self._row_of.get(int(photo_id))
+
+    @property
+    def view_ids(self) -> np.ndarray:
+        """The photo ids shown, in order."""
+        return self.table.ids[self.view] if len(self.view) else np.zeros(0, dtype=np.int64)
 
     def set_sort(self, key: str, descending: bool) -> None:
         self.sort_key, self.descending = key, descending
@@ -192,6 +265,7 @@ class CullingSession:
         self._write(after)
         self._undo.append(_Undo(current, after))
         self._redo.clear()
+        self.events.decisions_changed.emit(ids)
 
     def undo(self) -> list[int]:
         """Undo the last decision step; returns the photo ids it touched."""
@@ -200,6 +274,7 @@ class CullingSession:
         step = self._undo[-1]
         self._write(step.before)  # a failed write raises and leaves the step where it was
         self._redo.append(self._undo.pop())
+        self.events.decisions_changed.emit(list(step.before))
         return list(step.before)
 
     def redo(self) -> list[int]:
@@ -208,6 +283,7 @@ class CullingSession:
         step = self._redo[-1]
         self._write(step.after)
         self._undo.append(self._redo.pop())
+        self.events.decisions_changed.emit(list(step.after))
         return list(step.after)
 
     @property
@@ -236,6 +312,29 @@ class CullingSession:
         """Show a custom pair's scores (computed from stored embeddings) as a column."""
         self._custom[pair.key] = (pair, photo_ids, values)
         self.table.add_scores(pair.key, photo_ids, values)
+        self.view = self.select()
+        self.events.columns_changed.emit()
+        self.events.rows_changed.emit(None)
+
+    def rescore_prompts(self) -> None:
+        """Recompute the custom prompt columns from the stored embeddings (after an index run
+        rescored photos). Their text features are cached in the catalog, so no model is needed."""
+        if not self._custom or self.analysis_id is None:
+            return
+
+        def cached_only(texts: list[str]) -> np.ndarray:
+            raise LookupError(f"text features of {texts} are not cached")
+
+        pairs = [pair for pair, _ids, _values in self._custom.values()]
+        try:
+            ids, values = prompt_scores(self.catalog, self.folder_ids(), self.analysis_id, pairs, cached_only)
+        except LookupError:
+            return  # keep the columns as they were; a new "Score and sort" recomputes them
+        for j, pair in enumerate(pairs):
+            self._custom[pair.key] = (pair, ids, values[:, j])
+        self._restore_custom()
+        self.view = self.select()
+        self.events.rows_changed.emit(None)
 
     @property
     def sort_keys(self) -> list[str]:

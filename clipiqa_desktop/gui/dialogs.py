@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from pathlib import Path
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -63,6 +65,10 @@ class SettingsDialog(QDialog):
         self.size_box.addItems(["auto", "224", "512", "1024", "full"])
         self.size_box.setCurrentText(settings.size)
         self.catalog = QLineEdit(str(settings.catalog_path))
+        self.cache_mb = QSpinBox()
+        self.cache_mb.setRange(16, 65536)
+        self.cache_mb.setSuffix(" MB")
+        self.cache_mb.setValue(settings.thumb_cache_mb)
         form.addRow("Model (open_clip)", self.model)
         form.addRow("Pretrained tag", self.pretrained)
         form.addRow(
@@ -72,6 +78,7 @@ class SettingsDialog(QDialog):
         form.addRow("Precision", self.precision)
         form.addRow("Analysis size", self.size_box)
         form.addRow("Catalog", _file_row(self.catalog, "Catalog file", "SQLite (*.sqlite)", save=True))
+        form.addRow("Thumbnail memory", self.cache_mb)
         note = QLabel(
             "Scores are stored per model and analysis size; changing either rescores on the next index."
         )
@@ -103,8 +110,22 @@ class SettingsDialog(QDialog):
             precision=self.precision.currentText(),
             size=size,
             catalog=self.catalog.text().strip(),
+            thumb_cache_mb=self.cache_mb.value(),
         )
         self.accept()
+
+    def edited(self, shown: AppSettings) -> dict[str, object]:
+        """The fields the user changed from what the dialog showed (`shown`), as replace() keywords.
+        Only these are saved: a value that came from the command line and was left alone holds for
+        this run only."""
+        out: dict[str, object] = {}
+        for f in fields(AppSettings):
+            new, old = getattr(self.settings, f.name), getattr(shown, f.name)
+            if f.name == "catalog" and Path(str(new)).expanduser() == shown.catalog_path:
+                continue
+            if new != old:
+                out[f.name] = new
+        return out
 
 
 class WeightsDialog(QDialog):

@@ -114,6 +114,7 @@ class LoupeView(QWidget):
         self._signals = _Signals(self)
         self._signals.loaded.connect(self._loaded)
         self.path = ""
+        self._status = ""
 
     def show_photo(
         self,
@@ -124,8 +125,10 @@ class LoupeView(QWidget):
         error: str | None,
         decision: str = "",
     ) -> None:
-        """`decision` is rich text such as '✕ rejected' or '★★★ ■ Red'."""
-        self.path = path
+        """`decision` is rich text such as '✕ rejected' or '★★★ ■ Red'. Showing the photo already
+        shown (a decision changed) redraws the text and bars without decoding it again."""
+        same = path == self.path and status == self._status
+        self.path, self._status = path, status
         self.title.setText(f"<b>{path.rsplit('/', 1)[-1]}</b> {decision}<br>{path}")
         while self.bars.rowCount():
             self.bars.removeRow(0)
@@ -142,6 +145,8 @@ class LoupeView(QWidget):
             lay.addWidget(QLabel(f"{value:.3f}"))
             self.bars.addRow(key, row)
         self.why.setText("\n".join(why) if why else "no score filter is active")
+        if same:
+            return
         self.message.setText(f"{status}: {error}" if status != "ok" else "loading …")
         self.view.set_pixmap(QPixmap())
         if status != "missing":

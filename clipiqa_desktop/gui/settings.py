@@ -6,6 +6,7 @@ Command-line options override the stored values for this run only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from ..catalog.catalog import default_catalog_path
 from ..scoring.constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
 
 MAX_RECENT = 10
+DEFAULT_THUMB_CACHE_MB = 256
+PERSISTED = ("model", "pretrained", "weights", "device", "precision", "size", "catalog", "thumb_cache_mb")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class AppSettings:
     size: str = "auto"  # "auto", "full" or a pixel count
     catalog: str = ""
     recent: tuple[str, ...] = field(default_factory=tuple)
+    thumb_cache_mb: int = DEFAULT_THUMB_CACHE_MB  # the thumbnail cache's budget in MB
+    # Index the sub-folders of the open folder too. Not saved here: the window remembers the
+    # choice per folder (`subfolders_choice`) and sets it for the folder it opens.
+    recursive: bool = False
 
     @property
     def catalog_path(self) -> Path:
@@ -53,6 +60,10 @@ class AppSettings:
             value = store.value(key, default)
             return str(value) if value is not None else default
 
+        try:
+            cache_mb = max(16, int(get("thumb_cache_mb", str(d.thumb_cache_mb))))
+        except ValueError:
+            cache_mb = d.thumb_cache_mb
         raw: Any = store.value("recent", [])
         recent: list[Any] = [raw] if isinstance(raw, str) else list(raw or [])
         return cls(
@@ -64,11 +75,12 @@ class AppSettings:
             size=get("size", d.size),
             catalog=get("catalog", d.catalog),
             recent=tuple(str(r) for r in recent)[:MAX_RECENT],
+            thumb_cache_mb=cache_mb,
         )
 
     def save(self, store: QSettings | None = None) -> None:
         store = store or QSettings()
-        for key in ("model", "pretrained", "weights", "device", "precision", "size", "catalog"):
+        for key in PERSISTED:
             store.setValue(key, getattr(self, key))
         store.setValue("recent", list(self.recent))
         store.sync()
@@ -88,3 +100,21 @@ class AppSettings:
         if "weights" not in changes and os.environ.get(WEIGHTS_ENV):
             changes["weights"] = os.environ[WEIGHTS_ENV]
         return replace(self, **changes)
+
+
+def _folder_key(folder: Path) -> str:
+    return "subfolders/" + hashlib.sha1(str(folder).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def subfolders_choice(folder: Path, store: QSettings | None = None) -> bool | None:
+    """Whether the user chose to include the sub-folders of `folder` (None: never chose)."""
+    value = (store or QSettings()).value(_folder_key(folder))
+    if value is None:
+        return None
+    return str(value).lower() in ("1", "true")
+
+
+def remember_subfolders(folder: Path, include: bool, store: QSettings | None = None) -> None:
+    store = store or QSettings()
+    store.setValue(_folder_key(folder), include)
+    store.sync()

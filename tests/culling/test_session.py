@@ -109,9 +109,39 @@ def test_merge_brings_in_new_rows(session, tmp_path):
 
 def test_names_keep_their_sub_folder(session):
     cat = session.catalog
+    tree = CullingSession(cat, session.folder, recursive=True)
     ids = cat.write_batch(session.folder_id, session.analysis_id, [_rec("day2/IMG_0.jpg", 0.5)])
+    tree.merge(list(ids.values()))
+    assert "day2/IMG_0.jpg" in tree.table.names and "IMG_0.jpg" in tree.table.names
     session.merge(list(ids.values()))
-    assert "day2/IMG_0.jpg" in session.table.names and "IMG_0.jpg" in session.table.names
+    assert "day2/IMG_0.jpg" not in session.table.names, "without sub-folders, only the folder's own"
+    assert len(CullingSession(cat, session.folder, recursive=True).table) == 11
+
+
+def test_events_say_what_changed(session):
+    seen = []
+    for name in ("view_changed", "rows_changed", "decisions_changed", "columns_changed"):
+        getattr(session.events, name).connect(lambda *a, name=name: seen.append((name, *a)))
+    session.set_sort("sharpness", True)
+    session.set_filters(FilterState(ranges={"sharpness": (0.0, 0.5)}))
+    assert seen == [("view_changed",), ("view_changed",)]
+    seen.clear()
+    row = int(session.view[0])
+    pid = int(session.table.ids[row])
+    session.decide([row], DecisionChange(pick=True))
+    session.undo()
+    assert seen == [("decisions_changed", [pid]), ("decisions_changed", [pid])]
+    seen.clear()
+    ids = session.catalog.write_batch(session.folder_id, session.analysis_id, [_rec("NEW.jpg", 0.1)])
+    session.apply_indexed(list(ids.values()))
+    assert seen == [("rows_changed", list(ids.values()))]
+    assert "NEW.jpg" in [session.table.names[r] for r in session.view]
+    seen.clear()
+    from clipiqa_desktop.scoring.attributes import custom_pair
+
+    pair = custom_pair("Eyes closed.", "Eyes open.")
+    session.add_prompt_scores(pair, session.table.ids, np.zeros(len(session.table), np.float32))
+    assert [e[0] for e in seen] == ["columns_changed", "rows_changed"]
 
 
 def test_a_failed_undo_keeps_its_step(session, monkeypatch):

@@ -1,0 +1,36 @@
+"""The window's controllers, each owning one concern and its widgets, over the shared context.
+
+`CONTROLLERS` is the order they are built in, which is the order their toolbar items appear and the
+order they hear `session_changed` (the view prepares the session before the indexer starts).
+"""
+
+from __future__ import annotations
+
+from .base import Controller, WindowContext
+from .decisions import DecisionController
+from .folder import FolderController
+from .indexing import IndexingController
+from .loupe import LoupeController
+from .prompts import PromptController
+from .view import ViewController
+
+CONTROLLERS: tuple[type[Controller], ...] = (
+    FolderController,
+    ViewController,
+    DecisionController,
+    LoupeController,
+    PromptController,
+    IndexingController,
+)
+
+__all__ = [
+    "CONTROLLERS",
+    "Controller",
+    "DecisionController",
+    "FolderController",
+    "IndexingController",
+    "LoupeController",
+    "PromptController",
+    "ViewController",
+    "WindowContext",
+]
