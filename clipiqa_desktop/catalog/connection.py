@@ -95,10 +95,8 @@ def check_location(path: Path | str, create: bool, readonly: bool = False) -> tu
             if path == default:
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise CatalogCannotOpen(
-                        f"cannot create the folder for the catalog {path}: {exc.strerror or exc}"
-                    ) from exc
+                except OSError as exc:  # a full disk, a read-only home, ...: by its errno
+                    raise explain(exc, path) from exc
             elif folder.exists():
                 raise CatalogCannotOpen(f"cannot create the catalog {path}: {folder} is a file, not a folder")
             else:

@@ -488,3 +488,14 @@ def test_an_older_catalog_on_read_only_media_says_it_needs_one_upgrade(tmp_path)
     build_catalog_at(store / "c.sqlite", 1, tmp_path)
     with read_only_view(store, tmp_path / "ro") as ro, pytest.raises(CatalogReadOnly, match="upgraded once"):
         Catalog(ro / "c.sqlite", create=False, readonly=True)
+
+
+def test_a_default_data_folder_that_cannot_be_made_is_explained(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keep").write_text("x")
+    with read_only_view(home, tmp_path / "ro") as ro:
+        monkeypatch.setenv("XDG_DATA_HOME", str(ro / "data"))
+        with pytest.raises(CatalogReadOnly, match="read-only"):
+            Catalog(default_catalog_path())
+    assert sorted(p.name for p in home.iterdir()) == ["keep"]
