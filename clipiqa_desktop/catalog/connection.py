@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
@@ -151,7 +151,8 @@ def _engine(path: Path) -> Engine:
     # SQLAlchemy's pool for SQLite files hands each unit of work a connection of its own (one
     # thread at a time). Keeping connections open also keeps the WAL file: closing the last one
     # would checkpoint and delete it on every keypress.
-    engine = create_engine(f"sqlite:///{path}")
+    # URL.create: a folder named "Shoot #1 ?" must not be parsed as a URL's query or fragment.
+    engine = create_engine(URL.create("sqlite", database=str(path)))
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine

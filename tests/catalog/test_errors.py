@@ -499,3 +499,18 @@ def test_a_default_data_folder_that_cannot_be_made_is_explained(tmp_path, monkey
         with pytest.raises(CatalogReadOnly, match="read-only"):
             Catalog(default_catalog_path())
     assert sorted(p.name for p in home.iterdir()) == ["keep"]
+
+
+def test_a_catalog_path_with_spaces_accents_emoji_and_uri_characters_opens_read_only(tmp_path):
+    folder = tmp_path / "Fotos é 📷 #1 ?x=%20"
+    folder.mkdir()
+    cat = Catalog(folder / "my catalog.sqlite")
+    cat.save_prompt("k", "Sharp.", "Blurry.")
+    cat.close()
+    reader = Catalog(folder / "my catalog.sqlite", create=False, readonly=True)
+    try:
+        assert reader.path == (folder / "my catalog.sqlite").resolve()
+        assert [k for k, _p, _n in reader.prompts()] == ["k"]
+    finally:
+        reader.close()
+    assert {p.name.split(".sqlite")[0] for p in folder.iterdir()} == {"my catalog"}, "no stray files"
