@@ -28,9 +28,9 @@ from ..catalog.catalog import file_fingerprint
 from ..culling.prompts import prompt_scores
 from ..culling.xmp import read_decision
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
-from ..imaging.decode import model_long_side
+from ..imaging.decode import describe_os_error, model_long_side
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
-from .scan import ScannedFile, find_photos
+from .scan import ScannedFile, find_photos, root_vanished
 from .stream import PhotoResult, score_photos
 
 if TYPE_CHECKING:  # torch is imported only when a photo needs scoring
@@ -105,7 +105,7 @@ def _prepare(path: Path, size: int, options: IndexOptions, multiple: int) -> Ind
     try:
         fingerprint = file_fingerprint(path, size)
     except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror}") from exc
+        raise DecodeError(describe_os_error(exc)) from exc  # "file no longer exists ..." when gone
     return IndexedPhoto(decoded.image, decoded, thumb, fingerprint, read_decision(path, decoded.xmp))
 
 
@@ -142,7 +142,7 @@ def index_folder(
     for path, reason in selection.unreadable:
         if path == folder:
             raise IndexingError(f"cannot read folder {folder}: {reason}")
-    if not folder.is_dir():  # pulled while we listed it: an empty listing must not mark all missing
+    if root_vanished(folder):  # pulled while we listed it: an empty listing must not mark all missing
         raise IndexingError(vanished_message(folder))
     key_of = _Keys(folder)
     scanned: dict[str, ScannedFile] = {}
@@ -300,9 +300,9 @@ def vanished_message(folder: Path) -> str:
 def _vanished(root: Path, path: Path) -> Path | None:
     """The folder (root, or a sub-folder of it) that disappeared under `path`, if one did."""
     directory = path.parent
-    if directory.is_dir():
+    if not root_vanished(directory):
         return None
-    while directory != root and directory.parent != directory and not directory.parent.is_dir():
+    while directory != root and directory.parent != directory and root_vanished(directory.parent):
         directory = directory.parent
     return directory
 
