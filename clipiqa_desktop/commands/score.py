@@ -141,11 +141,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         pairs = parse_pairs(args.attributes, args.prompt)
         sel = find_photos(args.paths, recursive=args.recursive)
+        # Missing and unreadable files get a row where they were given; folders a line here.
+        errors = {p: "file not found" for p in sel.missing}
+        in_order = set(sel.order)
         for unread, reason in sel.unreadable:
-            print(f"clipiqa-desktop: cannot read {unread}: {reason}", file=sys.stderr)
+            if unread in in_order:
+                errors[unread] = f"cannot read: {reason}"
+            else:
+                print(f"clipiqa-desktop: cannot read {unread}: {reason}", file=sys.stderr)
         for passed, reason in sel.passed_over:
             print(f"clipiqa-desktop: {passed}: {reason}", file=sys.stderr)
-        if not sel.photos and not sel.missing:
+        if not sel.order:
             raise CommandError(
                 "no photos found in "
                 + ", ".join(args.paths)
@@ -160,8 +166,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     meta = {"model": scorer.model_id, "size": size_label(long_side)} if scorer else {}
     writer = _Writer(args.format, [p.key for p in pairs], out, meta)
     writer.header()
-    failed = _score_in_order(args, scorer, pairs, long_side, sel.order, set(sel.missing), writer)
-    ok = len(sel.photos) + len(sel.missing) - failed
+    failed = _score_in_order(args, scorer, pairs, long_side, sel.order, errors, writer)
+    ok = len(sel.order) - failed
     summary = f"scored {ok} photo(s)"
     if meta:
         summary += f" with {meta['model']} at size {meta['size']}"
@@ -179,19 +185,19 @@ def _score_in_order(
     pairs: list[AttributePair],
     long_side: int | None,
     order: list[Path],
-    missing: set[Path],
+    errors: dict[Path, str],
     writer: _Writer,
 ) -> int:
-    """Run the streaming scorer, printing rows in input order (missing files included) as soon as
-    each is final; returns the number of failed rows."""
+    """Run the streaming scorer, printing rows in input order (with a row for each path of `errors`,
+    e.g. a missing file) as soon as each is final; returns the number of failed rows."""
     from ..indexing.stream import PhotoResult, score_photos
 
-    photos = [p for p in order if p not in missing]
+    photos = [p for p in order if p not in errors]
     rows: list[PhotoResult | None] = [None] * len(order)  # filled as results come, printed in order
     slot: dict[int, int] = {}  # index in `photos` -> row
     for n, path in enumerate(order):
-        if path in missing:
-            rows[n] = PhotoResult(-1, path, error="file not found")
+        if path in errors:
+            rows[n] = PhotoResult(-1, path, error=errors[path])
         else:
             slot[len(slot)] = n
     progress = _RowProgress(len(photos), "scoring")

@@ -36,7 +36,8 @@ class PhotoSelection:
     # Folders not walked (a symlink loop, a folder reached twice) and second names of a photo already
     # found (a symlinked or hard-linked file), each with the reason.
     passed_over: list[tuple[Path, str]] = field(default_factory=list)
-    # Every photo and missing path in the order the user gave them (a folder's photos by name).
+    # Every photo, missing path and unreadable file in the order the user gave them (a folder's
+    # files by name), so that a command can report each where it was asked for.
     order: list[Path] = field(default_factory=list)
 
     @property
@@ -92,7 +93,7 @@ class _Walker:
         self.sel = PhotoSelection()
         self.folders: dict[tuple[int, int], Path] = {}  # real identity -> first path it was walked as
         self.candidates: list[_Candidate] = []
-        self.events: list[_Candidate | Path] = []  # candidates and missing paths, in input order
+        self.events: list[_Candidate | Path] = []  # candidates, missing and unreadable files, in order
         self.linked: list[tuple[Path, tuple[tuple[int, int], ...]]] = []  # linked folders still to walk
 
     def walk_all(self, folder: Path) -> None:
@@ -153,17 +154,21 @@ class _Walker:
             st = path.stat()
         except FileNotFoundError:
             reason = "broken link: the file it points to does not exist" if is_link else "file not found"
-            self.sel.unreadable.append((path, reason))
+            self._unreadable(path, reason)
             return
         except OSError as exc:
-            self.sel.unreadable.append((path, exc.strerror or str(exc)))
+            self._unreadable(path, exc.strerror or str(exc))
             return
         if not stat_mod.S_ISREG(st.st_mode):  # a named pipe would block the decoder for ever
-            self.sel.unreadable.append((path, "not a regular file (a named pipe, socket or device)"))
+            self._unreadable(path, "not a regular file (a named pipe, socket or device)")
             return
         candidate = _Candidate(path, st.st_size, st.st_mtime_ns, (st.st_dev, st.st_ino), is_link)
         self.candidates.append(candidate)
         self.events.append(candidate)
+
+    def _unreadable(self, path: Path, reason: str) -> None:
+        self.sel.unreadable.append((path, reason))
+        self.events.append(path)
 
     def finish(self) -> PhotoSelection:
         """Keep one name per photo: the first that is not a link, else the first link."""
@@ -179,9 +184,10 @@ class _Walker:
             elif c.path != w.path:  # the same path given twice is simply taken once
                 how = "a link to" if c.is_link else "the same file (a hard link) as"
                 self.sel.passed_over.append((c.path, f"counted once: {how} {w.path}"))
+        listed: set[Path] = set()
         for event in self.events:
-            if isinstance(event, Path):
-                self.sel.order.append(event)
-            elif winner[event.key] is event:
-                self.sel.order.append(event.path)
+            path = event if isinstance(event, Path) else event.path
+            if path not in listed and (isinstance(event, Path) or winner[event.key] is event):
+                self.sel.order.append(path)
+                listed.add(path)
         return self.sel
