@@ -6,6 +6,7 @@ Every good file is scored, every bad one recorded with its reason, a symlink loo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from clipiqa_desktop.indexing.scan import find_photos
 from clipiqa_desktop.indexing.stream import score_photos
 from clipiqa_desktop.scoring import BUILTIN_ATTRIBUTES
 
-from ..conftest import TINY_ARGS, query_readonly
+from ..conftest import TINY_ARGS, photo, query_readonly
 from ..hostile import make_fifo, make_file_link, make_symlink_loop, write_hostile_shoot
 
 
@@ -125,3 +126,36 @@ def test_a_named_pipe_among_the_photos_neither_hangs_nor_hides(tmp_path):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == len(cases) + 1  # the pipe is one row, where the folder's files put it
     assert rows[2] == {**rows[2], "path": str(pipe), "scores": None, "error": f"cannot read: {reason}"}
+
+
+def test_links_never_make_a_photo_count_twice_and_real_names_win(tmp_path):
+    shoot = tmp_path / "shoot"
+    (shoot / "day1").mkdir(parents=True)
+    for name in ("b.jpg", "day1/c.jpg"):
+        photo(64, 48).save(shoot / name)
+    make_file_link(shoot / "a_link.jpg", shoot / "b.jpg")  # sorts before its target
+    os.link(shoot / "day1" / "c.jpg", shoot / "hard.jpg")  # a second name of the same file
+    os.symlink(shoot / "day1", shoot / "a_day1_again", target_is_directory=True)
+    os.symlink(shoot / "gone.jpg", shoot / "broken.jpg")
+    sel = find_photos([shoot], recursive=True)
+    assert [p.relative_to(shoot).as_posix() for p in sel.paths] == ["b.jpg", "day1/c.jpg"]
+    assert dict(sel.passed_over) == {
+        shoot / "a_link.jpg": f"counted once: a link to {shoot / 'b.jpg'}",
+        shoot / "hard.jpg": f"counted once: the same file (a hard link) as {shoot / 'day1' / 'c.jpg'}",
+        shoot / "a_day1_again": f"not followed: a link to {shoot / 'day1'}, already scanned",
+    }
+    assert sel.unreadable == [(shoot / "broken.jpg", "broken link: the file it points to does not exist")]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads every folder")
+def test_a_folder_without_read_permission_is_reported_not_skipped(tmp_path):
+    (tmp_path / "locked").mkdir()
+    photo(64, 48).save(tmp_path / "locked" / "x.jpg")
+    photo(64, 48).save(tmp_path / "y.jpg")
+    (tmp_path / "locked").chmod(0)
+    try:
+        sel = find_photos([tmp_path], recursive=True)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert sel.paths == [tmp_path / "y.jpg"]
+    assert sel.unreadable == [(tmp_path / "locked", "Permission denied")]
