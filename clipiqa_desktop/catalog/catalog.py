@@ -239,7 +239,7 @@ class Catalog:
             paths = dict(
                 conn.execute(select(s.folders.c.id, s.folders.c.path).where(s.folders.c.id.in_(ids))).all()
             )
-            base = str(Path(root).expanduser().resolve()) if root is not None else paths.get(ids[0], "")
+            base = str(Path(root).expanduser().resolve()) if root is not None else _common(paths.values())
             where = {fid: _relative_prefix(str(path), base) for fid, path in paths.items()}
             states = {}
             for r in conn.execute(q):
@@ -485,8 +485,8 @@ class Catalog:
         """Photo rows joined with decisions, ordered by id, and the scores of one analysis.
 
         A row is (id, root, path relative to root, status, error, captured_at, width, height,
-        rating, picked, label): `root` defaults to the first folder's path (folder_ids() lists the
-        root first), the relative path is "100CANON/IMG_1.JPG" for a photo of a sub-folder, and
+        rating, picked, label): `root` defaults to the folder all of `folder_ids` are in (the
+        folder itself for one), the relative path is "100CANON/IMG_1.JPG" for a photo of a sub-folder, and
         absolute for a photo outside root; os.path.join(row[1], row[2]) is the file.
         With `photo_ids`, only those photos (the GUI merges each indexed batch this way). Raw SQL
         and a pivot in SQLite: 20,000 photos × 12 scores load in a fraction of a second.
@@ -498,10 +498,7 @@ class Catalog:
             ids = [int(p) for p in photo_ids]
             where += f" AND p.id IN ({', '.join('?' * len(ids))})"
             params += ids
-        if root is not None:
-            base = str(Path(root).expanduser().resolve())
-        else:
-            base = self._folder_path(folders[0]) if folders else ""
+        base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
         prefix = _prefix(base)
         relative = (
             "CASE WHEN f.path = ? THEN p.name WHEN substr(f.path, 1, ?) = ? "
@@ -559,10 +556,11 @@ class Catalog:
                 out[Path(raw)] = None if pid is None else int(pid)
         return out
 
-    def _folder_path(self, folder_id: int) -> str:
+    def _common_folder(self, folder_ids: list[int]) -> str:
+        """The deepest folder that all these folder rows are in (itself for one)."""
         with self._begin() as conn:
-            path = conn.execute(select(s.folders.c.path).where(s.folders.c.id == folder_id)).scalar()
-            return "" if path is None else str(path)
+            q = select(s.folders.c.path).where(s.folders.c.id.in_(folder_ids))
+            return _common(str(p) for (p,) in conn.execute(q))
 
     # --- decisions -----------------------------------------------------------------------------
     def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
@@ -666,6 +664,12 @@ def _ids(folder_ids: int | Sequence[int]) -> list[int]:
     if isinstance(folder_ids, int | np.integer):
         return [int(folder_ids)]
     return [int(f) for f in folder_ids]
+
+
+def _common(paths: Iterable[str]) -> str:
+    """The deepest folder that all `paths` are in ("" for none)."""
+    paths = list(paths)
+    return os.path.commonpath(paths) if paths else ""
 
 
 def _prefix(folder: str) -> str:

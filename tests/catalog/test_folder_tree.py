@@ -224,3 +224,16 @@ def test_migration_2_splits_paths_into_folders_and_merges_double_records(tmp_pat
         conn.close()
     finally:
         cat.close()
+
+
+def test_rows_of_a_tree_without_a_row_of_its_own_are_named_inside_it(catalog, tmp_path):
+    for d in ("DCIM/100CANON", "DCIM/101CANON"):
+        (tmp_path / d).mkdir(parents=True)
+    aid = catalog.analysis_id("m", "512", 4, 100.0)
+    catalog.write_batch(catalog.folder_id(tmp_path / "DCIM/101CANON"), aid, [_rec("b.jpg")])
+    catalog.write_batch(catalog.folder_id(tmp_path / "DCIM/100CANON"), aid, [_rec("a.jpg")])
+    tree = catalog.folder_ids(tmp_path / "DCIM", recursive=True)  # DCIM itself has no row
+    assert len(tree) == 2
+    rows, _ = catalog.rows(tree, aid)
+    assert sorted(r[2] for r in rows) == ["100CANON/a.jpg", "101CANON/b.jpg"]
+    assert set(catalog.photo_states(tree, aid)) == {"100CANON/a.jpg", "101CANON/b.jpg"}
