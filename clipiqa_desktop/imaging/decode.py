@@ -23,7 +23,9 @@ import errno
 import io
 import math
 import stat as stat_mod
+import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,10 @@ from .metadata import PhotoMeta, quiet_pillow, read_meta
 # warning-then-error scheme is replaced by this explicit check (see _check_bomb).
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = None
+# Pillow warns about damaged metadata ("Corrupt EXIF data", "Tag data larger than file") while it
+# opens and loads files; the photo still decodes, and a line on the user's terminal helps nobody.
+# (Test runs turn warnings into errors on top of this; quiet_pillow covers the header reads there.)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 _RESAMPLE = Image.Resampling.BICUBIC
 # rawpy's `sizes.flip` -> the EXIF orientation that undoes it.
@@ -137,7 +143,12 @@ def _damaged_png(path: Path) -> DecodeError | None:
     chunk = _png_checksum_error(path)
     if chunk is None:
         return None
-    where = "image data" if chunk == "IDAT" else f"{chunk} chunk"
+    if chunk == "IDAT":
+        where = "image data"
+    elif chunk.isascii() and chunk.isalpha():
+        where = f"{chunk} chunk"
+    else:  # the chunk's name is itself damaged
+        where = "structure"
     return DecodeError(f"damaged PNG (checksum error): its {where} was corrupted")
 
 
@@ -147,11 +158,23 @@ def _unidentified(path: Path) -> DecodeError:
         head = f.read(16)
     if head.startswith(_PNG_SIGNATURE):
         return _damaged_png(path) or DecodeError("damaged PNG: its header cannot be read")
-    if head.startswith(b"\xff\xd8"):
-        return DecodeError("damaged JPEG: its header cannot be read")
+    for kind, test in _SIGNATURES:
+        if test(head):
+            return DecodeError(f"damaged {kind}: its header cannot be read")
     if head[4:8] == b"ftyp" or head.startswith(b"\xff\x0a") or head[4:8] == b"JXL ":
-        return DecodeError("cannot decode: not an image format this program reads")
+        return DecodeError("cannot decode: not an image format this program reads")  # AVIF, JPEG XL
     return DecodeError("not a photo: the file's contents are not an image")
+
+
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+# Formats this program reads, recognised by their first bytes when Pillow cannot open the file.
+_SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    ("JPEG", lambda h: h.startswith(b"\xff\xd8")),
+    ("TIFF", lambda h: h[:4] in (b"II*\0", b"MM\0*")),
+    ("GIF", lambda h: h[:4] == b"GIF8"),
+    ("WebP", lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP"),
+    ("HEIC", lambda h: h[4:8] == b"ftyp" and h[8:12] in _HEIF_BRANDS),
+)
 
 
 def _open_raw(path: Path) -> tuple[Image.Image, int | None]:
@@ -285,6 +308,8 @@ def decode_photo(
         raise DecodeError(f"image too large — refused as a possible decompression bomb ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise DecodeError(_describe_failure(path, exc)) from exc
+    except Exception as exc:  # a decoder's own bug on a damaged file (struct.error, IndexError...)
+        raise DecodeError(f"damaged {_kind(path)}: it could not be decoded ({type(exc).__name__})") from exc
 
     try:
         return _finish(rgb, (tw, th), thumb_long_side, orientation, (up_w, up_h), meta, xmp)
@@ -371,12 +396,22 @@ def _kind(path: Path) -> str:
     return {"TIF": "TIFF", "WEBP": "WebP", "HEIF": "HEIC", "HIF": "HEIC"}.get(suffix, suffix or "image")
 
 
+# What Pillow's decoders say when the compressed image data is damaged.
+_DAMAGED_DATA = (
+    "broken data stream",
+    "unrecognized data stream",
+    "could not create decoder",
+    "decoder error",
+    "failed to read next frame",
+)
+
+
 def _describe_failure(path: Path, exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         return describe_os_error(exc)  # a file-system error, not a decoding one
     text = str(exc)
     kind = _kind(path)
-    if "truncated" in text.lower() or isinstance(exc, EOFError):
+    if any(t in text.lower() for t in ("truncated", "end of file")) or isinstance(exc, EOFError):
         return f"truncated file: the {kind} data stops part-way (an incomplete copy or download?)"
     if isinstance(exc, MemoryError):
         return "cannot decode: not enough memory"
@@ -387,6 +422,7 @@ def _describe_failure(path: Path, exc: BaseException) -> str:
             return describe_os_error(os_exc)
         if damaged is not None:
             return str(damaged)
-    if any(t in text for t in ("broken data stream", "unrecognized data stream", "could not create decoder")):
+    if kind == "HEIC" or any(t in text for t in _DAMAGED_DATA):  # libheif: "Invalid input: ..."
         return f"damaged {kind}: its image data is corrupt or incomplete"
-    return f"cannot decode: {text or type(exc).__name__}"
+    detail = text or type(exc).__name__
+    return f"cannot decode: the {kind} is damaged or of a variant this program does not read ({detail})"

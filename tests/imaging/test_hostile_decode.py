@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
@@ -130,3 +131,45 @@ def test_corrupt_exif_costs_the_metadata_not_the_photo_and_warns_nobody(tmp_path
     decoded = decode_photo(path, 128)
     assert decoded.image.size == (128, 85) and decoded.orientation == 1
     assert decoded.meta.camera_make is None
+
+
+# What every decode failure starts with: words a photographer reads, never an internal message.
+REASONS = (
+    "truncated file: ",
+    "damaged ",
+    "not a photo: ",
+    "image too large (",
+    "cannot decode: not an image format this program reads",
+    "cannot decode: the ",  # ... JPEG is damaged or of a variant this program does not read (...)
+)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # damaged metadata; silenced for users too
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "HEIC"])
+def test_randomly_damaged_files_fail_with_a_readable_reason(tmp_path, fmt):
+    """Bytes flipped and files cut short at seeded random places: a DecodeError with a plain reason."""
+    buf = io.BytesIO()
+    src = photo(120, 90, seed=1)
+    if fmt == "HEIC":
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.from_pillow(src).save(buf, quality=80)
+    else:
+        src.save(buf, fmt, **({"compression": "tiff_lzw"} if fmt == "TIFF" else {}))
+    data = buf.getvalue()
+    rng = np.random.default_rng(7)
+    failed = 0
+    for n in range(30):
+        damaged = bytearray(data)
+        for i in rng.integers(0, len(data), rng.integers(1, 6)):
+            damaged[i] = 0xFF if rng.random() < 0.3 else int(rng.integers(0, 256))
+        if n % 4 == 0:
+            damaged = damaged[: int(rng.integers(1, len(damaged)))]
+        path = tmp_path / f"d{n}.{fmt.lower()}"
+        path.write_bytes(bytes(damaged))
+        try:
+            decode_photo(path, 64)  # some damage leaves a decodable image: fine
+        except DecodeError as exc:
+            failed += 1
+            assert str(exc).startswith(REASONS), str(exc)
+            assert "Errno" not in str(exc) and "<" not in str(exc), str(exc)
+    assert failed >= 10, "the damage was real"
