@@ -46,6 +46,27 @@ def test_a_cards_dcim_opens_with_its_sub_folders(qtbot, window, tmp_path):
     assert "Done" in window.status_label.text()
 
 
+def test_a_card_indexed_with_sub_folders_opens_as_one_shoot(qtbot, window, catalog, tmp_path):
+    from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
+    from clipiqa_desktop.scoring import ClipIqaScorer, ModelSpec
+
+    from ..conftest import TINY_RN
+
+    dcim = _card(tmp_path)
+    scorer = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32")
+    index_folder(catalog, scorer, dcim, IndexOptions(long_side=128, recursive=True))  # as `index -r`
+    assert window.open_folder(dcim)
+    assert window.folder.subfolders.isChecked()
+    assert window.model.rowCount() == 5, "the session loads the whole tree at once"
+    names = [window.model.index(r).data() for r in range(5)]
+    assert sorted(names) == names and names[0] == "100CANON/IMG_0000.JPG" and names[-1].startswith("101")
+    _wait_done(qtbot, window)
+    assert window.model.rowCount() == 5
+    assert window.open_folder(dcim / "101CANON"), "a folder inside an indexed tree opens with its photos"
+    assert not window.folder.subfolders.isChecked() and window.model.rowCount() == 2
+    _wait_done(qtbot, window)
+
+
 def test_the_sub_folder_choice_is_remembered_per_folder(qtbot, window, tmp_path, shoot):
     dcim = _card(tmp_path)
     assert window.open_folder(shoot)
