@@ -372,7 +372,7 @@ _DEVICE_GONE = {
 def describe_os_error(exc: OSError) -> str:
     """A file-system error while reading a photo, in a photographer's words."""
     if isinstance(exc, FileNotFoundError):
-        return f"{FILE_GONE} (deleted, moved or its card removed while indexing)"
+        return f"{FILE_GONE} (deleted, moved, or its card removed after the folder was read)"
     if isinstance(exc, PermissionError):
         return "permission denied: your user may not read this file"
     if isinstance(exc, IsADirectoryError):

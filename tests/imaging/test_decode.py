@@ -205,7 +205,7 @@ def test_bad_files_give_a_clear_reason(tmp_path, make_jpeg, name, content, reaso
 
 
 def test_missing_file_and_folder(tmp_path):
-    with pytest.raises(DecodeError, match=r"^file no longer exists \(deleted, moved"):
+    with pytest.raises(DecodeError, match=r"^file no longer exists \(deleted, moved, or its card removed"):
         decode_photo(tmp_path / "nope.jpg", 224)
     with pytest.raises(DecodeError, match="folder"):
         decode_photo(tmp_path, 224)
