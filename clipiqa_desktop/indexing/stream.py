@@ -113,7 +113,8 @@ def score_photos(
     tower takes are padded up to it (`pad_to_min_side`). A DecodeError fails only its photo; when
     scoring a batch raises anything (a shape the tower rejects, out of memory, non-finite output),
     its photos are scored one by one and only those that still fail are recorded as failed
-    ("could not be scored: ..."). After `cancel` is set, no new batch is started and nothing more
+    ("could not be scored: ...", or "too small to score (W × H px) ..." where padding cannot help
+    a tower whose smallest input is unknown). After `cancel` is set, no new batch is started and nothing more
     is yielded.
     """
     import torch
@@ -143,12 +144,16 @@ def score_photos(
                         return
                     yield from run([item])
                 return
-            i, p, _, _ = group[0]
+            i, p, prep, _ = group[0]
+            cause = _short_cause(exc)
             if isinstance(exc, ScoringError):
                 reason = str(exc)
+            elif cause == _TOO_SMALL:  # only where padding could not help (a tower we cannot size)
+                w, h = prep.image.size
+                reason = f"too small to score ({w} × {h} px): the model cannot take an image this small"
             else:
                 log.debug("scoring %s failed", p, exc_info=True)  # traceback only with debug logging
-                reason = f"could not be scored: {_short_cause(exc)}"
+                reason = f"could not be scored: {cause}"
             yield PhotoResult(i, p, error=reason)
             return
         for (i, p, prep, _), r in zip(group, results, strict=True):
@@ -180,9 +185,10 @@ def score_photos(
         yield from run(group)
 
 
+_TOO_SMALL = "the image is too small for the model"
 _CAUSES = (  # what the tower's own error texts mean, for a photographer
-    ("Output size is too small", "the image is too small for the model"),
-    ("Kernel size can't be greater", "the image is too small for the model"),
+    ("Output size is too small", _TOO_SMALL),
+    ("Kernel size can't be greater", _TOO_SMALL),
     ("out of memory", "out of memory on the device"),
 )
 

@@ -77,7 +77,9 @@ def test_a_batch_the_tower_rejects_is_retried_one_by_one_and_never_stops_the_run
         results = {r.index: r for r in score_photos(paths, scorer, PAIRS, 512, batch_size=2)}
     assert sorted(results) == list(range(6))
     for i in (1, 2, 4):
-        assert results[i].error == "could not be scored: the image is too small for the model"
+        assert results[i].error == (
+            "too small to score (284 × 25 px): the model cannot take an image this small"
+        )
         assert results[i].scores is None and results[i].embedding is None
     reference = _load(TINY_RN)
     for i in (0, 3, 5):
