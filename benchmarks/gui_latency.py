@@ -297,6 +297,41 @@ def lateness(ticks: list[float], interval_ms: int) -> list[tuple[float, float]]:
     return [((b - a) * 1000 - interval_ms, b) for a, b in itertools.pairwise(ticks)]
 
 
+def worker_running() -> bool:
+    """Whether a worker thread of the window (indexer, prompt encoder) still runs."""
+    from clipiqa_desktop.gui import workers
+
+    return any(t.isRunning() for t in list(workers.live_threads))
+
+
+def index_worker() -> Any:
+    """The window's running IndexWorker (found through the workers module, not the window)."""
+    from clipiqa_desktop.gui import workers
+
+    running = [w for w in list(workers.live_workers) if isinstance(w, workers.IndexWorker)]
+    if not running:
+        raise RuntimeError("the window started no indexer")
+    return running[-1]
+
+
+def cpu_description() -> str:
+    """CPU model, the SIMD flags torch's CPU kernels care about, and the load average."""
+    model, flags = "unknown CPU", set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+    present = [f for f in wanted if f in flags]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"{model}; flags: {' '.join(present) or 'none of ' + ' '.join(wanted)}; load average {load}"
+
+
 def close_window(window: Any, catalog: Any) -> list[str]:
     """Close the window (cancels indexing, waits for its threads) and report threads left running."""
     _, QtWidgets, _ = _qt()
@@ -359,14 +394,13 @@ def child_grid(args: argparse.Namespace) -> dict[str, Any]:
     t_thumbs = watch.last_end
 
     # the background re-index of the unchanged folder
-    if not spin(lambda: not window.indexing and window.index_thread is None, 600.0):
+    if not spin(lambda: not worker_running(), 600.0):
         raise RuntimeError("indexing of the unchanged folder did not finish")
     t_indexed = time.perf_counter()
     spin(lambda: time.perf_counter() - t_indexed > 0.3, 1.0)  # a tick after whatever the end did
     probe.stop()
     late = lateness(ticks, args.interval_ms)
     worst = max(late, default=(0.0, t_indexed))
-    lazy = window.holder._lazy
     result: dict[str, Any] = {
         "photos": n_rows,
         "spawn_to_script_ms": (T0 - args.spawn_t) * 1000,
@@ -385,7 +419,6 @@ def child_grid(args: argparse.Namespace) -> dict[str, Any]:
         "reindex_late_ms": [v for v, _ in late],
         "reindex_worst": [worst[0], worst[1] - t_open, t_indexed - worst[1]],
         "index_status": window.status_label.text(),
-        "model_loaded": bool(lazy is not None and lazy.loaded),
         "torch_imported": "torch" in sys.modules,
     }
     if args.no_index:
@@ -479,10 +512,10 @@ def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
     probe, ticks = start_probe(args.interval_ms)
     t_open = time.perf_counter()
     window.open_folder(args.folder)
-    worker = window.index_worker
+    worker = index_worker()
     assert worker is not None
     worker.progress.connect(lambda *_: first_progress or first_progress.append(time.perf_counter()))
-    ok = spin(lambda: not window.indexing and window.index_thread is None, 570.0)
+    ok = spin(lambda: not worker_running(), 570.0)
     t_done = time.perf_counter()
     probe.stop()
     if not ok:
@@ -513,6 +546,46 @@ def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# --- child: part 5, how long a folder switch and a close take while the indexer works --------------
+def child_cancel(args: argparse.Namespace) -> dict[str, Any]:
+    QtCore, QtWidgets, _ = _qt()
+    from clipiqa_desktop.catalog import Catalog
+    from clipiqa_desktop.gui.main_window import MainWindow
+    from clipiqa_desktop.gui.settings import AppSettings
+
+    QtCore.QCoreApplication.setOrganizationName("clipiqa-desktop-bench")
+    app = QtWidgets.QApplication(sys.argv[:1])
+    settings = AppSettings(
+        model="RN50", pretrained="none", device="cpu", precision="auto", size="224", catalog=args.catalog
+    )
+    catalog = Catalog(settings.catalog_path)
+    window = MainWindow(settings, catalog, persist=False)
+    window.show()
+    result: dict[str, Any] = {"switch_ms": [], "close_ms": None, "switch_during": []}
+    for _ in range(args.switches):
+        window.open_folder(args.folder)
+        worker = index_worker()
+        progressed: list[float] = []
+        worker.progress.connect(lambda *_, p=progressed: p.append(time.perf_counter()))
+        spin(lambda: False, args.switch_after_s)  # the child is starting: interpreter, torch, RN50
+        result["switch_during"].append("scoring" if progressed else "model load")
+        start = time.perf_counter()
+        window.open_folder(args.other)  # cancels the indexer, waits for its thread, starts another
+        result["switch_ms"].append((time.perf_counter() - start) * 1000)
+    worker = index_worker()
+    batches: list[float] = []
+    worker.batch.connect(lambda *_: batches.append(time.perf_counter()))
+    if not spin(lambda: bool(batches) or not worker_running(), 570.0):
+        raise RuntimeError("the indexer committed no batch")
+    start = time.perf_counter()
+    window.close()  # during scoring
+    result["close_ms"] = (time.perf_counter() - start) * 1000
+    result["close_during"] = "scoring" if batches else "after the end"
+    result["threads_left"] = close_window(window, catalog)
+    app.processEvents()
+    return result
+
+
 def run_child(mode: str, extra: list[str], timeout_s: float = 900.0) -> tuple[dict[str, Any], list[str]]:
     """Run this script as a child in `mode`; returns its result and its stderr lines."""
     spawn_t = time.perf_counter()
@@ -531,7 +604,13 @@ def _ms(v: float) -> str:
     return f"{v:,.1f} ms" if v < 10_000 else f"{v / 1000:,.1f} s"
 
 
-def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any], wall_s: float) -> None:
+def report(
+    args: argparse.Namespace,
+    grid: dict[str, Any],
+    stalls: dict[str, Any],
+    cancel: dict[str, Any],
+    wall_s: float,
+) -> None:
     import platform
 
     import PySide6
@@ -546,7 +625,12 @@ def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any
     print(
         f"- PySide6 {PySide6.__version__} (Qt {QtCore.qVersion()}), Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}, device cpu; "
-        f"{args.reps} repetitions per view change, {len(grid['keys']['ms'])} keypresses\n"
+        f"{args.reps} repetitions per view change, {len(grid['keys']['ms'])} keypresses"
+    )
+    print(f"- CPU: {cpu_description()}")
+    print(
+        "- indexing runs in a child process (multiprocessing spawn); the window's process never "
+        "imports torch\n"
     )
     print("| measurement | median | max/p99 | goal |")
     print("|---|---|---|---|")
@@ -603,7 +687,7 @@ def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any
     )
     print(f"| ↳ p95 / max | {_ms(percentile(late, 95))} | {_ms(max(late))} (max) | |")
     for label, key in (
-        ("model loading (torch import, RN50 build)", "late_load_ms"),
+        ("the child's start and model load (interpreter, torch import, RN50 build)", "late_load_ms"),
         ("scoring", "late_score_ms"),
     ):
         v = stalls[key]
@@ -612,6 +696,16 @@ def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any
                 f"| ↳ during {label}: {len(v):,} ticks | {_ms(median(v))} "
                 f"| {_ms(percentile(v, 99))} (p99), {_ms(max(v))} (max) | |"
             )
+    sw = cancel["switch_ms"]
+    during = ", ".join(dict.fromkeys(cancel["switch_during"]))
+    print(
+        f"| open another folder while indexing ({len(sw)} switches, {args.switch_after_s:.1f} s after the "
+        f"start: during {during}) | {_ms(median(sw))} | {_ms(max(sw))} (max) | ≤ 1000 ms |"
+    )
+    print(
+        f"| close the window while indexing (during {cancel['close_during']}) | {_ms(cancel['close_ms'])} "
+        "| – | ≤ 1000 ms |"
+    )
     k = grid["keys"]
     print(
         f"| X keypress → grid repainted | {_ms(median(k['ms']))} | {_ms(max(k['ms']))} (max) "
@@ -623,8 +717,8 @@ def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any
     )
     print()
     print(
-        f"- re-index status: “{grid['index_status']}”; model loaded by it: {grid['model_loaded']}; "
-        f"torch imported by it: {grid['torch_imported']}"
+        f"- re-index status: “{grid['index_status']}”; torch imported in the window's process: "
+        f"{grid['torch_imported']}"
     )
     print(
         f"- sanity: photo {k['pid']} had rating {k['rating_before']}, after X the catalog has rating "
@@ -637,10 +731,10 @@ def report(args: argparse.Namespace, grid: dict[str, Any], stalls: dict[str, Any
     )
     print(
         f"- indexing: “{stalls['index_status']}”; scoring started {stalls['load_s']:.1f} s after "
-        "open_folder() (torch import and RN50 build come first); "
+        "open_folder() (the child's start, torch import and RN50 build come first); "
         f"worst stall {max(late):.0f} ms at {stalls['worst_at_s']:.1f} s"
     )
-    left = grid["threads_left"] + grid["bare_threads_left"] + stalls["threads_left"]
+    left = grid["threads_left"] + grid["bare_threads_left"] + stalls["threads_left"] + cancel["threads_left"]
     print(f"- worker threads left running at exit: {len(left)}")
     print(f"- benchmark wall time: {wall_s:.0f} s")
 
@@ -653,7 +747,10 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=20, help="X keypresses on different rows (20)")
     ap.add_argument("--interval-ms", type=int, default=10, help="stall probe timer interval (10)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 photos, a 20-photo shoot")
-    ap.add_argument("--child", choices=("grid", "stalls"), help=argparse.SUPPRESS)
+    ap.add_argument("--switches", type=int, default=3, help="folder switches during the model load (3)")
+    ap.add_argument("--switch-after-s", type=float, default=1.5, help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("grid", "stalls", "cancel"), help=argparse.SUPPRESS)
+    ap.add_argument("--other", help=argparse.SUPPRESS)
     ap.add_argument("--spawn-t", type=float, default=T0, help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     ap.add_argument("--catalog", help=argparse.SUPPRESS)
@@ -661,7 +758,8 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.child:
-        result = child_grid(args) if args.child == "grid" else child_stalls(args)
+        child = {"grid": child_grid, "stalls": child_stalls, "cancel": child_cancel}[args.child]
+        result = child(args)
         print(RESULT_TAG + json.dumps(result), flush=True)
         return
 
@@ -686,7 +784,14 @@ def main() -> None:
         fresh = Path(tmp) / "fresh.sqlite"
         stalls, err = run_child("stalls", ["--folder", str(shoot), "--catalog", str(fresh), *common])
         stderr += err
-    report(args, grid, stalls, time.perf_counter() - started)
+        print("measuring folder switches and a close while the indexer works ...", flush=True)
+        fresh = Path(tmp) / "cancel.sqlite"
+        switches = ["--switches", str(args.switches), "--switch-after-s", str(args.switch_after_s)]
+        cancel, err = run_child(
+            "cancel", ["--folder", str(shoot), "--other", str(shoot), "--catalog", str(fresh), *switches]
+        )
+        stderr += err
+    report(args, grid, stalls, cancel, time.perf_counter() - started)
     unique = list(dict.fromkeys(line for line in stderr if line.strip()))
     if unique:
         print(f"\nchild stderr ({len(stderr)} lines, {len(unique)} distinct):")

@@ -1,16 +1,22 @@
-"""Background work for the window: indexing and prompt scoring, each in its own QThread.
+"""Background work for the window: indexing and prompt scoring, each driven from its own QThread.
 
-The pattern (napari/superqt): a QObject worker is moved to a QThread; its `run` slot drives the
-plain-Python pipeline, which calls back between batches; cancel is a threading.Event checked there.
-Signals carry plain data only (ints, floats, lists of ids, frozen dataclasses). The model lives in a
-LazyScorer created and loaded inside the worker thread, never on the GUI thread; it is kept for the
-next folder so it loads once per session.
+The pattern (napari/superqt): a QObject worker is moved to a QThread and its `run` slot does the work.
+The work that needs the model runs in a child process (indexing/process.py): the thread only starts
+it and relays its messages as Qt signals, blocking on the pipe (which releases the GIL), so the GUI
+thread never shares the interpreter with torch, a crash in a decoder or the model is reported instead
+of taking the window down, and cancel() ends the work at once. Signals carry plain data only (ints,
+floats, lists of ids, frozen dataclasses).
+
+The price: each run pays the child's start (a fresh interpreter, ~0.5 s) and, when something needs
+scoring, the torch import and the model load (seconds); the window used to keep the model loaded for
+the session. A folder with nothing to score never loads torch, in the child as before.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -18,42 +24,81 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..catalog import Catalog
+from ..indexing.process import ChildProcess, EncodeJob, IndexJob, ScorerSpec
 from .settings import AppSettings
 
 log = logging.getLogger(__name__)
 
+POLL_S = 0.1  # how often a relaying thread looks at its cancel deadline while the child is quiet
+
 
 class ScorerHolder:
-    """The LazyScorer of the current model, kept so the model loads once per session. Creating one
-    imports no torch; `LazyScorer.get()` (in a worker thread) loads torch and the model."""
+    """Turns the settings into the picklable ScorerSpec a child process builds its scorer from.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[Any, ...] | None = None
-        self._lazy: Any = None
+    The model is no longer loaded in the window's process (see the module docstring); the holder is
+    kept so the window's wiring stays as it was."""
 
     @staticmethod
-    def spec_of(settings: AppSettings) -> Any:
+    def spec_of(settings: AppSettings) -> ScorerSpec:
+        """The settings' model; the CLIPIQA_WEIGHTS environment variable applies as on the CLI."""
         from ..scoring.spec import ModelSpec
 
-        return ModelSpec.from_options(settings.model, settings.pretrained, settings.weights or None)
-
-    def get(self, settings: AppSettings, spec: Any = None) -> Any:
-        """The LazyScorer for `spec` (default: the settings' model) on the settings' device."""
-        from ..scoring.spec import LazyScorer
-
-        spec = spec or self.spec_of(settings)
-        key = (spec, settings.device, settings.precision)
-        with self._lock:
-            if self._lazy is None or key != self._key:
-                self._lazy = LazyScorer(spec, settings.device, settings.precision)
-                self._key = key
-            return self._lazy
+        spec = ModelSpec.from_options(settings.model, settings.pretrained, settings.weights or None)
+        return ScorerSpec.of(spec, settings.device, settings.precision)
 
 
-class IndexWorker(QObject):
-    """Indexes one folder. Signals, in order: started, progress*, batch* (interleaved), then exactly one
-    of finished(summary) / failed(message) / weights_missing(message)."""
+class _ChildWorker(QObject):
+    """A worker whose work runs in a child process; cancel() ends it within about half a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel_event = threading.Event()
+        self._child: ChildProcess | None = None
+
+    @property
+    def child_pid(self) -> int | None:
+        """The child process's id while one runs (tests use it to kill the child)."""
+        child = self._child
+        return child.pid if child is not None else None
+
+    def cancel(self) -> None:
+        """Stop the work: the child is asked to stop between photos and killed if it has not within
+        ~0.5 s (also during a model load or a weights download). Returns at once; the worker's
+        thread ends shortly after."""
+        self.cancel_event.set()
+        child = self._child
+        if child is not None:
+            child.cancel()
+
+    def kill(self) -> None:
+        """End the child now, without waiting for it to reach a batch boundary."""
+        self.cancel_event.set()
+        child = self._child
+        if child is not None:
+            child.kill()
+
+    def _attach(self, child: ChildProcess) -> None:
+        self._child = child
+        if self.cancel_event.is_set():  # cancel() came before the child existed
+            child.cancel()
+
+    def _relay(self, child: ChildProcess, on_message: Any) -> None:
+        """Hand each message to `on_message` until the final one (the child is closed after)."""
+        try:
+            while True:
+                message = child.next_message(POLL_S)
+                if message is None:
+                    continue
+                if on_message(message):
+                    return
+        finally:
+            child.close()
+
+
+class IndexWorker(_ChildWorker):
+    """Indexes one folder in a child process. Signals, in order: started, progress*, batch*
+    (interleaved), then exactly one of finished(summary) / failed(message) / weights_missing(message).
+    After cancel(), finished carries a summary with `cancelled` set."""
 
     started = Signal()
     progress = Signal(int, int, float, float)  # done, total, photos/s, eta seconds (-1 = unknown)
@@ -65,46 +110,76 @@ class IndexWorker(QObject):
     def __init__(self, catalog: Catalog, holder: ScorerHolder, settings: AppSettings, folder: Path) -> None:
         super().__init__()
         self.catalog, self.holder, self.settings, self.folder = catalog, holder, settings, folder
-        self.cancel_event = threading.Event()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
+        self._done = 0  # photos committed (scored or recorded as failed), from the progress reports
 
     @Slot()
     def run(self) -> None:
         self.started.emit()
+        started = time.monotonic()
         try:
-            from ..indexing.pipeline import IndexingError, IndexOptions, index_folder
-            from ..scoring import ScoringError, WeightsUnavailable
+            from ..indexing.pipeline import IndexOptions
+            from ..indexing.process import start_indexing
 
-            lazy = self.holder.get(self.settings)
-            options = IndexOptions(long_side=self.settings.size_option())
-            try:
-                summary = index_folder(
-                    self.catalog,
-                    lazy,
-                    self.folder,
-                    options,
-                    on_progress=lambda p: self.progress.emit(
-                        p.done, p.total, p.photos_per_s, -1.0 if p.eta_s is None else p.eta_s
-                    ),
-                    on_batch=self.batch.emit,
-                    cancel=self.cancel_event,
-                )
-            except WeightsUnavailable as exc:
-                self.weights_missing.emit(str(exc))
+            if self.cancel_event.is_set():
+                self.finished.emit(self._stopped_summary(0.0))
                 return
-            except (IndexingError, ScoringError) as exc:
-                self.failed.emit(str(exc))
-                return
-            self.finished.emit(summary)
-        except Exception as exc:  # a bug or an environment fault: report it, never a dead thread
+            job = IndexJob(
+                str(self.catalog.path),
+                str(self.folder),
+                self.holder.spec_of(self.settings),
+                IndexOptions(long_side=self.settings.size_option()),
+                logging.getLogger().getEffectiveLevel(),
+            )
+            child = start_indexing(job)
+            self._attach(child)
+            self._relay(child, self._on_message)
+        except Exception as exc:  # a bug or an environment fault (cannot start a process): report it
             log.exception("indexing %s failed", self.folder)
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            if self.cancel_event.is_set():
+                self.finished.emit(self._stopped_summary(time.monotonic() - started))
+            else:
+                self.failed.emit(f"the indexer could not run ({type(exc).__name__}: {exc})")
+
+    def _on_message(self, message: tuple[Any, ...]) -> bool:
+        tag = message[0]
+        if tag == "progress":
+            _, done, total, rate, eta = message
+            self._done = done
+            self.progress.emit(done, total, rate, eta)
+        elif tag == "batch":
+            self.batch.emit(message[1])
+        elif tag == "finished":
+            self.finished.emit(message[1])
+            return True
+        elif tag == "stopped":
+            self.finished.emit(self._stopped_summary(message[1]))
+            return True
+        elif tag == "failed":
+            _, kind, text = message
+            (self.weights_missing if kind == "weights_missing" else self.failed).emit(text)
+            return True
+        return False
+
+    def _stopped_summary(self, seconds: float) -> Any:
+        """The summary of a run that cancel() had to kill: what the progress reports said was
+        committed (scored or failed photos), and the folder's analysis as the catalog has it."""
+        from ..catalog import CatalogError
+        from ..indexing.pipeline import IndexSummary
+
+        folder_id = analysis_id = None
+        try:
+            folder_id = self.catalog.folder_id(self.folder, create=False)
+            if folder_id is not None:
+                analysis_id = self.catalog.last_analysis(folder_id)
+        except CatalogError as exc:  # busy or gone: the window reloads the folder anyway
+            log.warning("after cancelling: %s", exc)
+        return IndexSummary(folder_id or 0, analysis_id, indexed=self._done, cancelled=True, seconds=seconds)
 
 
-class PromptWorker(QObject):
-    """Scores one custom prompt pair over the folder's stored embeddings."""
+class PromptWorker(_ChildWorker):
+    """Scores one custom prompt pair over the folder's stored embeddings. The texts' features come
+    from the catalog's cache; a pair never seen with this model is encoded in a child process (the
+    text tower needs torch and the model: seconds, which the window must not wait for)."""
 
     finished = Signal(object, object, object)  # pair, photo ids (ndarray), values (ndarray)
     failed = Signal(str)
@@ -128,19 +203,21 @@ class PromptWorker(QObject):
             from ..culling.prompts import prompt_scores
             from ..scoring import ScoringError
 
-            def encode(texts: list[str]) -> Any:
-                return self.holder.get(self.settings, spec).get().text_features(texts).cpu().numpy()
-
             try:
                 # The texts must be encoded by the model that made the stored embeddings,
                 # whatever the settings say now.
-                spec = self.holder.spec_of(self.settings).for_model_id(
-                    self.catalog.analysis(self.analysis_id)[0]
-                )
+                current = self.holder.spec_of(self.settings)
+                model_id = self.catalog.analysis(self.analysis_id)[0]
+                spec = current.model_spec().for_model_id(model_id)
+                scorer = ScorerSpec.of(spec, current.device, current.precision)
                 ids, values = prompt_scores(
-                    self.catalog, [self.folder_id], self.analysis_id, [self.pair], encode
+                    self.catalog,
+                    [self.folder_id],
+                    self.analysis_id,
+                    [self.pair],
+                    lambda texts: self._encode(scorer, texts),
                 )
-            except ScoringError as exc:
+            except (ScoringError, _Stopped) as exc:
                 self.failed.emit(str(exc))
                 return
             self.finished.emit(self.pair, ids, values[:, 0])
@@ -148,15 +225,43 @@ class PromptWorker(QObject):
             log.exception("prompt scoring failed")
             self.failed.emit(f"{type(exc).__name__}: {exc}")
 
+    def _encode(self, scorer: ScorerSpec, texts: list[str]) -> Any:
+        from ..indexing.process import start_encoding
 
-# Every worker thread this module starts, so tests can assert that none outlives its test.
+        if self.cancel_event.is_set():
+            raise _Stopped("cancelled")
+        child = start_encoding(EncodeJob(scorer, tuple(texts), logging.getLogger().getEffectiveLevel()))
+        self._attach(child)
+        result: list[tuple[Any, ...]] = []
+
+        def keep(message: tuple[Any, ...]) -> bool:
+            result.append(message)
+            return True  # the encoder sends one message only
+
+        self._relay(child, keep)
+        tag = result[0][0]
+        if tag == "features":
+            return result[0][1]
+        if tag == "stopped":
+            raise _Stopped("cancelled")
+        raise _Stopped(result[0][2])
+
+
+class _Stopped(Exception):
+    """The prompt encoder ended without features (cancelled, failed, died); the text says why."""
+
+
+# Every worker thread this module starts, so tests can assert that none outlives its test, and
+# every worker it runs, so a benchmark can watch one without reaching into the window.
 live_threads: weakref.WeakSet[QThread] = weakref.WeakSet()
+live_workers: weakref.WeakSet[QObject] = weakref.WeakSet()
 
 
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:
     """Move `worker` to a new QThread, run its `run` slot there, and clean both up when it ends."""
     thread = QThread(parent)
     live_threads.add(thread)
+    live_workers.add(worker)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)  # type: ignore[attr-defined]
     for name in ("finished", "failed", "weights_missing"):

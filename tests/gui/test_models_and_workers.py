@@ -53,8 +53,9 @@ def _run(qtbot, worker):
     recorder = Recorder(worker)
     parent = QObject()
     thread = start_in_thread(worker, parent)
-    qtbot.waitUntil(lambda: recorder.ended, timeout=60_000)
-    thread.wait(10_000)
+    qtbot.waitUntil(lambda: recorder.ended, timeout=120_000)  # the child process imports torch
+    thread.quit()  # as the window does: the thread's own quit may still be queued on this thread
+    assert thread.wait(10_000)
     return recorder
 
 
@@ -83,8 +84,10 @@ def test_index_worker_cancel_stops_batches(qtbot, catalog, settings, tmp_path):
     batches = [e for e in rec.events if e[0] == "batch"]
     summary = rec.events[-1][1]
     assert rec.names[-1] == "finished" and summary.cancelled
-    assert len(batches) == 1, "no batch arrives after cancel"
-    assert summary.indexed == len(batches[0][1]) < 40
+    # the child runs on while the cancel travels to it: the batches it committed meanwhile are
+    # relayed (the window shows them), and the summary counts exactly those
+    assert batches
+    assert summary.indexed == sum(len(b[1]) for b in batches) < 40
 
 
 def test_missing_weights_are_reported_as_a_signal(qtbot, catalog, settings, shoot, monkeypatch, tmp_path):
