@@ -62,6 +62,8 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         parts.append(f"{summary.returned} back after being missing")
     if summary.skipped:
         parts.append(f"{summary.skipped} non-photo files skipped")
+    if summary.passed_over:
+        parts.append(f"{len(summary.passed_over)} links passed over")
     if summary.filled_in:
         parts.append(
             f"{summary.filled_in_scores} scores of {', '.join(summary.filled_in)} filled in from the "
@@ -69,6 +71,8 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         )
     state = "cancelled" if summary.cancelled else "done"
     print(f"clipiqa-desktop: {folder}: {state} in {summary.seconds:.1f}s: " + ", ".join(parts), file=out)
+    for rel, reason in summary.passed_over[:MAX_LISTED_FAILURES]:
+        print(f"  link {rel}: {reason}", file=out)
     for rel, reason in summary.failed[:MAX_LISTED_FAILURES]:
         print(f"  failed: {rel}: {reason}", file=out)
     if len(summary.failed) > MAX_LISTED_FAILURES:

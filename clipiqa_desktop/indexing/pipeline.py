@@ -77,6 +77,8 @@ class IndexSummary:
     returned: int = 0  # missing before, present again
     renamed: int = 0  # moved or renamed files that kept their record (counted out of `missing`)
     skipped: int = 0  # non-photo / hidden files
+    # links not followed (a loop back into the shoot) or counted once (a second name of a photo)
+    passed_over: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
     filled_in: list[str] = field(default_factory=list)  # attributes scored from stored embeddings
@@ -170,6 +172,10 @@ def index_folder(
     summary = IndexSummary(
         folder_id, analysis_id, found=len(selection.photos), skipped=len(selection.skipped)
     )
+    summary.passed_over = [
+        (path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path), reason)
+        for path, reason in selection.passed_over
+    ]
     unreadable: list[str] = []
     for path, reason in selection.unreadable:  # sub-folders or files we could not stat
         rel = path.relative_to(folder).as_posix()

@@ -106,6 +106,10 @@ def test_a_symlink_loop_under_recursive_scan_ends_and_counts_each_photo_once(tmp
     proc = _run("index", "-r", str(folder), "--catalog", str(catalog), *TINY_ARGS, "--size", "128")
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1, proc.stderr  # the bad files of the hostile shoot
+    # index names every link it did not follow, as score does: never a silent skip
+    assert "2 links passed over" in proc.stderr, proc.stderr
+    assert "link nested/loop: not followed: a link back to" in proc.stderr, proc.stderr
+    assert "link favourites/best.jpg: counted once: a link to" in proc.stderr, proc.stderr
     rows = query_readonly(catalog, "SELECT name, status, error FROM photos")
     assert len(rows) == len(cases) + 1, "one record per photo, however many ways it is reached"
     assert sorted(r[0] for r in rows) == sorted(rel.rsplit("/", 1)[-1] for rel in rels)
