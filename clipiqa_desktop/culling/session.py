@@ -150,6 +150,8 @@ class CullingSession:
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
         self._row_of = {}
         self._restore_custom()
+        if self.sort_key not in self.sort_keys:
+            self.sort_key = "name"  # sorted by a prompt pair of the previous analysis
         self.view = self.select()
         if self.table.attributes != columns:
             self.events.columns_changed.emit()

@@ -156,3 +156,18 @@ def test_a_failed_undo_keeps_its_step(session, monkeypatch):
     with pytest.raises(CatalogError):
         session.undo()
     assert session.can_undo and not session.can_redo
+
+
+def test_a_new_analysis_drops_prompt_columns_and_their_sort(session):
+    from clipiqa_desktop.scoring.attributes import custom_pair
+
+    pair = custom_pair("Eyes closed.", "Eyes open.")
+    session.add_prompt_scores(pair, session.table.ids, np.arange(len(session.table), dtype=np.float32))
+    session.set_sort(pair.key, True)
+    cat = session.catalog
+    other = cat.analysis_id("m", "1024", 4, 100.0)  # re-indexed at another size
+    ids = cat.write_batch(session.folder_id, other, [_rec(f"IMG_{i}.jpg", 0.5) for i in range(10)])
+    cat.set_last_analysis(session.folder_id, other)
+    session.apply_indexed(list(ids.values()))
+    assert session.analysis_id == other and pair.key not in session.table.attributes
+    assert session.sort_key == "name" and len(session.view) == 10

@@ -218,3 +218,20 @@ def test_the_photo_keys_act_on_is_always_visibly_selected(qtbot, window, shoot):
     current = window.grid.currentIndex()
     assert current.isValid() and window.grid.selectionModel().isSelected(current)
     assert window.target_rows() == [current.data(TableRowRole)]
+
+
+def test_a_prompt_sort_does_not_follow_into_another_folder(qtbot, window, shoot, tmp_path):
+    from ..conftest import photo
+
+    _open_and_index(qtbot, window, shoot)
+    window.filters.positive.setText("Eyes closed.")
+    window.filters.negative.setText("Eyes open.")
+    window.filters.score_button.click()
+    qtbot.waitUntil(lambda: window.sort_box.currentText() == "eyes_closed", timeout=60_000)
+    other = tmp_path / "other"
+    other.mkdir()
+    photo(200, 150, seed=1).save(other / "A.jpg")
+    assert window.open_folder(other)  # this folder has no "eyes_closed" column
+    assert window.session.sort_key == "name" and window.sort_box.currentText() == "name"
+    qtbot.waitUntil(lambda: window.index_thread is None, timeout=60_000)
+    assert window.model.rowCount() == 1

@@ -99,7 +99,8 @@ class ViewController(Controller):
     # --- following the session -------------------------------------------------------------------
     def _session_changed(self, session: CullingSession | None) -> None:
         if session is not None:
-            session.set_sort(self.sort_box.currentText() or "name", self.desc_action.isChecked())
+            key = self.sort_box.currentText()  # the previous folder's sort, when this one has it
+            session.set_sort(key if key in session.sort_keys else "name", self.desc_action.isChecked())
             session.set_filters(self.filters.state())
             session.events.view_changed.connect(self.update_count)
             session.events.rows_changed.connect(lambda _ids: self.update_count())
@@ -116,11 +117,10 @@ class ViewController(Controller):
         session = self.session
         if session is None:
             return
-        current = self.sort_box.currentText() or session.sort_key
-        self.sort_box.blockSignals(True)
+        self.sort_box.blockSignals(True)  # the box shows the session's sort; it does not set it
         self.sort_box.clear()
         self.sort_box.addItems(session.sort_keys)
-        self.sort_box.setCurrentText(current if current in session.sort_keys else "name")
+        self.sort_box.setCurrentText(session.sort_key)
         self.sort_box.blockSignals(False)
 
     def sort_by(self, key: str, descending: bool) -> None:
