@@ -811,7 +811,8 @@ def case_memory(_tmp: Path) -> Section:
         f"at {base['photos']:,} (×{ratio})"
     )
     sec.add(
-        f"- measured {data['date']} with `{data['command']}`; model: {data['model']}, --size {data['size']}, "
+        f"- measured {data['date']} with `{data['command'].strip()}`; model: {data['model']}, "
+        f"--size {data['size']}, "
         f"precision {data['precision']}, batch {data['batch_size']}",
         f"- importing torch and open_clip alone takes {imports} MB of RSS on this machine",
         "",
@@ -824,10 +825,17 @@ def case_memory(_tmp: Path) -> Section:
         ),
         "",
         f"- peak RSS ratio 50,000 / 5,000: **{ratio}**",
-        "- RSS while indexing the 50,000 (seconds, photos committed, MB): "
-        + ", ".join(
-            f"{t:.0f} s {n:,} {mb}" for t, n, mb in full["rss_curve"][:: max(1, len(full["rss_curve"]) // 8)]
+        f"- above the imports: {base['peak_rss_mb'] - imports:.0f} MB at {base['photos']:,} photos, "
+        f"{full['peak_rss_mb'] - imports:.0f} MB at {full['photos']:,}"
+        if imports
+        else "",
+        "- RSS while indexing the 50,000: "
+        + "; ".join(
+            f"{t:.0f} s: {n:,} photos committed, {mb:,} MB"
+            for t, n, mb in full["rss_curve"][:: max(1, len(full["rss_curve"]) // 8)]
         ),
+        f"- times were taken while other work shared the machine (load average at the end: "
+        f"{data.get('load_average_at_end', '?')}); RN50's own peak at --size 512 is in the README",
         f"- `index` said: `{full['summary']}`",
     )
     return sec
