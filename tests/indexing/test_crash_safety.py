@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ..kills import kill_in_migration, kill_loop, make_card, seed_from_env
+from ..kills import NO_CATALOG, kill_in_migration, kill_loop, make_card, seed_from_env
 
 N_PHOTOS = 40
 
@@ -28,7 +28,7 @@ def test_repeated_sigkill_loses_no_decision_and_resumes(tmp_path):
     assert len(loop.kills) >= 5, why
     phases = {k.phase for k in loop.kills}
     assert {"model load", "indexing"} <= phases, why
-    assert all(k.integrity == "ok" for k in loop.kills), why
+    assert all(k.integrity in ("ok", NO_CATALOG) for k in loop.kills), why
     assert len(loop.expected) >= 3, why  # decisions were made between the kills
 
     # The final run completes, and resumes: what earlier runs committed for its analysis is kept.
