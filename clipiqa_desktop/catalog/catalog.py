@@ -48,10 +48,12 @@ def file_fingerprint(path: Path, size: int | None = None) -> str:
     Reading 128 KiB instead of a whole 30 MB RAW keeps this far below the decode cost; camera files
     differ in their first bytes (EXIF time stamps, maker notes), so collisions do not occur in practice.
     """
-    size = path.stat().st_size if size is None else size
     h = hashlib.blake2b(digest_size=20)
-    h.update(size.to_bytes(8, "little"))
     with path.open("rb") as f:
+        # The open file's own size, not the scan's `size`: a file replaced since the folder was read
+        # (a smaller one made seek(-64 KiB, end) fail with EINVAL) is fingerprinted as it is now.
+        size = os.fstat(f.fileno()).st_size
+        h.update(size.to_bytes(8, "little"))
         h.update(f.read(FINGERPRINT_CHUNK))
         if size > 2 * FINGERPRINT_CHUNK:
             f.seek(-FINGERPRINT_CHUNK, 2)
