@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDialog
@@ -62,6 +63,12 @@ def test_a_card_indexed_with_sub_folders_opens_as_one_shoot(qtbot, window, catal
     assert sorted(names) == names and names[0] == "100CANON/IMG_0000.JPG" and names[-1].startswith("101")
     _wait_done(qtbot, window)
     assert window.model.rowCount() == 5
+    window.filters.positive.setText("Eyes closed.")
+    window.filters.negative.setText("Eyes open.")
+    window.filters.score_button.click()
+    qtbot.waitUntil(lambda: window.sort_box.currentText() == "eyes_closed", timeout=60_000)
+    column = window.session.table.score_column("eyes_closed")
+    assert not np.isnan(column).any(), "a prompt pair scores the photos of every sub-folder"
     assert window.open_folder(dcim / "101CANON"), "a folder inside an indexed tree opens with its photos"
     assert not window.folder.subfolders.isChecked() and window.model.rowCount() == 2
     _wait_done(qtbot, window)

@@ -56,6 +56,10 @@ class PromptController(Controller):
         if session is None or self._target != (session.folder_id, session.analysis_id):
             return  # the folder or its analysis changed while this pair was being scored
         session.add_prompt_scores(pair, ids, values)
+        if session.recursive:
+            # The worker scores the embeddings of one folder row; a tree has one row per directory.
+            # Its text features are cached in the catalog now, so the tree costs one matrix product.
+            session.rescore_prompts()
         self.window.view.sort_by(pair.key, descending=True)
         self.panel.prompt_status.setText(f"Sorted by “{pair.positive}” vs “{pair.negative}” ({pair.key}).")
 
