@@ -238,6 +238,7 @@ class Cli:
 
 
 cli = Cli()
+FIGURES: dict[str, str] = {}  # the headline figures, filled in by the cases for the summary
 
 
 def fence(text: str, limit: int = 1800) -> list[str]:
@@ -404,6 +405,7 @@ def case_hostile(tmp: Path) -> Section:
     n_scored = sum(c.expect == "scored" for c in cases)
     tb = sum("Traceback" in r.err for r in (score, index))
     sec.ok = bad == 0 and in_order and tb == 0 and score.rc in (0, 1) and index.rc in (0, 1)
+    FIGURES["files tried"] = f"{len(cases)} ({len({c.kind for c in cases})} kinds)"
     sec.headline = (
         f"{len(cases)} files of {len({c.kind for c in cases})} kinds: {n_scored} to score, "
         f"{len(cases) - n_scored} broken; {len(cases) - bad} as expected; tracebacks {tb}"
@@ -478,10 +480,9 @@ def case_changing(tmp: Path) -> Section:
         and g2[0][0] == "missing"
         and "Traceback" not in err + again.err
     )
-    sec.headline = (
-        f"replaced: {'scored at 200 × 300' if swapped_ok else f'{s}'}; deleted: "
-        f"{g[0] + (': ' + g[1] if g and g[1] else '') if g else 'not recorded'}; others ok {others}/38"
-    )
+    replaced = "scored as it is now (200 × 300)" if swapped_ok else (f"{s[0]}: {s[1]}" if s else "no record")
+    deleted = (f"{g[0]}: {g[1]}" if g[1] else g[0]) if g else "no record"
+    sec.headline = f"replaced: {replaced}; deleted: {deleted}; the other 38: {others} scored"
     if not acted:
         sec.add("- the run ended before the files could be changed: the case did not happen")
     sec.add(
@@ -601,6 +602,12 @@ def case_kills(tmp: Path, seed: int) -> Section:
         *fence("\n".join(mig.attempts)),
     )
     sec.ok = loop_ok and mig_ok
+    kills = len(loop.kills)
+    FIGURES["kills survived"] = (
+        f"{kills + mig.landed} ({kills} at random moments, {int(mig.landed)} in a migration)"
+    )
+    lost = len(loop.decision_mismatches) + len(mig.decision_mismatches)
+    FIGURES["decisions checked"] = f"{len(loop.expected) + len(mig.expected)}, lost {lost}"
     sec.headline = (
         f"{len(loop.kills)} kills + 1 in a migration survived; {len(loop.expected) + len(mig.expected)} "
         f"decisions checked, {len(loop.decision_mismatches) + len(mig.decision_mismatches)} lost"
@@ -672,6 +679,8 @@ def case_concurrency(tmp: Path, seed: int) -> Section:
     sec.ok = (
         writers_ok and locked == 0 and not lost and scored == 80 and photos == 80 and ok_integrity == "ok"
     )
+    FIGURES["concurrent writers"] = f"{len(procs)} indexers + {len(rates)} `rate` calls"
+    FIGURES["“database is locked” seen"] = str(locked)
     sec.headline = (
         f"{len(procs)} indexers + {len(rates)} `rate` calls + {len(reads)} readers; "
         f"“database is locked” seen: {locked}; decisions lost: {len(lost)}"
@@ -739,8 +748,9 @@ def case_full(tmp: Path) -> Section:
         and ok_final == "ok"
     )
     sec.headline = (
-        f"exit {full.rc} “{summary_line(full.err)[:70]}…”; integrity {ok_after_full}; "
-        f"resumed: exit {again.rc}, {len(final)}/40"
+        f"exit {full.rc}, says the disk is full: {'yes' if says_full else 'NO'}; integrity_check "
+        f"{ok_after_full}; earlier decision kept: {'yes' if decision else 'NO'}; after freeing space: "
+        f"exit {again.rc}, {len(final)}/40 photos"
     )
     sec.add(
         f"- on the full disk: exit **{full.rc}**; photos (of both folders) committed: {committed_full}; "
@@ -807,6 +817,9 @@ def case_memory(_tmp: Path) -> Section:
     ratio = data.get("peak_ratio_full_over_baseline")
     imports = data["machine"].get("import_rss_mb")
     sec.ok = base["exit"] == 0 and full["exit"] == 0 and ratio is not None and ratio <= 1.25
+    FIGURES["peak memory at 50,000 photos"] = (
+        f"{full['peak_rss_mb']:.0f} MB (at 5,000: {base['peak_rss_mb']:.0f} MB; tiny model)"
+    )
     sec.headline = (
         f"peak RSS {full['peak_rss_mb']:.0f} MB at {full['photos']:,} photos vs {base['peak_rss_mb']:.0f} MB "
         f"at {base['photos']:,} (×{ratio})"
@@ -896,6 +909,7 @@ def write_doc(path: Path, sections: list[Section], m: dict, command: str, second
         f"seed {seed}",
         f"- commands run: {cli.calls}; tracebacks seen in their output: **{len(cli.tracebacks)}**",
         f"- cases passed: **{n_ok} of {len(sections)}**",
+        *(["- figures: " + "; ".join(f"{k}: **{v}**" for k, v in FIGURES.items())] if FIGURES else []),
         "",
         "| case | result | figures |",
         "|---|---|---|",
