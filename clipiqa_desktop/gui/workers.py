@@ -83,13 +83,17 @@ class _ChildWorker(QObject):
             child.cancel()
 
     def _relay(self, child: ChildProcess, on_message: Any) -> None:
-        """Hand each message to `on_message` until the final one (the child is closed after)."""
+        """Hand each message to `on_message` until the final one. The child is reaped before the
+        final message is handed on: the window waits for this thread when that signal arrives."""
         try:
             while True:
                 message = child.next_message(POLL_S)
                 if message is None:
                     continue
-                if on_message(message):
+                if child.done:
+                    child.close()
+                on_message(message)
+                if child.done:
                     return
         finally:
             child.close()
@@ -110,7 +114,7 @@ class IndexWorker(_ChildWorker):
     def __init__(self, catalog: Catalog, holder: ScorerHolder, settings: AppSettings, folder: Path) -> None:
         super().__init__()
         self.catalog, self.holder, self.settings, self.folder = catalog, holder, settings, folder
-        self._done = 0  # photos committed (scored or recorded as failed), from the progress reports
+        self._committed = 0  # photos committed (scored or recorded as failed), per the progress reports
 
     @Slot()
     def run(self) -> None:
@@ -127,7 +131,7 @@ class IndexWorker(_ChildWorker):
                 str(self.catalog.path),
                 str(self.folder),
                 self.holder.spec_of(self.settings),
-                IndexOptions(long_side=self.settings.size_option()),
+                IndexOptions(long_side=self.settings.size_option(), recursive=self.settings.recursive),
                 logging.getLogger().getEffectiveLevel(),
             )
             child = start_indexing(job)
@@ -140,25 +144,21 @@ class IndexWorker(_ChildWorker):
             else:
                 self.failed.emit(f"the indexer could not run ({type(exc).__name__}: {exc})")
 
-    def _on_message(self, message: tuple[Any, ...]) -> bool:
+    def _on_message(self, message: tuple[Any, ...]) -> None:
         tag = message[0]
         if tag == "progress":
             _, done, total, rate, eta = message
-            self._done = done
+            self._committed = done
             self.progress.emit(done, total, rate, eta)
         elif tag == "batch":
             self.batch.emit(message[1])
         elif tag == "finished":
             self.finished.emit(message[1])
-            return True
         elif tag == "stopped":
             self.finished.emit(self._stopped_summary(message[1]))
-            return True
         elif tag == "failed":
             _, kind, text = message
             (self.weights_missing if kind == "weights_missing" else self.failed).emit(text)
-            return True
-        return False
 
     def _stopped_summary(self, seconds: float) -> Any:
         """The summary of a run that cancel() had to kill: what the progress reports said was
@@ -173,7 +173,8 @@ class IndexWorker(_ChildWorker):
                 analysis_id = self.catalog.last_analysis(folder_id)
         except CatalogError as exc:  # busy or gone: the window reloads the folder anyway
             log.warning("after cancelling: %s", exc)
-        return IndexSummary(folder_id or 0, analysis_id, indexed=self._done, cancelled=True, seconds=seconds)
+        committed = self._committed
+        return IndexSummary(folder_id or 0, analysis_id, indexed=committed, cancelled=True, seconds=seconds)
 
 
 class PromptWorker(_ChildWorker):
@@ -234,11 +235,7 @@ class PromptWorker(_ChildWorker):
         self._attach(child)
         result: list[tuple[Any, ...]] = []
 
-        def keep(message: tuple[Any, ...]) -> bool:
-            result.append(message)
-            return True  # the encoder sends one message only
-
-        self._relay(child, keep)
+        self._relay(child, result.append)  # the encoder sends one message, its last
         tag = result[0][0]
         if tag == "features":
             return result[0][1]

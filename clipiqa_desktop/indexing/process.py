@@ -23,7 +23,7 @@ copy of the write end, so the child's death is seen at once as end-of-file, and 
 was writing when it was killed can never leave the reader blocked on a half-written record (a Queue's
 reader can wait forever there, because the parent holds the Queue's writer open too).
 
-Cancel is cooperative first (an Event the pipeline checks between photos; the batch in flight is
+Cancel is cooperative first (a flag the pipeline checks between photos; the batch in flight is
 dropped, everything committed stays), then, `grace_s` later, the child is terminated and killed.
 SQLite commits one transaction per batch, so a kill loses only the batch in flight.
 
@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
-    from multiprocessing.synchronize import Event
 
     from ..scoring import ModelSpec
     from .pipeline import IndexOptions
@@ -63,6 +62,7 @@ log = logging.getLogger(__name__)
 FAILURE_KINDS = ("weights_missing", "indexing", "scoring", "catalog", "internal", "died")
 CANCEL_GRACE_S = 0.5  # after a cooperative cancel, how long the child may take to stop by itself
 KILL_GRACE_S = 0.2  # after SIGTERM, how long before SIGKILL
+EXIT_WAIT_S = 1.0  # how long a child that sent its last message may take to exit (torch unloading)
 PARENT_GONE_GRACE_S = 2.0  # a child whose parent died stops cooperatively, or exits after this
 
 Message = tuple[Any, ...]
@@ -142,7 +142,9 @@ class ChildProcess:
     ) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._target, self._job, self.what, self.grace_s = target, job, what, grace_s
-        self._cancel: Event = self._ctx.Event()
+        # A lock-free shared byte, not a multiprocessing.Event: an Event's lock can die held by a
+        # killed child, and the next set() or is_set() here would wait forever.
+        self._cancel: Any = self._ctx.RawValue("b", 0)
         self._reader: Connection | None = None
         self._process: BaseProcess | None = None
         self._cancel_deadline: float | None = None
@@ -164,8 +166,13 @@ class ChildProcess:
         return self._process is not None and self._process.is_alive()
 
     @property
+    def done(self) -> bool:
+        """True once next_message() has returned the final message."""
+        return self._done
+
+    @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return bool(self._cancel.value)
 
     # --- control -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -183,9 +190,9 @@ class ChildProcess:
 
     def cancel(self) -> None:
         """Ask the child to stop between photos; next_message() kills it `grace_s` from now if not."""
-        if not self._cancel.is_set():
+        if not self._cancel.value:
             self._cancel_deadline = time.monotonic() + self.grace_s
-            self._cancel.set()
+            self._cancel.value = 1
 
     def kill(self) -> None:
         """End the child now: SIGTERM, then SIGKILL after a short grace. Idempotent."""
@@ -204,8 +211,11 @@ class ChildProcess:
         with self._lock:
             process = self._process
             if process is not None:
-                if process.exitcode is None and self._done:
-                    process.join(self.grace_s)  # a child that said its last word is exiting
+                if process.exitcode is None and self._done:  # it said its last word: let it exit
+                    limit = EXIT_WAIT_S
+                    if self._cancel_deadline is not None:  # but not past what cancel promised
+                        limit = min(limit, max(0.0, self._cancel_deadline - time.monotonic()))
+                    process.join(limit)
                 self.kill()
                 if process.exitcode is not None:
                     process.close()
@@ -255,7 +265,7 @@ class ChildProcess:
         assert process is not None
         process.join(1.0)  # EOF comes as the child exits; its exit status follows at once
         self._done = True
-        if self._cancel.is_set():  # ended while we were stopping it: that is the cancel's doing
+        if self._cancel.value:  # ended while we were stopping it: that is the cancel's doing
             return ("stopped", time.monotonic() - self._started_at)
         code = process.exitcode
         log.warning("%s ended without a result, exit status %s", self.what, code)
@@ -277,7 +287,20 @@ def start_encoding(job: EncodeJob, grace_s: float = CANCEL_GRACE_S) -> ChildProc
 
 
 # --- the child's side ----------------------------------------------------------------------------------
-def _child_setup(log_level: int, cancel: Event) -> None:
+class CancelFlag:
+    """The child's view of the parent's shared cancel byte, with threading.Event's is_set()/set()."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def is_set(self) -> bool:
+        return bool(self._raw.value)
+
+    def set(self) -> None:
+        self._raw.value = 1
+
+
+def _child_setup(log_level: int, cancel: CancelFlag) -> None:
     """Logging like the CLI's, Ctrl+C left to the parent, a watch on the parent's life, and
     `kill -USR1 PID` dumping every thread's stack to stderr (to see where a slow child is)."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -317,8 +340,9 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     return "internal", f"an unexpected error stopped the work ({type(exc).__name__}: {exc}); see the log"
 
 
-def _index_main(job: IndexJob, conn: Connection, cancel: Event) -> None:
+def _index_main(job: IndexJob, conn: Connection, raw_cancel: Any) -> None:
     """The child: index the folder, reporting through `conn`."""
+    cancel = CancelFlag(raw_cancel)
     _child_setup(job.log_level, cancel)
     try:
         from ..catalog import Catalog
@@ -338,7 +362,7 @@ def _index_main(job: IndexJob, conn: Connection, cancel: Event) -> None:
                     ("progress", p.done, p.total, p.photos_per_s, -1.0 if p.eta_s is None else p.eta_s)
                 ),
                 on_batch=lambda ids: conn.send(("batch", list(ids))),
-                cancel=cast(threading.Event, cancel),  # the same is_set() the pipeline checks
+                cancel=cast(threading.Event, cancel),  # the is_set() the pipeline checks
             )
         finally:
             catalog.close()
@@ -354,9 +378,9 @@ def _index_main(job: IndexJob, conn: Connection, cancel: Event) -> None:
         conn.close()
 
 
-def _encode_main(job: EncodeJob, conn: Connection, cancel: Event) -> None:
+def _encode_main(job: EncodeJob, conn: Connection, raw_cancel: Any) -> None:
     """The child: text features for a custom prompt pair."""
-    _child_setup(job.log_level, cancel)
+    _child_setup(job.log_level, CancelFlag(raw_cancel))
     try:
         from ..scoring.engine import ClipIqaScorer
 

@@ -41,6 +41,18 @@ def _start(worker):
     return recorder, start_in_thread(worker, parent)
 
 
+def _wait_ended(qtbot, rec, worker) -> None:
+    """Wait for the worker's last signal; on a timeout, have the child print where it is."""
+    try:
+        qtbot.waitUntil(lambda: rec.ended, timeout=LOAD_TIMEOUT_MS)
+    except Exception:
+        pid = worker.child_pid
+        if pid is not None and not _gone(pid):
+            os.kill(pid, signal.SIGUSR1)  # faulthandler in the child: every thread's stack on stderr
+            time.sleep(1.0)
+        raise
+
+
 def _join(thread) -> bool:
     """End a worker's thread as the window does (its own quit may still be queued here)."""
     thread.quit()
@@ -118,8 +130,9 @@ def test_a_child_killed_mid_run_is_reported_and_its_batches_are_kept(qtbot, cata
     with sqlite3.connect(catalog.path) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     # the next run resumes: only what was not committed is scored
-    rec2, thread2 = _start(IndexWorker(catalog, ScorerHolder(), settings, folder))
-    qtbot.waitUntil(lambda: rec2.ended, timeout=LOAD_TIMEOUT_MS)
+    worker2 = IndexWorker(catalog, ScorerHolder(), settings, folder)
+    rec2, thread2 = _start(worker2)
+    _wait_ended(qtbot, rec2, worker2)
     assert _join(thread2)
     assert rec2.names[-1] == "finished"
     summary = rec2.events[-1][1]
@@ -151,7 +164,7 @@ def test_an_exception_in_the_child_is_a_message_not_a_traceback(qtbot, catalog, 
     folder = _folder(tmp_path, 2, size=(160, 120))
     worker = IndexWorker(catalog, ScorerHolder(), replace(settings, model=str(broken)), folder)
     rec, thread = _start(worker)
-    qtbot.waitUntil(lambda: rec.ended, timeout=LOAD_TIMEOUT_MS)
+    _wait_ended(qtbot, rec, worker)
     assert _join(thread)
     assert rec.names[-1] == "failed"
     message = rec.events[-1][1]
