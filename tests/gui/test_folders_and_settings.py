@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDialog
 
@@ -31,10 +30,6 @@ def _wait_done(qtbot, window):
     qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)
 
 
-@pytest.mark.xfail(
-    reason="IndexWorker (gui/workers.py, H4) does not yet pass settings.recursive to IndexOptions",
-    strict=False,
-)
 def test_a_cards_dcim_opens_with_its_sub_folders(qtbot, window, tmp_path):
     dcim = _card(tmp_path)
     assert window.open_folder(dcim)
