@@ -9,7 +9,7 @@ What is measured (each in a fresh child process of this script, so imports are c
 1. Start to first painted grid: from the first line of the child (and from the parent's spawn) to the
    end of the first paint of the grid's viewport that shows rows, for a catalog of N scored photos:
    imports, QApplication, Catalog, MainWindow + show(), open_folder() (session load) and the paint.
-   The folder holds N real tiny JPEGs (hard links of one file) whose size and mtime match the catalog,
+   The folder holds N real tiny JPEGs (copies of one file) whose size and mtime match the catalog,
    so the background re-index finds everything unchanged and never loads a model. A 10 ms timer
    then records event-loop stalls until that re-index is done. A second process repeats the start
    with the background indexer switched off (diagnostic: what the indexer thread costs the paint).
@@ -114,7 +114,9 @@ def build_big_catalog(n: int) -> tuple[Path, Path]:
     base = CACHE / f"gui-catalog-{n}"
     folder, pristine = base / "photos", base / "catalog.sqlite"
     done = base / "done.json"
-    if done.is_file() and json.loads(done.read_text()).get("model_id") == model_id:
+    layout = "copies"  # hard links would be one photo: the scan counts a file's second names once
+    info = json.loads(done.read_text()) if done.is_file() else {}
+    if info.get("model_id") == model_id and info.get("layout") == layout:
         return folder, pristine
     print(f"generating a {n:,}-photo catalog in {base} (once) ...", flush=True)
     started = time.perf_counter()
@@ -124,10 +126,7 @@ def build_big_catalog(n: int) -> tuple[Path, Path]:
     source.write_bytes(_jpeg_bytes(64, 48, seed=0))
     names = [f"IMG_{i:05d}.JPG" for i in range(n)]
     for name in names:
-        try:
-            os.link(source, folder / name)
-        except OSError:  # no hard links on this file system: real copies (same size, own mtime)
-            shutil.copy2(source, folder / name)
+        shutil.copyfile(source, folder / name)
     thumb = (160, 120, _jpeg_bytes(160, 120, seed=1))
     rng = np.random.default_rng(0)
     catalog = Catalog(pristine)
@@ -163,7 +162,7 @@ def build_big_catalog(n: int) -> tuple[Path, Path]:
         catalog.write_batch(fid, aid, records)
     catalog.set_last_analysis(fid, aid)
     catalog.close()
-    done.write_text(json.dumps({"model_id": model_id, "photos": n}))
+    done.write_text(json.dumps({"model_id": model_id, "photos": n, "layout": layout}))
     print(f"  ... {time.perf_counter() - started:.1f} s", flush=True)
     return folder, pristine
 
@@ -306,12 +305,18 @@ def worker_running() -> bool:
 
 def index_worker() -> Any:
     """The window's running IndexWorker (found through the workers module, not the window)."""
+    from shiboken6 import isValid
+
     from clipiqa_desktop.gui import workers
 
-    running = [w for w in list(workers.live_workers) if isinstance(w, workers.IndexWorker)]
-    if not running:
-        raise RuntimeError("the window started no indexer")
-    return running[-1]
+    running = [
+        w
+        for w in list(workers.live_workers)
+        if isinstance(w, workers.IndexWorker) and isValid(w) and w.thread().isRunning()
+    ]
+    if len(running) != 1:
+        raise RuntimeError(f"{len(running)} indexers run, expected one")
+    return running[0]
 
 
 def cpu_description() -> str:
