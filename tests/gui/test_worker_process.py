@@ -229,3 +229,25 @@ def test_a_new_prompt_is_encoded_in_a_child_by_its_model(qtbot, catalog, setting
     expected_ids, expected = prompt_scores(catalog, [folder_id], analysis_id, [pair], lambda t: here)
     assert list(ids) == list(expected_ids) and len(ids) == 6
     np.testing.assert_allclose(values, expected[:, 0], atol=1e-6)
+
+
+def test_closing_the_window_while_a_prompt_is_encoded_ends_the_encoder_at_once(qtbot, window, tmp_path):
+    folder = _folder(tmp_path, 3, size=(160, 120))
+    window.open_folder(folder)
+    qtbot.waitUntil(
+        lambda: not _indexing() and window.session.analysis_id is not None, timeout=LOAD_TIMEOUT_MS
+    )
+    window.filters.positive.setText("A wet dog.")  # never encoded before: needs the text tower
+    window.filters.negative.setText("A dry dog.")
+    window.filters.score_button.click()
+    qtbot.waitUntil(lambda: bool(multiprocessing.active_children()), timeout=30_000)
+    (child,) = multiprocessing.active_children()
+    pid = child.pid
+    started = time.monotonic()
+    window.close()
+    took = time.monotonic() - started
+    assert not window.prompt_thread or not window.prompt_thread.isRunning()
+    # Without cancelling the encoder, close waits for its torch import and model build (seconds);
+    # the bound is wide for a shared CPU, the benchmark measures the real figure.
+    assert took < 3.0, f"closing took {took:.1f} s"
+    assert _gone(pid), "the encoder child outlived the window"

@@ -65,6 +65,9 @@ class PromptController(Controller):
 
     def shutdown(self) -> None:
         if self.worker_thread is not None and self.worker_thread.isRunning():
+            if self._worker is not None:
+                # Ends the encoder child at once; otherwise closing waits for its torch import.
+                self._worker.cancel()
             self.worker_thread.quit()
             self.worker_thread.wait()
         self.worker_thread = None  # the window deletes the QThread; keep no wrapper of it alive
