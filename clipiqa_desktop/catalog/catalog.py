@@ -89,7 +89,8 @@ class Catalog:
     # --- folders and analyses ------------------------------------------------------------------
     def folder_id(self, folder: Path, create: bool = True) -> int | None:
         key = str(Path(folder).expanduser().resolve())
-        with self._begin(write=True) as conn:
+        # A lookup is a read: it must not wait behind another process's write (the window calls it).
+        with self._begin(write=create) as conn:
             row = conn.execute(select(s.folders.c.id).where(s.folders.c.path == key)).scalar()
             if row is None and create:
                 row = _new_id(conn.execute(s.folders.insert().values(path=key)))
@@ -233,7 +234,7 @@ class Catalog:
                 s.photos.c.status,
                 scored.c.photo_id.is_not(None),
             )
-            .add_columns(s.photos.c.folder_id)
+            .add_columns(s.photos.c.folder_id, s.photos.c.error)
             .select_from(s.photos.outerjoin(scored, scored.c.photo_id == s.photos.c.id))
             .where(s.photos.c.folder_id.in_(ids))
         )
@@ -246,7 +247,7 @@ class Catalog:
             states = {}
             for r in conn.execute(q):
                 key = where[r[6]] + r[1]
-                states[key] = PhotoState(int(r[0]), key, int(r[2]), int(r[3]), r[4], bool(r[5]))
+                states[key] = PhotoState(int(r[0]), key, int(r[2]), int(r[3]), r[4], bool(r[5]), r[7])
             return states
 
     def mark_missing(self, photo_ids: Iterable[int]) -> int:
@@ -699,8 +700,9 @@ def _folder_row(conn: Connection, path: str) -> int:
 
 def _moved_record(conn: Connection, fingerprint: str) -> int | None:
     """The record a renamed or moved file takes over: one with the same content fingerprint that
-    is marked missing, or whose file is no longer where the catalog has it. A copy (the original
-    still in its place) gets a record of its own."""
+    is marked missing, or whose folder is there but no longer holds the file. A copy (the original
+    still in its place) gets a record of its own, and so does a copy made while the original's card
+    or drive is unplugged (its folder is gone too): the original keeps its record and decisions."""
     q = (
         select(s.photos.c.id, s.photos.c.status, s.folders.c.path, s.photos.c.name)
         .join(s.folders, s.folders.c.id == s.photos.c.folder_id)
@@ -708,6 +710,6 @@ def _moved_record(conn: Connection, fingerprint: str) -> int | None:
         .order_by(s.photos.c.status != "missing", s.photos.c.id)
     )
     for pid, status, folder, name in conn.execute(q):
-        if status == "missing" or not os.path.lexists(os.path.join(folder, name)):
+        if status == "missing" or (os.path.isdir(folder) and not os.path.lexists(os.path.join(folder, name))):
             return int(pid)
     return None

@@ -59,6 +59,7 @@ class PhotoState:
     mtime_ns: int
     status: str
     scored: bool  # has scores for the analysis in question
+    error: str | None = None  # the reason, for a photo with status "error"
 
 
 @dataclass(frozen=True)

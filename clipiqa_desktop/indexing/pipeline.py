@@ -31,7 +31,7 @@ from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import describe_os_error, model_long_side
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from .scan import ScannedFile, find_photos, root_vanished
-from .stream import PhotoResult, score_photos
+from .stream import PhotoResult, is_scoring_failure, score_photos
 
 if TYPE_CHECKING:  # torch is imported only when a photo needs scoring
     from ..scoring import ClipIqaScorer, LazyScorer
@@ -176,14 +176,15 @@ def index_folder(
         (path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path), reason)
         for path, reason in selection.passed_over
     ]
-    unreadable: list[str] = []
     for path, reason in selection.unreadable:  # sub-folders or files we could not stat
-        rel = path.relative_to(folder).as_posix()
-        summary.failed.append((rel, f"cannot read: {reason}"))
-        unreadable.append(rel + "/")
+        summary.failed.append((path.relative_to(folder).as_posix(), f"cannot read: {reason}"))
+    # Only a folder whose listing was read can tell that a photo is gone: not a sub-folder of a run
+    # without -r, a hidden or unreadable folder, or a file that could not be looked at.
+    looked = {key_of(d / "_")[:-1] for d in selection.listed}
+    protected = {key_of(path) for path, _ in selection.unreadable}
 
     states = catalog.photo_states(tree, analysis_id, root=folder)
-    plan = _plan(scanned, states, options.recursive, unreadable)
+    plan = _plan(scanned, states, looked, protected)
     summary.missing = catalog.mark_missing(plan.gone)
     if plan.returned:
         catalog.mark_present(plan.returned)
@@ -195,7 +196,7 @@ def index_folder(
             label = size_label(long_side)
             analysis_id = catalog.analysis_id(model.model_id, label)
             states = catalog.photo_states(tree, analysis_id, root=folder)
-            plan = _plan(scanned, states, options.recursive, unreadable)
+            plan = _plan(scanned, states, looked, protected)
     summary.unchanged, summary.failed_before, summary.returned = (
         plan.unchanged,
         plan.failed_before,
@@ -376,18 +377,20 @@ class _Plan:
 
 
 def _plan(
-    scanned: dict[str, ScannedFile], states: dict[str, PhotoState], recursive: bool, unreadable: list[str]
+    scanned: dict[str, ScannedFile], states: dict[str, PhotoState], looked: set[str], protected: set[str]
 ) -> _Plan:
-    """What to (re)index: new or changed files (size + mtime) and files without scores yet.
+    """What to (re)index: new or changed files (size + mtime), files without scores yet, and
+    files whose scoring (not decoding) failed last time (a device error is not the photo's fault).
 
-    Only the folders this run looked into can have photos that are "gone": without `recursive`,
-    photos of sub-folders (indexed earlier with -r) are left alone, and so are those under a
-    sub-folder that could not be read."""
+    Only photos of the folders this run listed (`looked`, as key prefixes) can be "gone": without
+    -r, photos of sub-folders (indexed earlier with -r) are left alone, and so are those of hidden
+    or unreadable folders and unreadable files (`protected`)."""
     plan = _Plan()
     for key, f in scanned.items():
         st = states.get(key)
         unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns
-        if st is not None and unchanged and (st.scored or st.status == "error"):
+        settled_error = st is not None and st.status == "error" and not is_scoring_failure(st.error)
+        if st is not None and unchanged and (st.scored or settled_error):
             plan.unchanged += 1
             if st.status == "missing":
                 plan.returned.append(st.id)
@@ -400,8 +403,8 @@ def _plan(
         for key, st in states.items()
         if key not in scanned
         and st.status != "missing"
-        and (recursive or "/" not in key)
-        and not any(key.startswith(u) for u in unreadable)
+        and key[: key.rfind("/") + 1] in looked
+        and key not in protected
     ]
     return plan
 

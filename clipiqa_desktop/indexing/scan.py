@@ -36,6 +36,8 @@ class PhotoSelection:
     # Folders not walked (a symlink loop, a folder reached twice) and second names of a photo already
     # found (a symlinked or hard-linked file), each with the reason.
     passed_over: list[tuple[Path, str]] = field(default_factory=list)
+    # Folders whose listing was read: only there can a photo the catalog knows be "gone".
+    listed: list[Path] = field(default_factory=list)
     # Every photo, missing path and unreadable file in the order the user gave them (a folder's
     # files by name), so that a command can report each where it was asked for.
     order: list[Path] = field(default_factory=list)
@@ -127,6 +129,7 @@ class _Walker:
         except OSError as exc:
             sel.unreadable.append((folder, exc.strerror or str(exc)))
             return
+        sel.listed.append(folder)
         for entry in entries:
             path = Path(entry.path)
             try:

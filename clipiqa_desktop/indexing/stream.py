@@ -34,6 +34,16 @@ class Prepared(Protocol):
 
 
 log = logging.getLogger(__name__)
+
+# The reason of a photo that decoded but whose scoring failed (e.g. the device ran out of memory):
+# not necessarily the photo's fault, so the next run tries it again (see pipeline._plan).
+SCORING_FAILED = "could not be scored"
+
+
+def is_scoring_failure(error: str | None) -> bool:
+    return error is not None and error.startswith(SCORING_FAILED)
+
+
 P = TypeVar("P")
 
 
@@ -153,7 +163,7 @@ def score_photos(
                 reason = f"too small to score ({w} × {h} px): the model cannot take an image this small"
             else:
                 log.debug("scoring %s failed", p, exc_info=True)  # traceback only with debug logging
-                reason = f"could not be scored: {cause}"
+                reason = f"{SCORING_FAILED}: {cause}"
             yield PhotoResult(i, p, error=reason)
             return
         for (i, p, prep, _), r in zip(group, results, strict=True):
@@ -169,7 +179,7 @@ def score_photos(
         try:
             tensor = pad_to_min_side(image_to_tensor(prep.image), scorer.min_side)
         except ValueError as exc:
-            yield PhotoResult(i, p, error=f"could not be scored: {exc}")
+            yield PhotoResult(i, p, error=f"{SCORING_FAILED}: {exc}")
             continue
         key = (int(tensor.shape[1]), int(tensor.shape[2]))
         group = groups.setdefault(key, [])
