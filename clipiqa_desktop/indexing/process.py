@@ -183,10 +183,15 @@ class ChildProcess:
             name="clipiqa-indexer" if self.what == "the indexer" else "clipiqa-encoder",
             daemon=True,  # ended by multiprocessing's exit handler if the window exits first
         )
-        self._reader, self._process = reader, process
         self._started_at = time.monotonic()
-        process.start()
-        writer.close()  # the child holds the only write end: its death is end-of-file here
+        try:
+            process.start()
+        except BaseException:  # no child (out of memory, too many processes): leak no pipe ends
+            reader.close()
+            raise
+        finally:
+            writer.close()  # the child holds the only write end: its death is end-of-file here
+        self._reader, self._process = reader, process
 
     def cancel(self) -> None:
         """Ask the child to stop between photos; next_message() kills it `grace_s` from now if not."""
