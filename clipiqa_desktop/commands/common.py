@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -105,6 +106,18 @@ def open_catalog(args: argparse.Namespace, create: bool = False, readonly: bool 
         raise CommandError(str(exc)) from exc
 
 
+def catalog_option(args: argparse.Namespace) -> str:
+    """` --catalog FILE` when the user named one, for the commands our messages suggest: pasted as
+    shown they must work on the same catalog, not the default one."""
+    return f" --catalog {shlex.quote(str(args.catalog))}" if getattr(args, "catalog", None) else ""
+
+
+def index_command(folder: Path, args: argparse.Namespace, recursive: bool = False) -> str:
+    """The `index` command to suggest for `folder`, on the catalog this command used."""
+    flag = " -r" if recursive else ""
+    return f"clipiqa-desktop index{flag} {shlex.quote(str(folder))}{catalog_option(args)}"
+
+
 def discard_new_catalog(catalog: Catalog | None) -> bool:
     """After a failed run: delete the catalog file if this run created it and wrote no photo into
     it, so a failed first `index` (bad weights, no photos, ...) leaves no empty catalog behind."""
@@ -128,6 +141,11 @@ def folder_analysis(
     The folder's own photos, with `recursive` those of every folder under it too, whatever folder
     was indexed (a photo is stored under its real directory). A folder with no photos of its own
     (a card's DCIM) shows the photos of its sub-folders, and says so on stderr."""
+    if folder.is_file():
+        raise CommandError(
+            f"{folder} is a photo, not a folder; list a folder and pick photos with --where, e.g. "
+            f"`clipiqa-desktop list {shlex.quote(str(folder.parent))}{catalog_option(args)}`"
+        )
     folder_ids = catalog.folder_ids(folder, recursive)
     if not recursive and catalog.photo_count(folder_ids) == 0:
         tree = catalog.folder_ids(folder, recursive=True)
@@ -141,12 +159,12 @@ def folder_analysis(
             folder_ids = tree
     if not folder_ids:
         raise CommandError(
-            f"{folder} is not in the catalog {catalog.path}; run `clipiqa-desktop index {folder}` first"
+            f"{folder} is not in the catalog {catalog.path}; run `{index_command(folder, args)}` first"
         )
     last = catalog.last_analysis(folder_ids)
     if not model_was_chosen(args):
         if last is None:
-            raise CommandError(f"{folder} has no scores yet; run `clipiqa-desktop index {folder}`")
+            raise CommandError(f"{folder} has no scores yet; run `{index_command(folder, args)}`")
         return folder_ids, last
     from ..scoring.spec import ModelSpec
 

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, CatalogError
 from ..scoring.errors import ScoringError
-from .common import CommandError, Progress, discard_new_catalog, lazy_scorer, open_catalog, positive
+from .common import (
+    CommandError,
+    Progress,
+    discard_new_catalog,
+    index_command,
+    lazy_scorer,
+    open_catalog,
+    positive,
+)
 
 if TYPE_CHECKING:
     from ..indexing.pipeline import IndexSummary
@@ -83,7 +91,7 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         )
 
 
-def photos_only_in_sub_folders(folder: Path) -> str | None:
+def photos_only_in_sub_folders(folder: Path, command: str) -> str | None:
     """The message for a folder whose photos are all in sub-folders (a card's DCIM), else None.
 
     Such a folder is not indexed without -r: a whole tree is a long run (every photo decoded), so
@@ -99,7 +107,7 @@ def photos_only_in_sub_folders(folder: Path) -> str | None:
     shown = ", ".join(subs[:3]) + (f" and {len(subs) - 3} more" if len(subs) > 3 else "")
     return (
         f"{folder} has no photos of its own; its sub-folders ({shown}) hold {len(below):,}. "
-        f"Index them with: clipiqa-desktop index -r {folder}"
+        f"Index them with -r: {command}"
     )
 
 
@@ -115,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
             )
         if not args.recursive:
-            only_below = photos_only_in_sub_folders(folder)
+            only_below = photos_only_in_sub_folders(folder, index_command(folder, args, recursive=True))
             if only_below:
                 raise CommandError(only_below)
         catalog = open_catalog(args, create=True)

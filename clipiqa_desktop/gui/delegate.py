@@ -110,7 +110,7 @@ class PhotoDelegate(QStyledItemDelegate):
             text_rect.adjust(0, 0, -painter.fontMetrics().horizontalAdvance(stars) - 4, 0)
         painter.setPen(QColor("#d0d0d0") if rating != -1 else QColor("#777"))
         name = painter.fontMetrics().elidedText(
-            str(index.data(Qt.ItemDataRole.DisplayRole)), Qt.TextElideMode.ElideMiddle, text_rect.width()
+            str(index.data(Qt.ItemDataRole.DisplayRole)), Qt.TextElideMode.ElideLeft, text_rect.width()
         )
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
         painter.restore()

@@ -216,7 +216,8 @@ def test_commands_on_any_folder_inside_an_indexed_tree(shoot, tmp_path, capsys):
     assert main(["index", str(shoot), *cat, *model]) == 2
     err = capsys.readouterr().err
     assert "has no photos of its own; its sub-folders (jpg) hold 6" in err
-    assert f"clipiqa-desktop index -r {shoot}" in err and "indexed 0" not in err
+    # the suggested command works as pasted: on the same catalog, not the default one
+    assert f"clipiqa-desktop index -r {shoot} --catalog {db}" in err and "indexed 0" not in err
     assert not db.exists(), "nothing was indexed, no catalog was created"
 
     assert main(["index", "-r", str(shoot), *cat, *model]) == 0
@@ -249,3 +250,9 @@ def test_commands_on_any_folder_inside_an_indexed_tree(shoot, tmp_path, capsys):
 
     assert main(["list", str(shoot), *cat, "--where", "status=bogus"]) == 2
     assert "unknown status 'bogus'" in capsys.readouterr().err
+    a_photo = next((shoot / "jpg").glob("*.jpg"))
+    assert main(["list", str(a_photo), *cat]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "is a photo, not a folder" in err and f"clipiqa-desktop list {a_photo.parent} --catalog {db}" in err
+    )
