@@ -564,9 +564,13 @@ def kill_in_migration(card: Path, work: Path, seed: int, attempts: int = 5) -> M
     result.final_rc, result.final_stderr = final.returncode, final.stderr
     result.final_version = user_version(db)
     result.final_integrity = integrity(db)
-    got, result.listed = decisions_listed(card, db)
-    result.decision_mismatches = mismatches(decided, got)
     result.archive_after = archive_counts(db)
+    try:
+        got, result.listed = decisions_listed(card, db)
+    except AssertionError as exc:  # recorded with the final run's output, for the report and the test
+        result.decision_mismatches = [f"{exc}; the final index said: {final.stderr.strip()}"]
+        return result
+    result.decision_mismatches = mismatches(decided, got)
     return result
 
 
