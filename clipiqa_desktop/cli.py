@@ -172,6 +172,19 @@ def model_options(use: str = "score") -> argparse.ArgumentParser:
     return p
 
 
+def tree_options() -> argparse.ArgumentParser:
+    """FOLDER and -r of the commands that read an indexed folder (list, export)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also the photos of its sub-folders (a folder with no photos of its own shows them anyway)",
+    )
+    return p
+
+
 EPILOG = """the window:
   clipiqa-desktop [--catalog FILE] [--model M] [--pretrained T] [--weights FILE] [--device D]
                   [--size N|full|auto] [FOLDER]
@@ -194,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "catalog": catalog_options(),
         "model": model_options("score"),
         "scores": model_options("choose"),
+        "tree": tree_options(),
     }
     parser = argparse.ArgumentParser(
         prog="clipiqa-desktop",

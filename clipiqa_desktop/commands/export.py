@@ -25,18 +25,11 @@ such scores, the CSV cannot be written)"""
 def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
-        parents=[parents["verbose"], parents["catalog"], parents["scores"]],
+        parents=[parents["verbose"], parents["catalog"], parents["scores"], parents["tree"]],
         help="export a folder's scores and decisions as CSV",
         description="Write one CSV row per photo: path, status, decision, capture time, every score.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
-    p.add_argument(
-        "-r",
-        "--recursive",
-        action="store_true",
-        help="also the photos of its sub-folders (a folder with no photos of its own shows them anyway)",
     )
     p.add_argument("--csv", required=True, metavar="FILE", help="where to write the CSV ('-' = stdout)")
     p.add_argument(

@@ -31,18 +31,11 @@ catalog, folder not indexed, no such scores)"""
 def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "list",
-        parents=[parents["verbose"], parents["catalog"], parents["scores"]],
+        parents=[parents["verbose"], parents["catalog"], parents["scores"], parents["tree"]],
         help="list a folder's photos with scores and decisions, sorted and filtered",
         description="List the photos of an indexed folder from the catalog (no image is decoded).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("folder", metavar="FOLDER", help="an indexed folder")
-    p.add_argument(
-        "-r",
-        "--recursive",
-        action="store_true",
-        help="also the photos of its sub-folders (a folder with no photos of its own shows them anyway)",
     )
     p.add_argument("--sort", metavar="KEY", help="sort by an attribute, name, captured, rating or path")
     p.add_argument("--desc", action="store_true", help="sort in descending order")
