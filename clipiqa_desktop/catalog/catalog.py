@@ -275,8 +275,19 @@ class Catalog:
                     .values(status="ok", updated_at=time.time())
                 )
 
-    def write_batch(self, folder_id: int, analysis_id: int, records: Sequence[PhotoRecord]) -> dict[str, int]:
+    def write_batch(
+        self,
+        folder_id: int,
+        analysis_id: int,
+        records: Sequence[PhotoRecord],
+        replaced: list[str] | None = None,
+    ) -> dict[str, int]:
         """Write a batch of indexed photos in ONE transaction; returns rel_path -> photo id.
+
+        A file that now holds a DIFFERENT photo (another capture time, e.g. a reused card's
+        numbering copied over an earlier import) does not inherit the old photo's decision, scores
+        or embeddings: they are dropped and its rel_path is appended to `replaced`. An edit of the
+        same photo (same capture time, or none known) keeps everything.
 
         Each photo is stored under the folder row of the directory that contains it (`rel_path` is
         relative to `folder_id`'s folder, or absolute), so it has one record whatever folder was
@@ -298,8 +309,13 @@ class Catalog:
                     where = directories[directory]
                 else:
                     where = folder_id
-                pid = self._upsert_photo(conn, where, name, rec, now)
+                pid, other_photo = self._upsert_photo(conn, where, name, rec, now)
                 ids[rec.rel_path] = pid
+                if other_photo:
+                    for table in (s.decisions, s.scores, s.embeddings):
+                        conn.execute(delete(table).where(table.c.photo_id == pid))
+                    if replaced is not None:
+                        replaced.append(rec.rel_path)
                 conn.execute(
                     delete(s.scores).where(s.scores.c.photo_id == pid, s.scores.c.analysis_id == analysis_id)
                 )
@@ -351,7 +367,10 @@ class Catalog:
                     )
         return ids
 
-    def _upsert_photo(self, conn: Any, folder_id: int, name: str, rec: PhotoRecord, now: float) -> int:
+    def _upsert_photo(
+        self, conn: Any, folder_id: int, name: str, rec: PhotoRecord, now: float
+    ) -> tuple[int, bool]:
+        """(photo id, whether the file at this path now holds a different photo than its record)."""
         values: dict[str, Any] = {
             "size_bytes": rec.size_bytes,
             "mtime_ns": rec.mtime_ns,
@@ -371,20 +390,30 @@ class Catalog:
                 orientation=rec.orientation,
                 **{k: getattr(rec.meta, k) for k in rec.meta.__dataclass_fields__},
             )
-        existing = conn.execute(
-            select(s.photos.c.id).where(s.photos.c.folder_id == folder_id, s.photos.c.name == name)
-        ).scalar()
+        row = conn.execute(
+            select(s.photos.c.id, s.photos.c.fingerprint, s.photos.c.captured_at).where(
+                s.photos.c.folder_id == folder_id, s.photos.c.name == name
+            )
+        ).first()
+        existing = None if row is None else row[0]
+        other_photo = (
+            row is not None
+            and rec.error is None
+            and None not in (row[1], rec.fingerprint, row[2], rec.meta.captured_at)
+            and row[1] != rec.fingerprint
+            and row[2] != rec.meta.captured_at
+        )
         if existing is None and rec.fingerprint:
             existing = _moved_record(conn, rec.fingerprint)
             if existing is not None:  # renamed or moved: the record follows the file
                 values.update(folder_id=folder_id, name=name)
         if existing is not None:
             conn.execute(update(s.photos).where(s.photos.c.id == existing).values(**values))
-            return int(existing)
+            return int(existing), other_photo
         result = conn.execute(
             s.photos.insert().values(folder_id=folder_id, name=name, added_at=now, **values)
         )
-        return _new_id(result)
+        return _new_id(result), False
 
     def unscored_attributes(
         self, folder_ids: Sequence[int], analysis_id: int, keys: Sequence[str]

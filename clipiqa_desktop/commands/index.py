@@ -70,6 +70,8 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         parts.append(f"{summary.returned} back after being missing")
     if summary.skipped:
         parts.append(f"{summary.skipped} non-photo files skipped")
+    if summary.replaced:
+        parts.append(f"{len(summary.replaced)} files now hold a different photo (old decisions dropped)")
     if summary.passed_over:
         parts.append(f"{len(summary.passed_over)} links passed over")
     if summary.filled_in:
@@ -79,6 +81,11 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         )
     state = "cancelled" if summary.cancelled else "done"
     print(f"clipiqa-desktop: {folder}: {state} in {summary.seconds:.1f}s: " + ", ".join(parts), file=out)
+    for rel in summary.replaced[:MAX_LISTED_FAILURES]:
+        print(
+            f"  {rel}: a different photo than before (another capture time): decision and scores reset",
+            file=out,
+        )
     for rel, reason in summary.passed_over[:MAX_LISTED_FAILURES]:
         print(f"  link {rel}: {reason}", file=out)
     for rel, reason in summary.failed[:MAX_LISTED_FAILURES]:

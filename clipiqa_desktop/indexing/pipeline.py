@@ -79,6 +79,8 @@ class IndexSummary:
     skipped: int = 0  # non-photo / hidden files
     # links not followed (a loop back into the shoot) or counted once (a second name of a photo)
     passed_over: list[tuple[str, str]] = field(default_factory=list)
+    # files that now hold a different photo (another capture time): the old decision was dropped
+    replaced: list[str] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
     filled_in: list[str] = field(default_factory=list)  # attributes scored from stored embeddings
@@ -242,7 +244,7 @@ def index_folder(
             return
         records = [_record(r, by_path[r.path], todo_keys[r.path]) for r in pending]
         assert analysis_id is not None
-        ids = catalog.write_batch(folder_id, analysis_id, records)
+        ids = catalog.write_batch(folder_id, analysis_id, records, replaced=summary.replaced)
         for r, rec in zip(pending, records, strict=True):
             if ids.get(rec.rel_path) in gone:  # the record of a vanished path followed its file
                 summary.renamed += 1

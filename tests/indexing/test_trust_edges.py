@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import replace
 
 import pytest
+from PIL import Image
 
 from clipiqa_desktop.catalog import Catalog, Decision
 from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
@@ -122,3 +123,32 @@ def test_photos_of_a_hidden_folder_are_not_marked_missing_by_a_scan_that_skips_i
     summary = index_folder(catalog, tiny_scorer, shoot, RECURSIVE)
     assert summary.missing == 0
     assert _rows(catalog)[str(shoot / ".edits" / "best.jpg")] == ("ok", None)
+
+
+def _shot(path, seed: int, taken: str) -> None:
+    exif = Image.Exif()
+    exif[0x0132] = taken  # DateTime, "YYYY:MM:DD HH:MM:SS"
+    photo(160, 120, seed=seed).save(path, quality=90, exif=exif)
+
+
+def test_a_file_overwritten_by_another_photo_does_not_inherit_its_decision(tmp_path, catalog, tiny_scorer):
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    _shot(shoot / "IMG_0001.JPG", 1, "2026:06:01 14:00:00")
+    _shot(shoot / "IMG_0002.JPG", 2, "2026:06:01 14:00:05")
+    index_folder(catalog, tiny_scorer, shoot, OPTIONS)
+    ids = catalog.photo_ids_for_paths([shoot / "IMG_0001.JPG", shoot / "IMG_0002.JPG"])
+    one, two = ids[shoot / "IMG_0001.JPG"], ids[shoot / "IMG_0002.JPG"]
+    assert one is not None and two is not None
+    catalog.set_decisions({one: Decision(rating=-1), two: Decision(rating=4, label="Green")})
+    # A reused card's numbering copied over the earlier import: another moment, another photo.
+    _shot(shoot / "IMG_0001.JPG", 9, "2026:07:15 09:30:00")
+    # The same photo edited in place (cropped, re-saved): new bytes, same moment.
+    _shot(shoot / "IMG_0002.JPG", 8, "2026:06:01 14:00:05")
+    os.utime(shoot / "IMG_0002.JPG", ns=(1, 1))  # surely "changed" for the scan
+    summary = index_folder(catalog, tiny_scorer, shoot, OPTIONS)
+    assert summary.replaced == ["IMG_0001.JPG"]
+    decisions = catalog.decisions([one, two])
+    assert decisions[one] == Decision(), "the new photo starts undecided"
+    assert decisions[two] == Decision(rating=4, label="Green"), "an edit of the same photo keeps it"
+    assert _rows(catalog)[str(shoot / "IMG_0001.JPG")] == ("ok", None)

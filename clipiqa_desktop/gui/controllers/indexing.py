@@ -169,6 +169,10 @@ class IndexingController(Controller):
         parts = [f"{summary.indexed:,} scored", f"{summary.unchanged:,} unchanged"]
         if summary.missing:
             parts.append(f"{summary.missing} missing (decisions kept)")
+        if summary.replaced:
+            parts.append(f"{len(summary.replaced)} now a different photo (old decisions dropped)")
+        if summary.passed_over:
+            parts.append(f"{len(summary.passed_over)} links passed over")
         state = "Cancelled" if summary.cancelled else "Done"
         self.window.say(f"{state} in {summary.seconds:.1f} s: " + ", ".join(parts))
         if self.last_failures:
