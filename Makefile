@@ -8,7 +8,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps lint typecheck pytest bench screenshot clean
+.PHONY: run test system-deps lint typecheck pytest bench reliability screenshot clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/index_throughput.py
 	$(PY) benchmarks/gui_latency.py
+
+# Runs every failure case of docs/reliability.md against the real command line and rewrites that
+# page; --memory first runs benchmarks/memory_50k.py (50,000 generated photos, ~20 minutes).
+reliability: $(STAMP)
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'
+	$(PY) benchmarks/reliability.py --memory
 
 screenshot: $(STAMP) system-deps
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'
