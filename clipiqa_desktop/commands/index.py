@@ -61,24 +61,7 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
     unchanged = f"unchanged {summary.unchanged}"
     if summary.failed_before:
         unchanged += f" ({summary.failed_before} of them still failing, see `list --where status=error`)"
-    parts = [f"indexed {summary.indexed}", unchanged, f"failed {len(summary.failed)}"]
-    if summary.renamed:
-        parts.append(f"{summary.renamed} renamed or moved (kept their decisions)")
-    if summary.missing:
-        parts.append(f"{summary.missing} now missing (decisions kept)")
-    if summary.returned:
-        parts.append(f"{summary.returned} back after being missing")
-    if summary.skipped:
-        parts.append(f"{summary.skipped} non-photo files skipped")
-    if summary.replaced:
-        parts.append(f"{len(summary.replaced)} files now hold a different photo (old decisions dropped)")
-    if summary.passed_over:
-        parts.append(f"{len(summary.passed_over)} links passed over")
-    if summary.filled_in:
-        parts.append(
-            f"{summary.filled_in_scores} scores of {', '.join(summary.filled_in)} filled in from the "
-            "stored embeddings"
-        )
+    parts = [f"indexed {summary.indexed}", unchanged, f"failed {len(summary.failed)}", *summary.notes()]
     state = "cancelled" if summary.cancelled else "done"
     print(f"clipiqa-desktop: {folder}: {state} in {summary.seconds:.1f}s: " + ", ".join(parts), file=out)
     for rel in summary.replaced[:MAX_LISTED_FAILURES]:

@@ -86,6 +86,28 @@ class IndexSummary:
     filled_in: list[str] = field(default_factory=list)  # attributes scored from stored embeddings
     filled_in_scores: int = 0  # how many scores that added
 
+    def notes(self) -> list[str]:
+        """What else this run did, for the summary line of `index` and of the window."""
+        notes = []
+        if self.renamed:
+            notes.append(f"{self.renamed} renamed or moved (kept their decisions)")
+        if self.missing:
+            notes.append(f"{self.missing} now missing (decisions kept)")
+        if self.returned:
+            notes.append(f"{self.returned} back after being missing")
+        if self.skipped:
+            notes.append(f"{self.skipped} non-photo files skipped")
+        if self.replaced:
+            notes.append(f"{len(self.replaced)} files now hold a different photo (old decisions dropped)")
+        if self.passed_over:
+            notes.append(f"{len(self.passed_over)} links passed over")
+        if self.filled_in:
+            notes.append(
+                f"{self.filled_in_scores} scores of {', '.join(self.filled_in)} filled in from the "
+                "stored embeddings"
+            )
+        return notes
+
 
 @dataclass(frozen=True)
 class IndexedPhoto:

@@ -166,13 +166,7 @@ class IndexingController(Controller):
         if session is not None and not len(session.table) and not summary.cancelled:
             self.window.say(no_photos_message(session.folder, session.recursive))
             return
-        parts = [f"{summary.indexed:,} scored", f"{summary.unchanged:,} unchanged"]
-        if summary.missing:
-            parts.append(f"{summary.missing} missing (decisions kept)")
-        if summary.replaced:
-            parts.append(f"{len(summary.replaced)} now a different photo (old decisions dropped)")
-        if summary.passed_over:
-            parts.append(f"{len(summary.passed_over)} links passed over")
+        parts = [f"{summary.indexed:,} scored", f"{summary.unchanged:,} unchanged", *summary.notes()]
         state = "Cancelled" if summary.cancelled else "Done"
         self.window.say(f"{state} in {summary.seconds:.1f} s: " + ", ".join(parts))
         if self.last_failures:
