@@ -124,7 +124,7 @@ def decode_only(folder: Path, long_side: int, workers: int) -> float:
     opts = IndexOptions(long_side=long_side)
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda p: _prepare(p, p.stat().st_size, opts, 1), paths))
+        list(pool.map(lambda p: _prepare(p, opts, 1), paths))
     return len(paths) / (time.perf_counter() - start)
 
 

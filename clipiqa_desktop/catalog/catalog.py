@@ -42,7 +42,7 @@ from .records import LABELS, Decision, PhotoMeta, PhotoRecord, PhotoState, Score
 FINGERPRINT_CHUNK = 64 * 1024
 
 
-def file_fingerprint(path: Path, size: int | None = None) -> str:
+def file_fingerprint(path: Path) -> str:
     """A content fingerprint that survives renames and moves: BLAKE2b of the size, first and last 64 KiB.
 
     Reading 128 KiB instead of a whole 30 MB RAW keeps this far below the decode cost; camera files
@@ -50,8 +50,8 @@ def file_fingerprint(path: Path, size: int | None = None) -> str:
     """
     h = hashlib.blake2b(digest_size=20)
     with path.open("rb") as f:
-        # The open file's own size, not the scan's `size`: a file replaced since the folder was read
-        # (a smaller one made seek(-64 KiB, end) fail with EINVAL) is fingerprinted as it is now.
+        # The open file's own size, not the scan's: a file replaced since the folder was read (a
+        # smaller one made seek(-64 KiB, end) fail with EINVAL) is fingerprinted as it is now.
         size = os.fstat(f.fileno()).st_size
         h.update(size.to_bytes(8, "little"))
         h.update(f.read(FINGERPRINT_CHUNK))

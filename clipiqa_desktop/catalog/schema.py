@@ -340,11 +340,6 @@ def _table_names(conn: Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def needs_migration(conn: Connection) -> bool:
-    """True when `migrate` would change anything (an empty file or an older version)."""
-    return current_version(conn) < SCHEMA_VERSION
-
-
 def migrate(conn: Connection) -> int:
     """Bring the schema up to SCHEMA_VERSION inside the caller's transaction; returns the old version.
 

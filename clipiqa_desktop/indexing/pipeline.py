@@ -120,7 +120,7 @@ class IndexedPhoto:
     xmp_decision: Decision | None
 
 
-def _prepare(path: Path, size: int, options: IndexOptions, multiple: int) -> IndexedPhoto:
+def _prepare(path: Path, options: IndexOptions, multiple: int) -> IndexedPhoto:
     assert options.long_side is None or isinstance(options.long_side, int)
     decoded = decode_photo(path, options.long_side, options.thumb_long_side, multiple=multiple)
     thumb = None
@@ -129,7 +129,7 @@ def _prepare(path: Path, size: int, options: IndexOptions, multiple: int) -> Ind
         decoded.thumbnail.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=False)
         thumb = (decoded.thumbnail.width, decoded.thumbnail.height, buf.getvalue())
     try:
-        fingerprint = file_fingerprint(path, size)
+        fingerprint = file_fingerprint(path)
     except OSError as exc:
         raise DecodeError(describe_os_error(exc)) from exc  # "file no longer exists ..." when gone
     return IndexedPhoto(decoded.image, decoded, thumb, fingerprint, read_decision(path, decoded.xmp))
@@ -291,7 +291,7 @@ def index_folder(
         long_side,
         batch_size=options.batch_size,
         workers=options.workers,
-        prepare=lambda p: _prepare(p, by_path[p].size_bytes, options, multiple),
+        prepare=lambda p: _prepare(p, options, multiple),
         cancel=cancel,
     )
     vanished: Path | None = None
