@@ -31,6 +31,16 @@ def tiny_scorer():
     return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32")
 
 
+@pytest.fixture
+def catalog(tmp_path):
+    """A real catalog file in the test's folder (tests/gui has its own, at the window's settings)."""
+    from clipiqa_desktop.catalog import Catalog
+
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    yield cat
+    cat.close()
+
+
 def photo_array(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
     """A deterministic, photo-like RGB array: smooth gradients, a few shapes, mild noise.
 

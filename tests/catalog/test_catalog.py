@@ -20,13 +20,6 @@ from clipiqa_desktop.catalog import (
 )
 
 
-@pytest.fixture
-def catalog(tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite")
-    yield cat
-    cat.close()
-
-
 def _record(name: str, quality: float | None = 0.5, error: str | None = None, fp: str | None = None, **kw):
     emb = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
     if error:

@@ -25,13 +25,6 @@ from clipiqa_desktop.catalog import (
 )
 
 
-@pytest.fixture
-def catalog(tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite")
-    yield cat
-    cat.close()
-
-
 def _rec(rel: str, quality: float = 0.5, fp: str | None = None) -> PhotoRecord:
     return PhotoRecord(
         rel,

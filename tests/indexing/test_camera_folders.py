@@ -27,13 +27,6 @@ RECURSIVE = IndexOptions(long_side=128, batch_size=4, workers=2, thumb_long_side
 
 
 @pytest.fixture
-def catalog(tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite")
-    yield cat
-    cat.close()
-
-
-@pytest.fixture
 def card(tmp_path):
     """DCIM/100CANON and DCIM/101CANON, three photos each, none in DCIM itself."""
     dcim = tmp_path / "card" / "DCIM"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipiqa_desktop.catalog import Catalog, Decision
+from clipiqa_desktop.catalog import Decision
 from clipiqa_desktop.indexing.pipeline import IndexingError, IndexOptions, index_folder
 from clipiqa_desktop.scoring import LazyScorer, ModelSpec, get_attribute
 
@@ -30,13 +30,6 @@ def shoot(tmp_path):
         exif[0x8769] = {0x9003: f"2024:06:01 14:00:{i:02d}", 0x8827: 400}
         photo(240, 160, seed=i).save(folder / f"IMG_{i:04d}.jpg", quality=90, exif=exif)
     return folder
-
-
-@pytest.fixture
-def catalog(tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite")
-    yield cat
-    cat.close()
 
 
 def _states(catalog, folder):

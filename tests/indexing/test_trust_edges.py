@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 from dataclasses import replace
 
-import pytest
 from PIL import Image
 
 from clipiqa_desktop.catalog import Catalog, Decision
@@ -23,13 +22,6 @@ from ..conftest import photo
 
 OPTIONS = IndexOptions(long_side=128, batch_size=4, workers=1, thumb_long_side=64)
 RECURSIVE = replace(OPTIONS, recursive=True)
-
-
-@pytest.fixture
-def catalog(tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite")
-    yield cat
-    cat.close()
 
 
 def _rows(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
