@@ -204,7 +204,7 @@ def index_folder(
         summary.failed.append((path.relative_to(folder).as_posix(), f"cannot read: {reason}"))
     # Only a folder whose listing was read can tell that a photo is gone: not a sub-folder of a run
     # without -r, a hidden or unreadable folder, or a file that could not be looked at.
-    looked = {key_of(d / "_")[:-1] for d in selection.listed}
+    looked = {key_of.prefix(d) for d in selection.listed}
     protected = {key_of(path) for path, _ in selection.unreadable}
 
     states = catalog.photo_states(tree, analysis_id, root=folder)
@@ -377,9 +377,13 @@ class _Keys:
         self.outside: list[Path] = []  # real directories outside root that photos were found in
 
     def __call__(self, path: Path) -> str:
-        prefix = self._prefix.get(path.parent)
+        return self.prefix(path.parent) + path.name
+
+    def prefix(self, directory: Path) -> str:
+        """The key prefix of the photos in `directory`: "" for root, "100CANON/", or "/abs/dir/"."""
+        prefix = self._prefix.get(directory)
         if prefix is None:
-            real = path.parent.resolve()
+            real = directory.resolve()
             if real == self.root:
                 prefix = ""
             elif real.is_relative_to(self.root):
@@ -387,8 +391,8 @@ class _Keys:
             else:
                 prefix = real.as_posix().rstrip("/") + "/"
                 self.outside.append(real)
-            self._prefix[path.parent] = prefix
-        return prefix + path.name
+            self._prefix[directory] = prefix
+        return prefix
 
 
 @dataclass
