@@ -37,7 +37,8 @@ from . import schema as s
 from .connection import check_location, open_engine, transaction
 from .connection import default_catalog_path as default_catalog_path
 from .errors import CatalogError as CatalogError
-from .records import LABELS, Decision, PhotoMeta, PhotoRecord, PhotoState, ScoreMatrix
+from .records import Decision, DecisionDelta, PhotoMeta, PhotoRecord, PhotoState, ScoreMatrix
+from .transaction import CatalogTransaction, DecisionChangeFn, read_decisions
 
 FINGERPRINT_CHUNK = 64 * 1024
 
@@ -298,6 +299,7 @@ class Catalog:
         now = time.time()
         ids: dict[str, int] = {}
         with self._begin(write=True) as conn:
+            tx = CatalogTransaction(conn)
             root = conn.execute(select(s.folders.c.path).where(s.folders.c.id == folder_id)).scalar_one()
             directories: dict[str, int] = {}
             for rec in records:
@@ -352,19 +354,11 @@ class Catalog:
                         )
                     )
                 if rec.xmp_decision is not None:
-                    d = rec.xmp_decision
-                    conn.execute(
-                        insert(s.decisions)
-                        .values(
-                            photo_id=pid,
-                            rating=d.rating,
-                            picked=d.picked,
-                            label=d.label,
-                            changed_at=now,
-                            source="xmp",
-                        )
-                        .on_conflict_do_nothing(index_elements=["photo_id"])
-                    )
+                    # A decision made in another tool, through the one decision path: adopted only
+                    # while the catalog holds none for this photo.
+                    tx.update_decisions([pid], _adopt_if_undecided(rec.xmp_decision), "xmp")
+                if rec.sidecar is not None:
+                    tx.set_sidecar_state(pid, rec.sidecar)
         return ids
 
     def _upsert_photo(
@@ -595,45 +589,28 @@ class Catalog:
             return _common(str(p) for (p,) in conn.execute(q))
 
     # --- decisions -----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[CatalogTransaction]:
+        """One write transaction for several steps (see transaction.py): all of them or none."""
+        with self._begin(write=True) as conn:
+            yield CatalogTransaction(conn)
+
     def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
         """Current decisions (Decision() for photos that have none)."""
         with self._begin() as conn:
-            return self._decisions(conn, [int(p) for p in photo_ids])  # numpy ints do not bind
+            return read_decisions(conn, [int(p) for p in photo_ids])  # numpy ints do not bind
 
-    @staticmethod
-    def _decisions(conn: Connection, ids: list[int]) -> dict[int, Decision]:
-        result = {pid: Decision() for pid in ids}
-        q = select(s.decisions.c.photo_id, s.decisions.c.rating, s.decisions.c.picked, s.decisions.c.label)
-        for chunk in _chunks(ids, 500):
-            for pid, rating, picked, label in conn.execute(q.where(s.decisions.c.photo_id.in_(chunk))):
-                result[int(pid)] = Decision(int(rating), bool(picked), label)
-        return result
+    def update_decisions(
+        self, photo_ids: Iterable[int], change: DecisionChangeFn, source: str = "user"
+    ) -> list[DecisionDelta]:
+        """Apply a change to photos' current decisions in one transaction (CatalogTransaction)."""
+        with self.transaction() as tx:
+            return tx.update_decisions(photo_ids, change, source)
 
-    def set_decisions(self, changes: dict[int, Decision]) -> dict[int, Decision]:
-        """Store decisions in one transaction; returns the previous ones, for undo."""
-        for d in changes.values():
-            if not -1 <= d.rating <= 5:
-                raise ValueError(f"rating must be -1..5, got {d.rating}")
-            if d.label is not None and d.label not in LABELS:
-                raise ValueError(f"label must be one of {', '.join(LABELS)}")
-        ids = [int(p) for p in changes]
-        now = time.time()
-        with self._begin(write=True) as conn:
-            before = self._decisions(conn, ids)
-            for pid, d in zip(ids, changes.values(), strict=True):
-                vals = {
-                    "rating": d.rating,
-                    "picked": d.picked,
-                    "label": d.label,
-                    "changed_at": now,
-                    "source": "user",
-                }
-                conn.execute(
-                    insert(s.decisions)
-                    .values(photo_id=pid, **vals)
-                    .on_conflict_do_update(index_elements=["photo_id"], set_=vals)
-                )
-        return before
+    def set_decisions(self, decisions: dict[int, Decision], source: str = "user") -> list[DecisionDelta]:
+        """Set whole decisions (test set-up, imports of a complete state). Culling actions use
+        update_decisions, which changes only the fields the user touched."""
+        return self.update_decisions(decisions, lambda pid, _current: decisions[pid], source)
 
     # --- prompts and text features -------------------------------------------------------------
     def save_prompt(self, key: str, positive: str, negative: str) -> None:
@@ -678,6 +655,11 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _adopt_if_undecided(found: Decision) -> DecisionChangeFn:
+    """A change that takes `found` (read from XMP) for a photo the catalog holds no decision for."""
+    return lambda _pid, current: found if current == Decision() else current
 
 
 def _new_id(result: Any) -> int:

@@ -26,6 +26,33 @@ class Decision:
         return self.rating == RATING_REJECTED
 
 
+DECISION_FIELDS = ("rating", "picked", "label")
+
+
+@dataclass(frozen=True)
+class DecisionDelta:
+    """What one change did to one photo's decision, read and written in one transaction."""
+
+    photo_id: int
+    before: Decision
+    after: Decision
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields this change altered (an undo puts back exactly these)."""
+        return tuple(f for f in DECISION_FIELDS if getattr(self.before, f) != getattr(self.after, f))
+
+
+@dataclass(frozen=True)
+class SidecarState:
+    """An XMP sidecar as the catalog last saw (or wrote) it: its file name beside the photo, its own
+    modification time and size. A sidecar whose stat differs was changed by another tool."""
+
+    name: str
+    mtime_ns: int
+    size: int
+
+
 @dataclass(frozen=True)
 class PhotoRecord:
     """Everything the indexing pipeline writes for one photo, in one transaction with its batch.
@@ -47,6 +74,7 @@ class PhotoRecord:
     embedding: np.ndarray | None = field(default=None, repr=False)
     thumbnail: tuple[int, int, bytes] | None = field(default=None, repr=False)  # width, height, JPEG
     xmp_decision: Decision | None = None  # read from XMP; applied only if the catalog has none yet
+    sidecar: SidecarState | None = None  # the XMP sidecar as read while indexing
 
 
 @dataclass(frozen=True)

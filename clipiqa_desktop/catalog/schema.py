@@ -68,6 +68,11 @@ photos = Table(
     Column("error", Text),
     Column("added_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # The XMP sidecar beside the photo as last read or written (its own stat, not the photo's):
+    # a sidecar whose mtime/size differ was edited by another tool and is imported again.
+    Column("sidecar_name", Text),
+    Column("sidecar_mtime_ns", Integer),
+    Column("sidecar_size", Integer),
     UniqueConstraint("folder_id", "name"),
 )
 Index("ix_photos_fingerprint", photos.c.fingerprint)
@@ -127,6 +132,26 @@ decisions = Table(
     Column("label", String(16)),  # Red, Yellow, Green, Blue, Purple
     Column("changed_at", Float, nullable=False),
     Column("source", String(8), nullable=False, server_default="user"),  # user | xmp
+)
+
+move_batches = Table(
+    "move_batches",  # one `move-rejects` run, so that it can be undone
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("folder", Text, nullable=False),  # the folder whose rejects were moved
+    Column("target", Text, nullable=False),  # where they went (absolute)
+    Column("created_at", Float, nullable=False),
+    Column("undone_at", Float),  # NULL while the files are at their new place
+)
+
+moved_files = Table(
+    "moved_files",  # every file a batch moved (photos, their sidecars, RAW+JPEG partners)
+    metadata,
+    Column("batch_id", Integer, ForeignKey("move_batches.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("photo_id", Integer, ForeignKey("photos.id", ondelete="SET NULL")),  # NULL for a sidecar
+    Column("src", Text, nullable=False),  # absolute paths
+    Column("dst", Text, nullable=False),
 )
 
 thumbnails = Table(
@@ -316,8 +341,37 @@ def _v2_updated(conn: Connection, photo_id: int) -> float:
     return float(conn.exec_driver_sql("SELECT updated_at FROM photos WHERE id = ?", (photo_id,)).scalar_one())
 
 
+def _v3(conn: Connection) -> None:
+    """Decisions leave the catalog: the sidecar each photo was last seen with (to notice edits by
+    other tools), and the journal of `move-rejects` runs (to undo them)."""
+    for column in ("sidecar_name TEXT", "sidecar_mtime_ns INTEGER", "sidecar_size INTEGER"):
+        conn.exec_driver_sql(f"ALTER TABLE photos ADD COLUMN {column}")
+    conn.exec_driver_sql(
+        """CREATE TABLE move_batches (
+	id INTEGER NOT NULL,
+	folder TEXT NOT NULL,
+	target TEXT NOT NULL,
+	created_at FLOAT NOT NULL,
+	undone_at FLOAT,
+	PRIMARY KEY (id)
+)"""
+    )
+    conn.exec_driver_sql(
+        """CREATE TABLE moved_files (
+	batch_id INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	photo_id INTEGER,
+	src TEXT NOT NULL,
+	dst TEXT NOT NULL,
+	PRIMARY KEY (batch_id, seq),
+	FOREIGN KEY(batch_id) REFERENCES move_batches (id) ON DELETE CASCADE,
+	FOREIGN KEY(photo_id) REFERENCES photos (id) ON DELETE SET NULL
+)"""
+    )
+
+
 # MIGRATIONS[i] takes the schema from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..catalog import LABELS, CatalogError, Decision
-from ..culling.decisions import DecisionChange, apply_change
+from ..catalog import LABELS, CatalogError
+from ..culling.decisions import DecisionChange, change_fn
 from .common import CommandError, open_catalog
 
 EPILOG = """examples:
@@ -85,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"clipiqa-desktop: {path}: {reason}", file=sys.stderr)
         if not known:
             raise CommandError("none of the photos given is in the catalog")
-        current = catalog.decisions(list(known.values()))
         change = change_from_args(args)
-        new: dict[int, Decision] = {pid: apply_change(current[pid], change) for pid in known.values()}
-        catalog.set_decisions(new)
+        # Read, change and write in ONE transaction: only the field this command touches changes,
+        # whatever another window or process did to the others a moment ago.
+        catalog.update_decisions(known.values(), change_fn(change))
     except (CommandError, CatalogError) as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2

@@ -8,9 +8,11 @@ reject leaves the photo unrated. Ctrl+Z brings back what a reject replaced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from ..catalog.records import RATING_REJECTED, Decision
+from ..catalog.records import RATING_REJECTED, Decision, DecisionDelta
+from ..catalog.transaction import DecisionChangeFn
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,27 @@ def apply_change(current: Decision, change: DecisionChange) -> Decision:
     elif change.label is not None:
         label = change.label or None
     return Decision(rating=rating, picked=picked, label=label)
+
+
+def change_fn(change: DecisionChange) -> DecisionChangeFn:
+    """The change as the catalog applies it, to each photo's decision as it is at write time."""
+    return lambda _pid, current: apply_change(current, change)
+
+
+def restore_fn(deltas: Sequence[DecisionDelta], to: str) -> DecisionChangeFn:
+    """Undo (`to="before"`) or redo (`to="after"`) of a step: put back the value each delta's
+    CHANGED fields had, and nothing else, so what another writer did to the other fields since
+    (a label given in a second window, a sidecar imported) stays."""
+    by_id = {d.photo_id: d for d in deltas}
+
+    def restore(pid: int, current: Decision) -> Decision:
+        delta = by_id.get(pid)
+        if delta is None:
+            return current
+        source = delta.before if to == "before" else delta.after
+        new = replace(current, **{f: getattr(source, f) for f in delta.fields})
+        if new.picked and new.rejected:  # the other writer picked what this step un-rejects, or back
+            new = replace(new, picked=False) if source.rejected else replace(new, rating=0)
+        return new
+
+    return restore

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..catalog import Catalog, Decision, PhotoTable, build_table
-from ..catalog.records import ScoreMatrix
+from ..catalog import Catalog, PhotoTable, build_table
+from ..catalog.records import DecisionDelta, ScoreMatrix
 from ..catalog.table import sort_rows
+from ..catalog.transaction import DecisionChangeFn
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
-from .decisions import DecisionChange, apply_change
+from .decisions import DecisionChange, change_fn, restore_fn
 from .prompts import prompt_scores
 
 
@@ -104,8 +105,7 @@ class SessionEvents:
 
 @dataclass
 class _Undo:
-    before: dict[int, Decision]
-    after: dict[int, Decision]
+    deltas: list[DecisionDelta]  # what the step did, field by field, as the catalog applied it
 
 
 class CullingSession:
@@ -258,35 +258,39 @@ class CullingSession:
 
     # --- decisions, with undo --------------------------------------------------------------------------
     def decide(self, rows: Sequence[int], change: DecisionChange) -> None:
-        """Apply a culling action to table rows; saved at once; undoable as one step."""
+        """Apply a culling action to table rows; saved at once; undoable as one step.
+
+        The catalog applies the change to each photo's decision as it is at write time (not to this
+        table's copy), so what another window or process did to the other fields is kept."""
         if not rows:
             return
         ids = [int(self.table.ids[r]) for r in rows]
-        current = {pid: self._decision_of(r) for pid, r in zip(ids, rows, strict=True)}
-        after = {pid: apply_change(d, change) for pid, d in current.items()}
-        self._write(after)
-        self._undo.append(_Undo(current, after))
-        self._redo.clear()
+        deltas = self._write(ids, change_fn(change))
+        if deltas:
+            self._undo.append(_Undo(deltas))
+            self._redo.clear()
         self.events.decisions_changed.emit(ids)
 
     def undo(self) -> list[int]:
-        """Undo the last decision step; returns the photo ids it touched."""
+        """Undo the last decision step (the fields it changed, nothing else); returns the photo ids."""
         if not self._undo:
             return []
         step = self._undo[-1]
-        self._write(step.before)  # a failed write raises and leaves the step where it was
+        ids = [d.photo_id for d in step.deltas]
+        self._write(ids, restore_fn(step.deltas, "before"))  # a failed write raises; the step stays
         self._redo.append(self._undo.pop())
-        self.events.decisions_changed.emit(list(step.before))
-        return list(step.before)
+        self.events.decisions_changed.emit(ids)
+        return ids
 
     def redo(self) -> list[int]:
         if not self._redo:
             return []
         step = self._redo[-1]
-        self._write(step.after)
+        ids = [d.photo_id for d in step.deltas]
+        self._write(ids, restore_fn(step.deltas, "after"))
         self._undo.append(self._redo.pop())
-        self.events.decisions_changed.emit(list(step.after))
-        return list(step.after)
+        self.events.decisions_changed.emit(ids)
+        return ids
 
     @property
     def can_undo(self) -> bool:
@@ -296,18 +300,18 @@ class CullingSession:
     def can_redo(self) -> bool:
         return bool(self._redo)
 
-    def _decision_of(self, row: int) -> Decision:
-        t = self.table
-        return Decision(int(t.rating[row]), bool(t.picked[row]), t.labels[row])
-
-    def _write(self, decisions: dict[int, Decision]) -> None:
-        self.catalog.set_decisions(decisions)
-        for pid, d in decisions.items():
+    def _write(self, ids: list[int], change: DecisionChangeFn) -> list[DecisionDelta]:
+        """Apply `change` in the catalog, then show every photo's decision as the catalog now has it
+        (which includes what other writers did)."""
+        deltas = self.catalog.update_decisions(ids, change)
+        now = self.catalog.decisions(ids)
+        for pid, d in now.items():
             i = self.row_of(pid)
             if i is not None:
                 self.table.rating[i] = d.rating
                 self.table.picked[i] = d.picked
                 self.table.labels[i] = d.label
+        return deltas
 
     # --- custom prompts ----------------------------------------------------------------------------
     def add_prompt_scores(self, pair: AttributePair, photo_ids: np.ndarray, values: np.ndarray) -> None:

@@ -77,9 +77,9 @@ def parse_decision(packet: bytes) -> Decision | None:
             continue
     label = next((w.capitalize() for w in _values(root, "xmp:Label") if w.capitalize() in LABELS), None)
     pick = next(iter(_values(root, "digiKam:PickLabel")), None)
-    picked = pick == "3"
     if pick == "1" and rating is None:
         rating = RATING_REJECTED
+    picked = pick == "3" and rating != RATING_REJECTED  # a reject wins over a contradicting pick
     if rating is None and label is None and not picked:
         return None
     return Decision(rating=rating or 0, picked=picked, label=label)

@@ -133,13 +133,18 @@ def test_missing_keeps_decisions_and_a_renamed_file_takes_its_record(catalog, tm
     assert set(catalog.photo_states(fid, aid)) == {"renamed.jpg"}
 
 
-def test_decisions_validate_and_return_the_previous_state(catalog, tmp_path):
+def test_decisions_validate_and_return_before_and_after(catalog, tmp_path):
     fid = catalog.folder_id(tmp_path)
     aid = catalog.analysis_id("m", "512", 4, 100.0)
     pid = catalog.write_batch(fid, aid, [_record("a.jpg")])["a.jpg"]
-    before = catalog.set_decisions({pid: Decision(rating=-1)})
-    assert before == {pid: Decision()}
-    assert catalog.set_decisions({pid: Decision(rating=2, picked=True)}) == {pid: Decision(rating=-1)}
+    (delta,) = catalog.set_decisions({pid: Decision(rating=-1)})
+    assert (delta.photo_id, delta.before, delta.after) == (pid, Decision(), Decision(rating=-1))
+    assert delta.fields == ("rating",)
+    (delta,) = catalog.set_decisions({pid: Decision(rating=2, picked=True)})
+    assert delta.before == Decision(rating=-1) and delta.fields == ("rating", "picked")
+    assert catalog.set_decisions({pid: Decision(rating=2, picked=True)}) == [], "no change, no write"
+    with pytest.raises(ValueError, match="picked and rejected"):
+        catalog.set_decisions({pid: Decision(rating=-1, picked=True)})
     with pytest.raises(ValueError, match="rating"):
         catalog.set_decisions({pid: Decision(rating=6)})
     with pytest.raises(ValueError, match="label"):

@@ -149,10 +149,10 @@ def test_a_failed_undo_keeps_its_step(session, monkeypatch):
 
     session.decide([int(session.view[0])], DecisionChange(reject=True))
 
-    def full_disk(decisions):
+    def full_disk(ids, change, source="user"):
         raise CatalogError("disk full")
 
-    monkeypatch.setattr(session.catalog, "set_decisions", full_disk)
+    monkeypatch.setattr(session.catalog, "update_decisions", full_disk)
     with pytest.raises(CatalogError):
         session.undo()
     assert session.can_undo and not session.can_redo

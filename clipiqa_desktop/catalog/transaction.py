@@ -1,0 +1,135 @@
+"""A catalog write transaction that callers compose: the one path every decision takes.
+
+    with catalog.transaction() as tx:
+        deltas = tx.update_decisions(ids, change)        # read, change, write: one transaction
+        tx.set_sidecar_state(photo_id, state)
+
+`update_decisions` reads each photo's current decision INSIDE the write transaction (SQLite's
+BEGIN IMMEDIATE holds the write lock from the start), lets `change` alter only the fields the user
+touched, writes it, and returns before/after. So a `rate` in another terminal, a second window, or a
+rating the indexer imported a moment earlier is never replaced by a stale copy: the window, `rate`,
+undo/redo, the XMP import and the XMP hand-off all go through here, and none of them builds a whole
+decision from a row it read earlier.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.sqlite import insert
+
+from . import schema as s
+from .records import LABELS, Decision, DecisionDelta, SidecarState
+
+# change(photo_id, current decision) -> the new decision (return `current` to leave it alone)
+DecisionChangeFn = Callable[[int, Decision], Decision]
+
+_CHUNK = 500
+
+
+class CatalogTransaction:
+    """Operations inside one open write transaction (see Catalog.transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- decisions -------------------------------------------------------------------------------
+    def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
+        """Current decisions (Decision() for photos that have none)."""
+        return read_decisions(self.conn, [int(p) for p in photo_ids])
+
+    def decision_times(self, photo_ids: Sequence[int]) -> dict[int, float]:
+        """When each photo's decision last changed (unix time); photos without one are left out."""
+        out: dict[int, float] = {}
+        d = s.decisions.c
+        for chunk in _chunks([int(p) for p in photo_ids]):
+            for pid, at in self.conn.execute(select(d.photo_id, d.changed_at).where(d.photo_id.in_(chunk))):
+                out[int(pid)] = float(at)
+        return out
+
+    def update_decisions(
+        self, photo_ids: Iterable[int], change: DecisionChangeFn, source: str = "user"
+    ) -> list[DecisionDelta]:
+        """Apply `change` to each photo's CURRENT decision; returns one delta per photo it altered.
+
+        Photos the change leaves as they are are not written (their changed_at stays), and no delta
+        is returned for them. Photos that no longer exist (deleted by another process) are skipped.
+        """
+        ids = list(dict.fromkeys(int(p) for p in photo_ids))
+        existing: set[int] = set()
+        for chunk in _chunks(ids):
+            q = select(s.photos.c.id).where(s.photos.c.id.in_(chunk))
+            existing |= {int(p) for (p,) in self.conn.execute(q)}
+        ids = [p for p in ids if p in existing]
+        current = read_decisions(self.conn, ids)
+        now = time.time()
+        deltas: list[DecisionDelta] = []
+        for pid in ids:
+            before = current[pid]
+            after = change(pid, before)
+            if after == before:
+                continue
+            _check(after)
+            vals = {
+                "rating": after.rating,
+                "picked": after.picked,
+                "label": after.label,
+                "changed_at": now,
+                "source": source,
+            }
+            self.conn.execute(
+                insert(s.decisions)
+                .values(photo_id=pid, **vals)
+                .on_conflict_do_update(index_elements=["photo_id"], set_=vals)
+            )
+            deltas.append(DecisionDelta(pid, before, after))
+        return deltas
+
+    # --- sidecars --------------------------------------------------------------------------------
+    def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:
+        """The sidecar each photo was last seen or written with (None: none recorded)."""
+        p = s.photos.c
+        out: dict[int, SidecarState | None] = {}
+        for chunk in _chunks([int(i) for i in photo_ids]):
+            q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size).where(p.id.in_(chunk))
+            for pid, name, mtime, size in self.conn.execute(q):
+                out[int(pid)] = None if name is None else SidecarState(str(name), int(mtime), int(size))
+        return out
+
+    def set_sidecar_state(self, photo_id: int, state: SidecarState | None) -> None:
+        """Record the sidecar as it is now (after reading or writing it); None forgets it."""
+        self.conn.execute(
+            update(s.photos)
+            .where(s.photos.c.id == int(photo_id))
+            .values(
+                sidecar_name=None if state is None else state.name,
+                sidecar_mtime_ns=None if state is None else state.mtime_ns,
+                sidecar_size=None if state is None else state.size,
+            )
+        )
+
+
+def read_decisions(conn: Connection, ids: list[int]) -> dict[int, Decision]:
+    result = {pid: Decision() for pid in ids}
+    d = s.decisions.c
+    q = select(d.photo_id, d.rating, d.picked, d.label)
+    for chunk in _chunks(ids):
+        for pid, rating, picked, label in conn.execute(q.where(d.photo_id.in_(chunk))):
+            result[int(pid)] = Decision(int(rating), bool(picked), label)
+    return result
+
+
+def _check(d: Decision) -> None:
+    if not -1 <= d.rating <= 5:
+        raise ValueError(f"rating must be -1..5, got {d.rating}")
+    if d.label is not None and d.label not in LABELS:
+        raise ValueError(f"label must be one of {', '.join(LABELS)}")
+    if d.picked and d.rating == -1:
+        raise ValueError("a photo cannot be picked and rejected at once")
+
+
+def _chunks(items: list[int]) -> Iterable[list[int]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
