@@ -21,18 +21,19 @@ run: $(STAMP)
 
 test: system-deps lint typecheck pytest
 
-# Debian packages for the real-window (Xvfb) test: installed when missing and we may (root or
+# Debian packages (requirements/debian.txt: Xvfb for the real-window test, exiftool and exiv2 that
+# read back the XMP we write): installed when missing and we may (root or
 # password-less sudo); otherwise that one test is skipped and says why.
 system-deps:
 	@missing=$$(for p in $$(grep -v '^#' requirements/debian.txt); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if ! command -v apt-get >/dev/null; then echo "system-deps: no apt-get; the Xvfb test will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "system-deps: no apt-get; the Xvfb and XMP read-back tests will be skipped"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "system-deps: not root; the Xvfb test will be skipped (missing: $$missing)"; exit 0; fi; \
+	else echo "system-deps: not root; the Xvfb and XMP read-back tests will be skipped (missing: $$missing)"; exit 0; fi; \
 	echo "system-deps: installing $$missing"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null \
-		|| echo "system-deps: apt-get failed; the Xvfb test will be skipped"
+		|| echo "system-deps: apt-get failed; the Xvfb and XMP read-back tests will be skipped"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
