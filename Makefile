@@ -23,7 +23,7 @@ test: system-deps lint typecheck pytest
 
 # Debian packages (requirements/debian.txt: Xvfb for the real-window test, exiftool and exiv2 that
 # read back the XMP we write): installed when missing and we may (root or
-# password-less sudo); otherwise that one test is skipped and says why.
+# password-less sudo); otherwise those tests are skipped and say why.
 system-deps:
 	@missing=$$(for p in $$(grep -v '^#' requirements/debian.txt); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
