@@ -141,7 +141,9 @@ move_batches = Table(
     Column("folder", Text, nullable=False),  # the folder whose rejects were moved
     Column("target", Text, nullable=False),  # where they went (absolute)
     Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),  # NULL while files are moving (a kill: `move-rejects` repairs it)
     Column("undone_at", Float),  # NULL while the files are at their new place
+    Column("made_dirs", Text),  # folders this batch created, one per line (undo removes them if empty)
 )
 
 moved_files = Table(
@@ -149,6 +151,7 @@ moved_files = Table(
     metadata,
     Column("batch_id", Integer, ForeignKey("move_batches.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", Integer, primary_key=True),
+    Column("grp", Integer, nullable=False),  # seq of its frame's first file: a frame moves as one
     Column("photo_id", Integer, ForeignKey("photos.id", ondelete="SET NULL")),  # NULL for a sidecar
     Column("src", Text, nullable=False),  # absolute paths
     Column("dst", Text, nullable=False),
@@ -352,7 +355,9 @@ def _v3(conn: Connection) -> None:
 	folder TEXT NOT NULL,
 	target TEXT NOT NULL,
 	created_at FLOAT NOT NULL,
+	finished_at FLOAT,
 	undone_at FLOAT,
+	made_dirs TEXT,
 	PRIMARY KEY (id)
 )"""
     )
@@ -360,6 +365,7 @@ def _v3(conn: Connection) -> None:
         """CREATE TABLE moved_files (
 	batch_id INTEGER NOT NULL,
 	seq INTEGER NOT NULL,
+	grp INTEGER NOT NULL,
 	photo_id INTEGER,
 	src TEXT NOT NULL,
 	dst TEXT NOT NULL,
