@@ -37,7 +37,16 @@ from . import schema as s
 from .connection import check_location, open_engine, transaction
 from .connection import default_catalog_path as default_catalog_path
 from .errors import CatalogError as CatalogError
-from .records import Decision, DecisionDelta, PhotoMeta, PhotoRecord, PhotoState, ScoreMatrix
+from .records import (
+    Decision,
+    DecisionDelta,
+    PhotoMeta,
+    PhotoRecord,
+    PhotoScores,
+    PhotoState,
+    ScoreMatrix,
+    SidecarState,
+)
 from .transaction import CatalogTransaction, DecisionChangeFn, read_decisions
 
 FINGERPRINT_CHUNK = 64 * 1024
@@ -582,6 +591,41 @@ class Catalog:
                 out[Path(raw)] = None if pid is None else int(pid)
         return out
 
+    def photo_scores(self, photo_ids: Sequence[int], analysis_id: int | None = None) -> list[PhotoScores]:
+        """Each photo's file, status and scores (what the XMP hand-off writes beside its decision),
+        in the order given; unknown ids are left out. The scores are those of `analysis_id`, or by
+        default of the analysis the photo's folder was last indexed with."""
+        ids = list(dict.fromkeys(int(p) for p in photo_ids))
+        p, f = s.photos.c, s.folders.c
+        found: dict[int, tuple[Path, str, int | None]] = {}
+        scores: dict[tuple[int, int], dict[str, float]] = {}
+        analyses: dict[int, tuple[str, str]] = {}
+        with self._begin() as conn:
+            for chunk in _chunks(ids, 500):
+                q = (
+                    select(p.id, f.path, p.name, p.status, f.last_analysis_id)
+                    .join(s.folders, f.id == p.folder_id)
+                    .where(p.id.in_(chunk))
+                )
+                for pid, folder, name, status, last in conn.execute(q):
+                    aid = analysis_id if analysis_id is not None else last
+                    found[int(pid)] = (Path(folder) / name, str(status), None if aid is None else int(aid))
+                sc = s.scores.c
+                q2 = select(sc.photo_id, sc.analysis_id, sc.attribute, sc.value).where(sc.photo_id.in_(chunk))
+                for pid, aid, attribute, value in conn.execute(q2):
+                    scores.setdefault((int(pid), int(aid)), {})[str(attribute)] = float(value)
+            a = s.analyses.c
+            for aid, model_id, size in conn.execute(select(a.id, a.model_id, a.size)):
+                analyses[int(aid)] = (str(model_id), str(size))
+        out: list[PhotoScores] = []
+        for pid in ids:
+            if pid not in found:
+                continue
+            path, status, aid = found[pid]
+            model, size = analyses.get(aid, (None, None)) if aid is not None else (None, None)
+            out.append(PhotoScores(pid, path, status, model, size, scores.get((pid, aid or -1), {})))
+        return out
+
     def _common_folder(self, folder_ids: list[int]) -> str:
         """The deepest folder that all these folder rows are in (itself for one)."""
         with self._begin() as conn:
@@ -599,6 +643,12 @@ class Catalog:
         """Current decisions (Decision() for photos that have none)."""
         with self._begin() as conn:
             return read_decisions(conn, [int(p) for p in photo_ids])  # numpy ints do not bind
+
+    def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:
+        """The sidecar each photo was last seen or written with, read without the write lock (the
+        indexer compares every photo's sidecar with it; see culling/xmp_import.py)."""
+        with self._begin() as conn:
+            return CatalogTransaction(conn).sidecar_states(photo_ids)
 
     def update_decisions(
         self, photo_ids: Iterable[int], change: DecisionChangeFn, source: str = "user"

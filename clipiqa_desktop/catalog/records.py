@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -88,6 +89,19 @@ class PhotoState:
     status: str
     scored: bool  # has scores for the analysis in question
     error: str | None = None  # the reason, for a photo with status "error"
+
+
+@dataclass(frozen=True)
+class PhotoScores:
+    """A photo's file and the scores of one analysis: what the XMP hand-off writes beside its
+    decision (Catalog.photo_scores)."""
+
+    id: int
+    path: Path
+    status: str
+    model_id: str | None = None
+    analysis_size: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,244 @@
+"""Handing the cull to the editor: write the XMP sidecars of a set of photos from the catalog.
+
+    report = write_sidecars(catalog, photo_ids, XmpOptions(naming="adobe", reject_as="label"))
+
+For each photo: the sidecar it owns under the naming (culling/sidecars.py; under Adobe naming a
+JPEG beside its RAW gets none and is reported as skipped), its decision read inside a write
+transaction (so it is the current one), merged into the existing sidecar (culling/xmp_write.py:
+only our fields change), written atomically (temporary file in the same folder, fsync, rename,
+fsync of the folder; the existing sidecar's permissions kept) and only when its bytes change. The
+sidecar's new stat is then recorded (`set_sidecar_state`) so the XMP-in import does not take our own
+write for another tool's edit. Photo files are never opened for writing.
+
+A sidecar changed by another tool since the catalog last recorded it is not overwritten (skipped:
+index the folder to import it first); a sidecar that is not valid XMP is never replaced. Every other
+failure (read-only folder, full disk, unreadable file) is one reason for one path; nothing is left
+half-written. Safe to call from a background thread (the window's writer thread does).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalog import Catalog
+from ..catalog.records import Decision, PhotoScores, SidecarState
+from .sidecars import DEFAULT_NAMING, NAMINGS, sidecar_target, sidecar_to_read
+from .xmp_write import DEFAULT_REJECT_AS, MAX_PACKET_BYTES, REJECT_AS, XmpError, fields_for, merge_packet
+
+_CHUNK = 32  # photos per write transaction: short enough not to hold the catalog's write lock long
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
+@dataclass(frozen=True)
+class XmpOptions:
+    """How sidecars are named ("darktable": IMG.CR3.xmp, "adobe": IMG.xmp) and how a reject is
+    written ("rating": xmp:Rating=-1, "one-star": 1 star, "label": a purple label)."""
+
+    naming: str = DEFAULT_NAMING
+    reject_as: str = DEFAULT_REJECT_AS
+
+    def __post_init__(self) -> None:
+        if self.naming not in NAMINGS:
+            raise ValueError(f"sidecar naming must be one of {', '.join(NAMINGS)}, not {self.naming!r}")
+        if self.reject_as not in REJECT_AS:
+            raise ValueError(f"reject_as must be one of {', '.join(REJECT_AS)}, not {self.reject_as!r}")
+
+
+@dataclass
+class XmpReport:
+    """What one hand-off did: sidecars written, already up to date, skipped and failed (with why)."""
+
+    written: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """'wrote 120 sidecars, 30 unchanged, 2 skipped, 1 failed' (the reasons are listed apart)."""
+        n = len(self.written)
+        parts = [f"wrote {n:,} sidecar{'s' if n != 1 else ''}", f"{len(self.unchanged):,} unchanged"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped):,} skipped")
+        if self.failed:
+            parts.append(f"{len(self.failed):,} failed")
+        return ", ".join(parts)
+
+    def problems(self) -> list[str]:
+        """One line per skipped or failed path: 'skipped IMG_1.JPG: IMG_1.xmp would be shared …'."""
+        return [f"skipped {p}: {why}" for p, why in self.skipped] + [
+            f"failed {p}: {why}" for p, why in self.failed
+        ]
+
+
+def write_sidecars(
+    catalog: Catalog,
+    photo_ids: Iterable[int],
+    options: XmpOptions | None = None,
+    analysis_id: int | None = None,
+) -> XmpReport:
+    """Write (merge) the XMP sidecars of `photo_ids`: decision and scores from the catalog.
+
+    The scores are those of `analysis_id`, by default of the analysis each photo's folder was last
+    indexed with. Catalog errors (CatalogError) propagate; file errors are reported per path."""
+    options = options or XmpOptions()
+    report = XmpReport()
+    photos = catalog.photo_scores(list(photo_ids), analysis_id)
+    listings: dict[Path, set[str] | str] = {}
+    for start in range(0, len(photos), _CHUNK):
+        chunk = photos[start : start + _CHUNK]
+        with catalog.transaction() as tx:
+            ids = [p.id for p in chunk]
+            decisions = tx.decisions(ids)
+            states = tx.sidecar_states(ids)
+            for photo in chunk:
+                state = _write_one(
+                    photo, decisions[photo.id], states.get(photo.id), options, listings, report
+                )
+                if state is not None and state != states.get(photo.id):
+                    tx.set_sidecar_state(photo.id, state)
+    return report
+
+
+def _write_one(
+    photo: PhotoScores,
+    decision: Decision,
+    recorded: SidecarState | None,
+    options: XmpOptions,
+    listings: dict[Path, set[str] | str],
+    report: XmpReport,
+) -> SidecarState | None:
+    """Write one photo's sidecar; returns the state to record (None: leave the record alone)."""
+    if photo.status == "missing":
+        report.skipped.append((photo.path, "the photo is missing (moved or deleted since it was indexed)"))
+        return None
+    names = _listing(photo.path.parent, listings)
+    if isinstance(names, str):
+        report.failed.append((photo.path, f"cannot read its folder: {names}"))
+        return None
+    if photo.path.name not in names:
+        report.skipped.append((photo.path, "the photo is not there any more (index the folder again)"))
+        return None
+    target = sidecar_target(photo.path, options.naming, names)
+    if target.path is None:
+        report.skipped.append((photo.path, target.reason))
+        return None
+    path = target.path
+    if path.name not in names and path.with_suffix(".XMP").name in names:
+        path = path.with_suffix(".XMP")  # an existing IMG.CR3.XMP: merge into it, make no second file
+    try:
+        existing, mode = _read_existing(path)
+        if (
+            existing is not None
+            and recorded is not None
+            and recorded.name == path.name
+            and _stat_state(path) != recorded
+        ):
+            report.skipped.append(
+                (
+                    path,
+                    "changed by another program since the catalog last read it; "
+                    "index the folder to import it first",
+                )
+            )
+            return None
+        packet = merge_packet(
+            existing,
+            fields_for(decision, options.reject_as, photo.scores, photo.model_id, photo.analysis_size),
+        )
+        if packet is existing:
+            report.unchanged.append(path)
+        else:
+            write_atomically(path, packet, mode)
+            names.add(path.name)
+            report.written.append(path)
+    except XmpError as exc:
+        report.failed.append((path, f"the existing sidecar is not valid XMP ({exc}); left as it is"))
+        return None
+    except OSError as exc:
+        report.failed.append((path, _reason(exc)))
+        return None
+    read = sidecar_to_read(photo.path, names)
+    if read is None or read.name != path.name:
+        return None  # another sidecar is the one read for this photo: its record stays
+    try:
+        return _stat_state(path)
+    except OSError:
+        return None
+
+
+def _listing(folder: Path, listings: dict[Path, set[str] | str]) -> set[str] | str:
+    """The file names of `folder` (cached per hand-off), or the reason it cannot be listed."""
+    if folder not in listings:
+        try:
+            listings[folder] = set(os.listdir(folder))
+        except OSError as exc:
+            listings[folder] = _reason(exc)
+    return listings[folder]
+
+
+def _read_existing(path: Path) -> tuple[bytes | None, int | None]:
+    """(the sidecar's bytes, its permission bits), or (None, None) when there is none."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None, None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise OSError(0, "is not a regular file (a link or a folder); not replaced")
+    if st.st_size > MAX_PACKET_BYTES:
+        raise XmpError(f"larger than {MAX_PACKET_BYTES // (1024 * 1024)} MB")
+    with open(path, "rb") as f:
+        return f.read(MAX_PACKET_BYTES + 1), stat.S_IMODE(st.st_mode)
+
+
+def _stat_state(path: Path) -> SidecarState:
+    st = os.stat(path)
+    return SidecarState(path.name, st.st_mtime_ns, st.st_size)
+
+
+def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data` so that it is either the old file or the new one, never half:
+    temporary file in the same folder, write, flush, fsync, rename over, fsync the folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _NEW_FILE_MODE if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass  # some file systems (network, FAT on some kernels) cannot fsync a folder
+    finally:
+        os.close(dfd)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def folder_photo_ids(catalog: Catalog, folder: Path, recursive: bool) -> Sequence[int]:
+    """Ids of the photos of `folder` (and its sub-folders with `recursive`), for the window and CLI."""
+    rows, _ = catalog.rows(catalog.folder_ids(folder, recursive), None, root=folder)
+    return [int(r[0]) for r in rows]
