@@ -1,0 +1,208 @@
+"""write_sidecars: the catalog's decisions and scores in each photo's sidecar, on real files and a
+real catalog; both namings, the RAW+JPEG collision, idempotence, failures per file."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
+from clipiqa_desktop.catalog.records import SidecarState
+from clipiqa_desktop.culling.handoff import XmpOptions, folder_photo_ids, write_sidecars
+from clipiqa_desktop.culling.xmp import parse_decision
+
+from ..catalog.test_errors import read_only_view, small_disk
+from .test_xmp_write import LIGHTROOM, exiftool, exiv2, needs_readers
+
+NAMES = ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.JPG", "IMG_3.NEF")
+
+
+def shoot(folder: Path, catalog: Catalog, names=NAMES, analysis: str = "512") -> dict[str, int]:
+    """Photo files (their bytes do not matter here) indexed into `catalog` with scores."""
+    folder.mkdir(exist_ok=True)
+    for n in names:
+        (folder / n).write_bytes(b"photo " + n.encode())
+    fid = catalog.folder_id(folder)
+    aid = catalog.analysis_id("tiny-model", analysis, 4, 100.0)
+    assert fid is not None and aid is not None
+    emb = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
+    records = [
+        PhotoRecord(
+            n,
+            7,
+            1,
+            fingerprint=f"fp-{folder}-{n}",
+            scores={"quality": 0.1 * (i + 1), "sharpness": 0.5},
+            embedding=emb,
+        )
+        for i, n in enumerate(names)
+    ]
+    ids = catalog.write_batch(fid, aid, records)
+    catalog.set_last_analysis(fid, aid)
+    return ids
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@needs_readers
+def test_darktable_naming_writes_every_photo_its_own_sidecar(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog)
+    catalog.set_decisions({ids["IMG_1.CR2"]: Decision(-1), ids["IMG_1.JPG"]: Decision(5, True, "Red")})
+    report = write_sidecars(catalog, ids.values())
+    assert report.summary() == "wrote 4 sidecars, 0 unchanged"
+    assert (report.skipped, report.failed) == ([], [])
+    raw, jpg = folder / "IMG_1.CR2.xmp", folder / "IMG_1.JPG.xmp"
+    assert exiftool(raw)["XMP-xmp:Rating"] == -1 and exiv2(raw)["Xmp.digiKam.PickLabel"] == "1"
+    tags = exiftool(jpg)
+    assert (tags["XMP-xmp:Rating"], tags["XMP-xmp:Label"], tags["XMP-digiKam:PickLabel"]) == (5, "Red", 3)
+    assert tags["XMP-clipiqa:Quality"] == 0.2 and tags["XMP-clipiqa:Model"] == "tiny-model"
+    assert exiv2(folder / "IMG_3.NEF.xmp")["Xmp.xmp.Rating"] == "0"
+    assert [p.read_bytes() for p in sorted(folder.glob("IMG_*")) if p.suffix != ".xmp"] == [
+        b"photo " + n.encode() for n in sorted(NAMES)
+    ], "photos untouched"
+    # recorded: the XMP-in import will not take our own write for another tool's edit
+    with catalog.transaction() as tx:
+        states = tx.sidecar_states(list(ids.values()))
+    st = raw.stat()
+    assert states[ids["IMG_1.CR2"]] == SidecarState("IMG_1.CR2.xmp", st.st_mtime_ns, st.st_size)
+
+
+@needs_readers
+def test_adobe_naming_and_the_raw_jpeg_collision(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog)
+    catalog.set_decisions({ids["IMG_1.CR2"]: Decision(-1), ids["IMG_1.JPG"]: Decision(5, True)})
+    report = write_sidecars(catalog, ids.values(), XmpOptions(naming="adobe"))
+    assert sorted(p.name for p in folder.glob("*.xmp")) == ["IMG_1.xmp", "IMG_2.xmp", "IMG_3.xmp"]
+    assert exiftool(folder / "IMG_1.xmp")["XMP-xmp:Rating"] == -1, "the RAW's decision, never the JPEG's"
+    [(skipped, why)] = report.skipped
+    assert skipped == folder / "IMG_1.JPG" and "belongs to the RAW file IMG_1.CR2" in why
+    assert report.summary() == "wrote 3 sidecars, 0 unchanged, 1 skipped"
+    assert report.problems() == [f"skipped {folder / 'IMG_1.JPG'}: {why}"]
+
+
+@pytest.mark.parametrize("naming", ["darktable", "adobe"])
+def test_a_second_export_changes_no_byte_and_no_mtime(catalog, tmp_path, naming):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog)
+    catalog.set_decisions({ids["IMG_2.JPG"]: Decision(3, False, "Blue")})
+    (folder / ("IMG_3.xmp" if naming == "adobe" else "IMG_3.NEF.xmp")).write_bytes(LIGHTROOM)
+    first = write_sidecars(catalog, ids.values(), XmpOptions(naming=naming, reject_as="label"))
+    assert len(first.written) == (3 if naming == "adobe" else 4)
+    before = snapshot(folder)
+    second = write_sidecars(catalog, ids.values(), XmpOptions(naming=naming, reject_as="label"))
+    assert second.written == [] and len(second.unchanged) == len(first.written)
+    assert snapshot(folder) == before, "no byte and no modification time changed"
+    catalog.set_decisions({ids["IMG_2.JPG"]: Decision(-1)})
+    third = write_sidecars(catalog, [ids["IMG_2.JPG"]], XmpOptions(naming=naming, reject_as="label"))
+    assert len(third.written) == 1
+    packet = third.written[0].read_bytes()
+    assert b"<xmp:Label>Purple</xmp:Label>" in packet and b"<xmp:Rating>0</xmp:Rating>" in packet
+    assert parse_decision(packet) == Decision(-1), "our reader takes our own purple label back as a reject"
+
+
+def test_an_existing_sidecar_keeps_its_permissions_and_a_new_one_follows_the_umask(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+    existing = folder / "a.CR3.xmp"
+    existing.write_bytes(LIGHTROOM)
+    existing.chmod(0o640)
+    write_sidecars(catalog, ids.values())
+    assert existing.stat().st_mode & 0o777 == 0o640
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (folder / "b.CR3.xmp").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not list(folder.glob(".*")), "no temporary file left"
+
+
+def test_a_sidecar_we_cannot_parse_or_changed_by_another_tool_is_left_alone(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3", "c.CR3"))
+    broken = folder / "a.CR3.xmp"
+    broken.write_bytes(b"<x:xmpmeta half written")
+    report = write_sidecars(catalog, ids.values())
+    assert broken.read_bytes() == b"<x:xmpmeta half written"
+    [(path, why)] = report.failed
+    assert path == broken and "not valid XMP" in why and "left as it is" in why
+    # another tool edits b's sidecar after our write: the next export does not overwrite its edit
+    edited = folder / "b.CR3.xmp"
+    theirs = edited.read_bytes().replace(b"<xmp:Rating>0</xmp:Rating>", b"<xmp:Rating>5</xmp:Rating>")
+    edited.write_bytes(theirs)
+    catalog.set_decisions({ids["b.CR3"]: Decision(2)})
+    again = write_sidecars(catalog, [ids["b.CR3"], ids["c.CR3"]])
+    assert edited.read_bytes() == theirs
+    assert [p for p, _ in again.skipped] == [edited] and "another program" in again.skipped[0][1]
+    assert again.unchanged == [folder / "c.CR3.xmp"]
+
+
+def test_a_missing_photo_is_skipped_with_the_reason(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+    (folder / "a.CR3").unlink()
+    report = write_sidecars(catalog, ids.values())
+    assert [p.name for p, _ in report.skipped] == ["a.CR3"] and "not there" in report.skipped[0][1]
+    assert not (folder / "a.CR3.xmp").exists() and (folder / "b.CR3.xmp").exists()
+
+
+def test_a_read_only_folder_fails_per_file_and_leaves_the_sidecars_as_they_were(catalog, tmp_path):
+    real = tmp_path / "card"
+    real.mkdir()
+    (real / "a.CR3").write_bytes(b"a")
+    (real / "b.CR3").write_bytes(b"b")
+    (real / "a.CR3.xmp").write_bytes(LIGHTROOM)
+    with read_only_view(real, tmp_path / "ro") as ro:
+        fid = catalog.folder_id(ro)
+        aid = catalog.analysis_id("tiny-model", "512", 4, 100.0)
+        assert fid is not None and aid is not None
+        records = [PhotoRecord(n, 1, 1, fingerprint=f"ro-{n}") for n in ("a.CR3", "b.CR3")]
+        ids = catalog.write_batch(fid, aid, records)
+        catalog.set_decisions({ids["a.CR3"]: Decision(-1)})
+        before = snapshot(real)
+        report = write_sidecars(catalog, ids.values())
+        assert report.written == [] and len(report.failed) == 2, report
+        for path, why in report.failed:
+            assert path.parent == ro and why in ("Read-only file system", "Permission denied"), why
+        assert snapshot(real) == before, "nothing written, nothing half-written, no temporary file"
+
+
+def test_a_full_disk_fails_per_file_and_leaves_the_sidecars_as_they_were(catalog, tmp_path):
+    with small_disk(tmp_path / "disk", 1) as disk:
+        folder = disk / "shoot"
+        ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+        (folder / "a.CR3.xmp").write_bytes(LIGHTROOM)
+        with (disk / "ballast").open("wb", buffering=0) as f:  # fill it to the last byte
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        before = snapshot(folder)
+        catalog.set_decisions({ids["a.CR3"]: Decision(-1), ids["b.CR3"]: Decision(4)})
+        report = write_sidecars(catalog, ids.values())
+        assert report.written == [] and [p.name for p, _ in report.failed] == ["a.CR3.xmp", "b.CR3.xmp"]
+        assert {why for _, why in report.failed} == {"No space left on device"}
+        assert snapshot(folder) == before, "the old sidecar intact, no new or temporary file"
+        (disk / "ballast").unlink()
+        assert len(write_sidecars(catalog, ids.values()).written) == 2, "with space, the same export works"
+
+
+def test_folder_photo_ids_with_and_without_sub_folders(catalog, tmp_path):
+    top = shoot(tmp_path / "card", catalog, ("a.CR3",))
+    sub = shoot(tmp_path / "card" / "100CANON", catalog, ("b.CR3",))
+    assert list(folder_photo_ids(catalog, tmp_path / "card", False)) == [top["a.CR3"]]
+    assert sorted(folder_photo_ids(catalog, tmp_path / "card", True)) == sorted([top["a.CR3"], sub["b.CR3"]])
+    shutil.rmtree(tmp_path / "card" / "100CANON")
+    report = write_sidecars(catalog, folder_photo_ids(catalog, tmp_path / "card", True))
+    assert (
+        len(report.written) == 1
+        and len(report.failed) == 1
+        and "cannot read its folder" in report.failed[0][1]
+    )
