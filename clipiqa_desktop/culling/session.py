@@ -2,8 +2,10 @@
 
 Qt-free, so the window and the tests drive the same logic. The table is loaded once from the
 catalog (one query) and kept in memory; sorting and filtering run in numpy (milliseconds for 20,000
-photos); rows written by a running indexer are merged in by id. Every decision is written to the
-catalog at once, and recorded on an undo stack.
+photos); rows written by a running indexer are merged in by id. A decision is shown at once and
+written by the one writer thread (culling/writer.py), in order, through the catalog's one decision
+path; its result (the catalog's values, or why it failed) comes back through `deliver()` on the
+session's own thread. Each step is recorded on an undo stack; undo/redo are written the same way.
 
 The session is the model of the window (napari's model/view split): it knows nothing of Qt and
 announces every change through plain-Python events (`session.events`), to which the grid, the
@@ -14,10 +16,16 @@ loupe, the filter panel and the status bar subscribe:
   changed, None = possibly all); the view was recomputed, and a view can apply it row by row.
 - `decisions_changed(ids)`: ratings, picks or labels of these photos changed (also undo/redo).
 - `columns_changed()`: the score columns changed (a custom prompt pair, a new analysis).
+- `write_failed(message)`: a decision, undo or redo could not be saved; its photos show the
+  catalog's values again and the step left the undo stack.
+- `write_note(message)`: something the writer has to say after a saved decision (a sidecar that
+  could not be written); the decision itself stands.
 """
 
 from __future__ import annotations
 
+import queue
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog, PhotoTable, build_table
-from ..catalog.records import DecisionDelta, ScoreMatrix
+from ..catalog.records import Decision, DecisionDelta, ScoreMatrix
 from ..catalog.table import sort_rows
-from ..catalog.transaction import DecisionChangeFn
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
-from .decisions import DecisionChange, change_fn, restore_fn
+from .decisions import DecisionChange, apply_change, restore_fn
 from .prompts import prompt_scores
+from .writer import DecisionWriter, JobKind, Step, WriteJob, WriteResult
+
+# How long closing the window or switching folders waits for decisions still being written. A
+# write that waits for another process's write lock gives up by itself after the catalog's retry
+# window (catalog/connection.py: 30 s, plus SQLite's busy timeout), and is then reported.
+FLUSH_SECONDS = 60.0
 
 
 def column_order(attributes: Sequence[str]) -> list[str]:
@@ -101,11 +114,8 @@ class SessionEvents:
         self.rows_changed = Event()
         self.decisions_changed = Event()
         self.columns_changed = Event()
-
-
-@dataclass
-class _Undo:
-    deltas: list[DecisionDelta]  # what the step did, field by field, as the catalog applied it
+        self.write_failed = Event()
+        self.write_note = Event()
 
 
 class CullingSession:
@@ -113,7 +123,9 @@ class CullingSession:
 
     With `recursive`, the photos of every sub-folder of `folder` are part of the session too."""
 
-    def __init__(self, catalog: Catalog, folder: Path, recursive: bool = False) -> None:
+    def __init__(
+        self, catalog: Catalog, folder: Path, recursive: bool = False, writer: DecisionWriter | None = None
+    ) -> None:
         self.catalog = catalog
         self.folder = Path(folder).expanduser().resolve()
         self.recursive = recursive
@@ -125,8 +137,14 @@ class CullingSession:
         self.descending = False
         self.view: np.ndarray = np.zeros(0, dtype=np.int64)  # table rows shown, in order
         self.events = SessionEvents()
-        self._undo: list[_Undo] = []
-        self._redo: list[_Undo] = []
+        self._undo: list[Step] = []
+        self._redo: list[Step] = []
+        self.writer = writer if writer is not None else DecisionWriter(catalog)
+        # called on the writer thread after each result is queued (the window: a queued Qt signal
+        # whose slot calls deliver()); None: the owner calls deliver() or flush() itself
+        self.wake: Callable[[], None] | None = None
+        self._inbox: queue.SimpleQueue[WriteResult] = queue.SimpleQueue()
+        self._pending: Counter[int] = Counter()  # photo id -> its jobs not yet delivered
         self._custom: dict[str, tuple[AttributePair, np.ndarray, np.ndarray]] = {}
         self._row_of: dict[int, int] = {}
         self.reload()
@@ -147,8 +165,10 @@ class CullingSession:
         if self.analysis_id != previous:
             self._custom.clear()  # prompt scores belong to the embeddings of one analysis
         rows, scores = self.catalog.rows(self.folder_ids(), self.analysis_id)
+        kept = self._keep_pending()
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
         self._row_of = {}
+        self._put_back(kept)
         self._restore_custom()
         if self.sort_key not in self.sort_keys:
             self.sort_key = "name"  # sorted by a prompt pair of the previous analysis
@@ -165,7 +185,9 @@ class CullingSession:
         ids = [int(i) for i in photo_ids]
         rows, scores = self.catalog.rows(self.folder_ids(), self.analysis_id, photo_ids=ids)
         fresh = build_table(rows, scores, self.table.attributes)
+        kept = self._keep_pending()
         self.table.merge(fresh)
+        self._put_back(kept)
         self._restore_custom()  # a merged row keeps its prompt score until the pair is rescored
         self.view = self.select()
         self.events.rows_changed.emit(ids)
@@ -258,39 +280,46 @@ class CullingSession:
 
     # --- decisions, with undo --------------------------------------------------------------------------
     def decide(self, rows: Sequence[int], change: DecisionChange) -> None:
-        """Apply a culling action to table rows; saved at once; undoable as one step.
+        """Apply a culling action to table rows: shown at once, written by the writer thread,
+        undoable as one step. Never waits on the catalog.
 
-        The catalog applies the change to each photo's decision as it is at write time (not to this
-        table's copy), so what another window or process did to the other fields is kept."""
+        The table shows `apply_change` of its own copy at once (for display only); the catalog
+        applies the change to each photo's decision as it is at write time, so what another window
+        or process did to the other fields is kept, and the table takes the catalog's values when
+        the result comes back (`deliver`)."""
         if not rows:
             return
         ids = [int(self.table.ids[r]) for r in rows]
-        deltas = self._write(ids, change_fn(change))
-        if deltas:
-            self._undo.append(_Undo(deltas))
-            self._redo.clear()
+        shown = []
+        for r, pid in zip(rows, ids, strict=True):
+            before = self._decision_at(int(r))
+            after = apply_change(before, change)
+            if after != before:
+                shown.append(DecisionDelta(pid, before, after))
+                self._show(int(r), after)
+        step = Step(tuple(ids), change, shown)
+        self._undo.append(step)
+        self._redo.clear()
+        self._submit("apply", step)
         self.events.decisions_changed.emit(ids)
 
     def undo(self) -> list[int]:
-        """Undo the last decision step (the fields it changed, nothing else); returns the photo ids."""
+        """Undo the last decision step (the fields it changed, nothing else); returns the photo ids.
+
+        Works before the step's own write has returned: the writer runs jobs in order, so the undo
+        is written after the step and finds its real deltas then."""
         if not self._undo:
             return []
-        step = self._undo[-1]
-        ids = [d.photo_id for d in step.deltas]
-        self._write(ids, restore_fn(step.deltas, "before"))  # a failed write raises; the step stays
-        self._redo.append(self._undo.pop())
-        self.events.decisions_changed.emit(ids)
-        return ids
+        step = self._undo.pop()
+        self._redo.append(step)
+        return self._restore(step, "undo")
 
     def redo(self) -> list[int]:
         if not self._redo:
             return []
-        step = self._redo[-1]
-        ids = [d.photo_id for d in step.deltas]
-        self._write(ids, restore_fn(step.deltas, "after"))
-        self._undo.append(self._redo.pop())
-        self.events.decisions_changed.emit(ids)
-        return ids
+        step = self._redo.pop()
+        self._undo.append(step)
+        return self._restore(step, "redo")
 
     @property
     def can_undo(self) -> bool:
@@ -300,18 +329,151 @@ class CullingSession:
     def can_redo(self) -> bool:
         return bool(self._redo)
 
-    def _write(self, ids: list[int], change: DecisionChangeFn) -> list[DecisionDelta]:
-        """Apply `change` in the catalog, then show every photo's decision as the catalog now has it
-        (which includes what other writers did)."""
-        deltas = self.catalog.update_decisions(ids, change)
-        now = self.catalog.decisions(ids)
-        for pid, d in now.items():
+    @property
+    def saving(self) -> int:
+        """Decision jobs not yet written and delivered."""
+        return self.writer.pending + self._inbox.qsize()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every decision made so far is written, then deliver the results on this
+        thread. False when `timeout` passed first (what was written by then is delivered)."""
+        ok = self.writer.drain(timeout)
+        self.deliver()
+        return ok
+
+    def close(self, timeout: float = FLUSH_SECONDS) -> bool:
+        """Closing the window or switching folders: write what is queued (waiting at most `timeout`
+        seconds), deliver the results, and stop the writer's thread. A job that could not start by
+        then (the catalog stayed locked by another process) is reported as not saved through
+        `write_failed`; a write in progress ends by itself when its retry window runs out."""
+        ok = self.writer.drain(timeout)
+        in_flight = self.writer.pending - len(self.writer.close(0.0 if not ok else timeout))
+        self.deliver()
+        if not ok and in_flight > 0:
+            self.events.write_failed.emit(
+                f"A decision was still waiting for the catalog after {timeout:.0f} s (another program "
+                "holds it locked); it is saved only if the catalog frees up before this program ends."
+            )
+        return ok
+
+    def deliver(self) -> None:
+        """Apply the writer's results on the thread that owns the session (the GUI thread)."""
+        while True:
+            try:
+                result = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._apply_result(result)
+
+    def _restore(self, step: Step, kind: JobKind) -> list[int]:
+        deltas = step.display_deltas()
+        show = restore_fn(deltas, "before" if kind == "undo" else "after")
+        ids = []
+        for d in deltas:
+            i = self.row_of(d.photo_id)
+            if i is not None:
+                self._show(i, show(d.photo_id, self._decision_at(i)))
+            ids.append(d.photo_id)
+        self._submit(kind, step)
+        self.events.decisions_changed.emit(ids)
+        return ids
+
+    def _submit(self, kind: JobKind, step: Step) -> None:
+        for pid in step.photo_ids:
+            self._pending[pid] += 1
+        if self.writer.closed:  # closed by a folder switch that then failed: this session goes on
+            self.writer = DecisionWriter(self.catalog, self.writer.after_write)
+        self.writer.submit(WriteJob(kind, step, self._post))
+
+    def _post(self, result: WriteResult) -> None:
+        """On the writer thread: queue the result for `deliver`, and wake the owner (the window
+        connects `wake` to a queued Qt signal)."""
+        self._inbox.put(result)
+        wake = self.wake
+        if wake is not None:
+            wake()
+
+    def _apply_result(self, result: WriteResult) -> None:
+        job = result.job
+        step, kind = job.step, job.kind
+        settled = []
+        for pid in step.photo_ids:
+            self._pending[pid] -= 1
+            if self._pending[pid] <= 0:
+                del self._pending[pid]
+                settled.append(pid)
+        # The screen takes the catalog's values (which include other writers' fields), for photos
+        # no later job is still writing (those keep showing the later change until it returns).
+        fallback = None
+        if result.error and not result.decisions:  # the catalog cannot even be read: undo our display
+            to = "before" if kind in ("apply", "redo") else "after"
+            fallback = restore_fn(step.display_deltas() if kind != "apply" else step.shown, to)
+        changed = []
+        for pid in settled:
+            i = self.row_of(pid)
+            if i is None:
+                continue
+            current = self._decision_at(i)
+            truth = result.decisions.get(pid)
+            if truth is None:
+                truth = fallback(pid, current) if fallback is not None else current
+            if truth != current:
+                self._show(i, truth)
+                changed.append(pid)
+        if result.error:
+            self._forget_failed(step, kind)
+            what = {"apply": step.change.describe().rstrip(":"), "undo": "undo", "redo": "redo"}[kind]
+            n = len(step.photo_ids)
+            self.events.write_failed.emit(
+                f"Not saved ({what}, {n} photo{'s' if n != 1 else ''}): {result.error}"
+            )
+        elif kind == "apply" and not result.deltas:  # nothing changed in the catalog: no step
+            self._drop(step)
+        if changed:
+            self.events.decisions_changed.emit(changed)
+        if result.note:
+            self.events.write_note.emit(result.note)
+
+    def _forget_failed(self, step: Step, kind: JobKind) -> None:
+        """A failed write: its step leaves the undo stack (an undo of it would do nothing); a
+        failed undo (redo) goes back where it was, or is dropped when newer steps came since."""
+        if kind == "apply":
+            self._drop(step)
+            return
+        moved_to, back_to = (self._redo, self._undo) if kind == "undo" else (self._undo, self._redo)
+        if moved_to and moved_to[-1] is step:
+            back_to.append(moved_to.pop())
+        else:
+            self._drop(step)
+
+    def _drop(self, step: Step) -> None:
+        self._undo[:] = [s for s in self._undo if s is not step]
+        self._redo[:] = [s for s in self._redo if s is not step]
+
+    def _decision_at(self, row: int) -> Decision:
+        t = self.table
+        return Decision(int(t.rating[row]), bool(t.picked[row]), t.labels[row])
+
+    def _show(self, row: int, d: Decision) -> None:
+        self.table.rating[row] = d.rating
+        self.table.picked[row] = d.picked
+        self.table.labels[row] = d.label
+
+    def _keep_pending(self) -> dict[int, Decision]:
+        """The shown decisions of photos whose write has not returned (a reload must not flash
+        the catalog's older values until it does)."""
+        out = {}
+        for pid in self._pending:
             i = self.row_of(pid)
             if i is not None:
-                self.table.rating[i] = d.rating
-                self.table.picked[i] = d.picked
-                self.table.labels[i] = d.label
-        return deltas
+                out[pid] = self._decision_at(i)
+        return out
+
+    def _put_back(self, kept: dict[int, Decision]) -> None:
+        for pid, d in kept.items():
+            i = self.row_of(pid)
+            if i is not None:
+                self._show(i, d)
 
     # --- custom prompts ----------------------------------------------------------------------------
     def add_prompt_scores(self, pair: AttributePair, photo_ids: np.ndarray, values: np.ndarray) -> None:

@@ -1,4 +1,8 @@
-"""The Qt-free culling session: view, sort, filters (absolute and relative), decisions and undo."""
+"""The Qt-free culling session: view, sort, filters (absolute and relative), decisions and undo.
+
+Decisions are written by the session's writer thread; `flush()` waits for them and delivers the
+results (the window does the same through a queued signal). The writer itself, failures and real
+concurrency: tests/culling/test_decision_writer.py, tests/catalog/test_concurrent_decisions.py."""
 
 from __future__ import annotations
 
@@ -76,8 +80,9 @@ def test_decisions_filters_undo_redo(session):
     session.set_sort("name", False)
     first, second = session.view[0], session.view[1]
     session.decide([first, second], DecisionChange(reject=True))
-    assert session.table.rating[first] == -1
+    assert session.table.rating[first] == -1, "shown at once"
     pid = int(session.table.ids[first])
+    assert session.flush(10)
     assert session.catalog.decisions([pid])[pid] == Decision(rating=-1)
     session.set_filters(FilterState(flags=frozenset({"rejected"})))
     assert names(session) == ["IMG_0.jpg", "IMG_1.jpg"]
@@ -87,8 +92,10 @@ def test_decisions_filters_undo_redo(session):
     assert session.table.labels[first] is None and session.table.rating[first] == 4
     session.undo()
     assert session.table.rating[first] == -1
+    assert session.flush(10)
     assert session.catalog.decisions([pid])[pid].rating == -1
     session.redo()
+    assert session.flush(10)
     assert session.catalog.decisions([pid])[pid].rating == 4
     session.set_filters(FilterState(min_rating=4))
     session.refresh()
@@ -130,6 +137,8 @@ def test_events_say_what_changed(session):
     pid = int(session.table.ids[row])
     session.decide([row], DecisionChange(pick=True))
     session.undo()
+    assert session.flush(10)
+    # shown at once twice; the catalog's values agree with the screen, so no third announcement
     assert seen == [("decisions_changed", [pid]), ("decisions_changed", [pid])]
     seen.clear()
     ids = session.catalog.write_batch(session.folder_id, session.analysis_id, [_rec("NEW.jpg", 0.1)])
@@ -145,17 +154,36 @@ def test_events_say_what_changed(session):
 
 
 def test_a_failed_undo_keeps_its_step(session, monkeypatch):
-    from clipiqa_desktop.catalog import CatalogError
+    """The catalog cannot be written when Ctrl+Z is pressed (another process holds the write lock
+    past the retry window): the photo shows the reject again, and the step can be undone later."""
+    import sqlite3
 
-    session.decide([int(session.view[0])], DecisionChange(reject=True))
+    from clipiqa_desktop.catalog import connection as connection_module
 
-    def full_disk(ids, change, source="user"):
-        raise CatalogError("disk full")
-
-    monkeypatch.setattr(session.catalog, "update_decisions", full_disk)
-    with pytest.raises(CatalogError):
+    row = int(session.view[0])
+    pid = int(session.table.ids[row])
+    session.decide([row], DecisionChange(reject=True))
+    assert session.flush(10)
+    monkeypatch.setattr(connection_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(connection_module, "WRITE_RETRY_SECONDS", 0.3)
+    session.catalog.close()  # pooled connections took the long busy timeout
+    failures = []
+    session.events.write_failed.connect(failures.append)
+    other = sqlite3.connect(session.catalog.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
         session.undo()
+        assert session.table.rating[row] == 0, "the undo is shown at once"
+        assert session.flush(10)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert failures and "undo" in failures[0] and "busy" in failures[0].lower()
+    assert session.table.rating[row] == -1, "the screen shows the catalog again"
     assert session.can_undo and not session.can_redo
+    session.undo()
+    assert session.flush(10)
+    assert session.catalog.decisions([pid])[pid].rating == 0
 
 
 def test_a_new_analysis_drops_prompt_columns_and_their_sort(session):

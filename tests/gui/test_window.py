@@ -30,12 +30,15 @@ def test_open_index_sort_reject_undo(qtbot, window, shoot, catalog):
     window.grid.setCurrentIndex(first)
     pid = first.data(PhotoIdRole)
     qtbot.keyClick(window.grid, Qt.Key.Key_X)
+    assert window.decisions.flush(10)  # written by the writer thread
     assert catalog.decisions([pid])[pid].rating == -1
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.decisions.flush(10)
     assert catalog.decisions([pid])[pid].rating == 0
     qtbot.keyClick(
         window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     )
+    assert window.decisions.flush(10)
     assert catalog.decisions([pid])[pid].rating == -1
 
 
@@ -45,21 +48,25 @@ def test_keys_stars_labels_pick_multiselect_and_auto_advance(qtbot, window, shoo
     window.grid.setCurrentIndex(window.model.index(0))
     window.grid.selectAll()
     qtbot.keyClick(window.grid, Qt.Key.Key_3)
+    assert window.decisions.flush(10)
     ids = [window.model.index(r).data(PhotoIdRole) for r in range(13)]
     assert {d.rating for d in catalog.decisions(ids).values()} == {3}
     window.grid.clearSelection()
     window.grid.setCurrentIndex(window.model.index(2))
     qtbot.keyClick(window.grid, Qt.Key.Key_8)
     qtbot.keyClick(window.grid, Qt.Key.Key_P)
+    assert window.decisions.flush(10)
     d = catalog.decisions([ids[2]])[ids[2]]
     assert (d.label, d.picked, d.rating) == ("Green", True, 3)
     window.auto_advance.setChecked(True)
     window.grid.setCurrentIndex(window.model.index(4))
     window.grid.clearSelection()
     qtbot.keyClick(window.grid, Qt.Key.Key_X)
+    assert window.decisions.flush(10)
     assert catalog.decisions([ids[4]])[ids[4]].rating == -1
     assert window.grid.currentIndex().row() == 5, "auto-advance moved to the next photo"
     qtbot.keyClick(window.grid, Qt.Key.Key_U)
+    assert window.decisions.flush(10)
     assert catalog.decisions([ids[5]])[ids[5]].rating == 3
 
 
@@ -74,6 +81,7 @@ def test_filters_presets_decisions_and_reject_all_shown(qtbot, window, shoot, ca
     assert window.session.why(row)[0].startswith("sharpness")
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.reject_all_shown()
+    assert window.decisions.flush(10)
     rejected = [pid for pid, d in catalog.decisions(list(window.session.table.ids)).items() if d.rating == -1]
     assert len(rejected) == shown
     window.filters.clear()
@@ -180,8 +188,10 @@ def test_label_key_toggles_and_prompt_column_survives_a_reload(qtbot, window, sh
     window.grid.setCurrentIndex(window.model.index(0))
     pid = window.model.index(0).data(PhotoIdRole)
     qtbot.keyClick(window.grid, Qt.Key.Key_6)
+    assert window.decisions.flush(10)
     assert catalog.decisions([pid])[pid].label == "Red"
     qtbot.keyClick(window.grid, Qt.Key.Key_6)
+    assert window.decisions.flush(10)
     assert catalog.decisions([pid])[pid].label is None
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")

@@ -1,31 +1,50 @@
 """Culling with the keyboard: pick, reject, unflag, stars, colour labels, undo/redo, reject all shown,
-auto-advance. Every change goes through the session, which saves it and announces it."""
+auto-advance. Every change goes through the session, which shows it at once and hands it to its
+writer thread (culling/writer.py); the GUI thread never waits on the catalog for a decision.
+
+The writer replies on its own thread; `_Relay.ready` (a Qt signal, so a queued connection to this
+controller on the GUI thread) tells the GUI thread to `deliver()` the results. A write that failed
+is shown in the status line and explained once in a dialog; the grid already shows the catalog's
+values again. Closing the window or opening another folder first writes what is queued
+(`CullingSession.close`, bounded by FLUSH_SECONDS)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from ...catalog import CatalogError
 from ...culling.decisions import DecisionChange
-from ...culling.session import CullingSession
+from ...culling.session import FLUSH_SECONDS, CullingSession
 from ..photo_model import TableRowRole
 from .base import Controller
 
 if TYPE_CHECKING:
     from ..main_window import MainWindow
 
+log = logging.getLogger(__name__)
+
 LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue"}
+
+
+class _Relay(QObject):
+    """Emitted on the writer thread; received on the GUI thread (queued connection)."""
+
+    ready = Signal()
 
 
 class DecisionController(Controller):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         w = window
+        self._relay = _Relay()
+        self._relay.ready.connect(self.deliver, Qt.ConnectionType.QueuedConnection)
+        self._explaining = False  # a failure dialog is open: further failures go to the status line
+        self._session: CullingSession | None = None
+        self.ctx.session_changed.connect(self._session_changed)
         self.auto_advance = QAction("Auto-advance", w)
         self.auto_advance.setCheckable(True)
         self.auto_advance.setShortcut(QKeySequence("Shift+A"))
@@ -63,28 +82,72 @@ class DecisionController(Controller):
         t = session.table
         if change.label and all(t.labels[r] == change.label for r in rows):
             change = DecisionChange(label="")  # pressing a label's key again clears it (Lightroom)
-        if not rows or not self._saving(lambda s: s.decide(rows, change)):
+        if not rows:
             return
+        session.decide(rows, change)
         if self.auto_advance.isChecked() and len(rows) == 1:
             self.step(1)
 
     def undo(self) -> None:
         if self.session is not None:
-            self._saving(lambda s: s.undo())
+            self.session.undo()
 
     def redo(self) -> None:
         if self.session is not None:
-            self._saving(lambda s: s.redo())
+            self.session.redo()
 
-    def _saving(self, action: Callable[[CullingSession], object]) -> bool:
-        """Run a decision change; a catalog that cannot be written is explained, not a traceback."""
-        assert self.session is not None
+    # --- the writer's results -----------------------------------------------------------------------
+    def _session_changed(self, session: CullingSession | None) -> None:
+        old, self._session = self._session, session
+        if old is not None and old is not session:
+            old.wake = None
+            old.events.write_failed.disconnect(self._write_failed)
+            old.events.write_note.disconnect(self.window.say)
+        if session is not None and session is not old:
+            session.wake = self._relay.ready.emit  # called on the writer thread
+            session.writer.after_write = self._after_write
+            session.events.write_failed.connect(self._write_failed)
+            session.events.write_note.connect(self.window.say)
+
+    @Slot()
+    def deliver(self) -> None:
+        if self._session is not None:
+            self._session.deliver()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for the decisions made so far to be written and shown (tests, scripts)."""
+        return self._session.flush(timeout) if self._session is not None else True
+
+    def close_session(self) -> None:
+        """Before the window closes or another folder opens: write what is queued (bounded)."""
+        session = self._session
+        if session is not None and session.saving:
+            n = session.saving
+            self.window.say(f"Saving {n} decision{'s' if n != 1 else ''}…")
+            self.window.status_label.repaint()
+        if session is not None:
+            session.close(FLUSH_SECONDS)
+
+    def _write_failed(self, message: str) -> None:
+        self.window.say(message)
+        if self._explaining:
+            return
+        self._explaining = True
         try:
-            action(self.session)
-        except CatalogError as exc:
-            QMessageBox.critical(self.window, "Could not save the decision", str(exc))
-            return False
-        return True
+            QMessageBox.critical(
+                self.window,
+                "Could not save the decision",
+                f"{message}\n\nThe photos show what the catalog has; the step left the undo list.",
+            )
+        finally:
+            self._explaining = False
+
+    def _after_write(self, photo_ids: list[int]) -> str | None:
+        """On the writer thread, after each saved decision: "write XMP sidecars as I cull"."""
+        return write_sidecars_hook(self.ctx.catalog, self.ctx.settings, photo_ids)
+
+    def shutdown(self) -> None:
+        self.close_session()
 
     def reject_all_shown(self) -> None:
         session = self.session
@@ -95,8 +158,7 @@ class DecisionController(Controller):
             self.window, "Reject all shown", f"Reject all {n:,} photos shown? (Ctrl+Z undoes it.)"
         )
         if answer == QMessageBox.StandardButton.Yes:
-            rows = [int(r) for r in session.view]
-            self._saving(lambda s: s.decide(rows, DecisionChange(reject=True)))
+            session.decide([int(r) for r in session.view], DecisionChange(reject=True))
 
     def step(self, delta: int) -> None:
         """Move the current photo by `delta` (the loupe follows the current photo)."""
@@ -109,3 +171,12 @@ class DecisionController(Controller):
         grid.selectionModel().setCurrentIndex(
             model.index(new), QItemSelectionModel.SelectionFlag.ClearAndSelect
         )
+
+
+def write_sidecars_hook(catalog: object, settings: object, photo_ids: list[int]) -> str | None:
+    """HOOK for "Write XMP sidecars as I cull" (runs on the writer thread after a saved decision):
+    a status note when something needs saying, None otherwise. Does nothing while the setting
+    `write_sidecars` or `culling.handoff.write_sidecars` does not exist yet."""
+    if not getattr(settings, "write_sidecars", False):
+        return None
+    return None

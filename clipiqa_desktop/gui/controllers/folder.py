@@ -111,6 +111,7 @@ class FolderController(Controller):
         resolved = path.resolve()
         choice = subfolders_choice(resolved)
         recursive = choice if choice is not None else not has_own_photos(resolved)
+        self.window.decisions.close_session()  # decisions still being written are saved first
         try:
             session = CullingSession(self.ctx.catalog, resolved, recursive=recursive)
         except CatalogError as exc:
