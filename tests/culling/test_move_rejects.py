@@ -1,0 +1,390 @@
+"""move-rejects: rejected frames (photo + RAW/JPEG partner + sidecars) move aside and come back, on a
+real disk and a real catalog; collisions never overwrite; a failure part-way (a real full disk, a name
+taken meanwhile) and a kill between moving and recording leave disk and catalog agreeing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord, file_fingerprint
+from clipiqa_desktop.catalog.moves import last_batch, pending_batches, record_batch
+from clipiqa_desktop.culling.move_rejects import (
+    MoveError,
+    execute,
+    move_file,
+    plan_moves,
+    recover,
+    undo_last,
+)
+
+REJECT, PICK, STARS3, NONE = Decision(-1), Decision(0, True), Decision(3), Decision()
+
+
+def make_shoot(catalog: Catalog, folder: Path, files: dict[str, Decision | int | None]) -> dict[str, int]:
+    """Files on disk (distinct content); those with a Decision are indexed (scores, embedding,
+    thumbnail) and given it; None = on disk, not in the catalog; an int = that many bytes, not
+    indexed. Returns name -> photo id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records: list[PhotoRecord] = []
+    for i, (name, what) in enumerate(files.items()):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = what if isinstance(what, int) and not isinstance(what, bool) else 2000
+        path.write_bytes(name.encode() + bytes([i % 251]) * size)
+        if isinstance(what, Decision):
+            st = path.stat()
+            records.append(
+                PhotoRecord(
+                    name,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    fingerprint=file_fingerprint(path),
+                    width=30,
+                    height=20,
+                    scores={"quality": 0.1 + i / 100, "sharpness": 0.5},
+                    embedding=np.ones(8, dtype=np.float32) / np.sqrt(8),
+                    thumbnail=(30, 20, b"jpeg" + name.encode()),
+                )
+            )
+    analysis = catalog.analysis_id("tiny", "128", 8, 100.0)
+    assert analysis is not None
+    ids = catalog.write_batch(catalog.folder_id(folder), analysis, records)
+    catalog.set_last_analysis([catalog.folder_id(folder)], analysis)
+    decided = {ids[n]: d for n, d in files.items() if isinstance(d, Decision) and d != NONE}
+    catalog.set_decisions(decided)
+    return ids
+
+
+def where(catalog: Catalog, pid: int) -> Path:
+    """The file path the catalog has for a photo id."""
+    for fid, folder in catalog.folders():
+        rows, _ = catalog.rows([fid], None, photo_ids=[pid])
+        if rows:
+            return folder / rows[0][2]
+    raise AssertionError(f"photo {pid} has no record")
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def assert_catalog_agrees(catalog: Catalog, ids: dict[str, int]) -> None:
+    """Every photo's record names a file that exists."""
+    for name, pid in ids.items():
+        assert where(catalog, pid).is_file(), (name, where(catalog, pid))
+
+
+def test_move_then_undo_with_sidecars_of_both_namings_and_a_raw_jpeg_pair(tmp_path, catalog):
+    shoot = tmp_path / "shoot"
+    ids = make_shoot(
+        catalog,
+        shoot,
+        {
+            "IMG_1.CR2": REJECT,
+            "IMG_1.JPG": NONE,  # its partner, indexed, undecided
+            "IMG_1.CR2.xmp": 10,  # darktable naming
+            "IMG_1.xmp": 10,  # Adobe naming: the pair's
+            "IMG_2.JPG": REJECT,
+            "IMG_2.JPG.XMP": 10,  # upper-case extension
+            "IMG_3.NEF": REJECT,
+            "IMG_3.jpg": None,  # a partner the catalog does not know
+            "IMG_4.JPG": PICK,
+            "IMG_4.JPG.xmp": 10,
+            "IMG_1.MOV": 10,  # not a photo of the frame: stays
+        },
+    )
+    before = snapshot(shoot)
+    scores_before = catalog.rows(
+        [catalog.folder_id(shoot)], catalog.last_analysis([catalog.folder_id(shoot)])
+    )
+
+    plan = plan_moves(catalog, shoot)
+    assert (plan.photos, plan.count("partner"), plan.count("sidecar"), plan.files) == (3, 2, 3, 8)
+    assert plan.headline() == (
+        "3 rejected photos (8 files with 2 RAW+JPEG partners and 3 sidecars) to "
+        f"{shoot.resolve() / '_rejected'}"
+    )
+    result = execute(catalog, plan)
+    assert not result.failed and result.files == 8
+
+    target = shoot / "_rejected"
+    moved = {
+        "IMG_1.CR2",
+        "IMG_1.JPG",
+        "IMG_1.CR2.xmp",
+        "IMG_1.xmp",
+        "IMG_2.JPG",
+        "IMG_2.JPG.XMP",
+        "IMG_3.NEF",
+        "IMG_3.jpg",
+    }
+    assert sorted(os.listdir(target)) == sorted(moved)
+    assert sorted(os.listdir(shoot)) == sorted({*before} - moved | {"_rejected"})
+    for name in moved:
+        assert (target / name).read_bytes() == before[name]
+    # The catalog followed: same ids at the new paths, decisions, scores and thumbnails kept.
+    for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.JPG", "IMG_3.NEF"):
+        assert where(catalog, ids[name]) == target.resolve() / name
+    assert where(catalog, ids["IMG_4.JPG"]) == shoot.resolve() / "IMG_4.JPG"
+    assert catalog.decisions([ids["IMG_1.CR2"], ids["IMG_2.JPG"], ids["IMG_4.JPG"]]) == {
+        ids["IMG_1.CR2"]: REJECT,
+        ids["IMG_2.JPG"]: REJECT,
+        ids["IMG_4.JPG"]: PICK,
+    }
+    target_id = catalog.folder_id(target.resolve(), create=False)
+    assert target_id is not None
+    rows, scores = catalog.rows([target_id], catalog.last_analysis([catalog.folder_id(shoot)]))
+    assert sorted(r[2] for r in rows) == ["IMG_1.CR2", "IMG_1.JPG", "IMG_2.JPG", "IMG_3.NEF"]
+    assert scores.of(ids["IMG_2.JPG"]) == pytest.approx(scores_before[1].of(ids["IMG_2.JPG"]))
+    assert catalog.thumbnail(ids["IMG_1.CR2"]) == b"jpegIMG_1.CR2"
+    # The folder's own (non-recursive) rows no longer hold them.
+    own, _ = catalog.rows([catalog.folder_id(shoot)], None)
+    assert sorted(r[2] for r in own) == ["IMG_4.JPG"]
+
+    # A second run finds nothing more to move (the target is not part of the folder's tree).
+    assert not plan_moves(catalog, shoot, recursive=True).frames
+
+    undone = undo_last(catalog, shoot)
+    assert undone.complete and undone.restored == 8
+    assert snapshot(shoot) == before  # every byte back, under its old name; _rejected removed
+    assert not target.exists()
+    for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.JPG", "IMG_3.NEF", "IMG_4.JPG"):
+        assert where(catalog, ids[name]) == shoot.resolve() / name
+    assert catalog.decisions([ids["IMG_1.CR2"]])[ids["IMG_1.CR2"]] == REJECT
+    assert last_batch(catalog, shoot.resolve()) is None
+    with pytest.raises(MoveError, match="no move of rejects to undo"):
+        undo_last(catalog, shoot)
+
+
+def test_a_pair_with_a_picked_or_starred_member_stays_and_is_reported(tmp_path, catalog):
+    shoot = tmp_path / "shoot"
+    make_shoot(
+        catalog,
+        shoot,
+        {
+            "IMG_5.CR2": REJECT,
+            "IMG_5.JPG": PICK,
+            "IMG_6.JPG": REJECT,
+            "IMG_6.CR3": STARS3,
+            "IMG_7.JPG": REJECT,
+        },
+    )
+    plan = plan_moves(catalog, shoot)
+    assert sorted(plan.held) == [
+        "IMG_5.CR2 is rejected but IMG_5.JPG is picked: left in place",
+        "IMG_6.JPG is rejected but IMG_6.CR3 has 3 stars: left in place",
+    ]
+    assert [fr.name for fr in plan.frames] == ["IMG_7.JPG"]
+    execute(catalog, plan)
+    assert sorted(os.listdir(shoot)) == ["IMG_5.CR2", "IMG_5.JPG", "IMG_6.CR3", "IMG_6.JPG", "_rejected"]
+
+
+def test_collisions_in_the_target_give_the_whole_frame_a_new_stem_and_overwrite_nothing(tmp_path, catalog):
+    shoot = tmp_path / "shoot"
+    ids = make_shoot(
+        catalog, shoot, {"IMG_1.CR2": REJECT, "IMG_1.JPG": REJECT, "IMG_1.CR2.xmp": 10, "IMG_1.xmp": 10}
+    )
+    target = shoot / "_rejected"
+    target.mkdir()
+    (target / "IMG_1.CR2").write_bytes(b"an earlier reject")  # taken on disk
+    (target / "img_1 (2).jpg").write_bytes(b"another")  # taken, in another case
+    before = snapshot(shoot)
+
+    plan = plan_moves(catalog, shoot)
+    assert [f.dst.name for f in plan.frames[0].files] == [
+        "IMG_1 (3).CR2",
+        "IMG_1 (3).JPG",
+        "IMG_1 (3).CR2.xmp",
+        "IMG_1 (3).xmp",
+    ]
+    assert any("IMG_1.CR2 becomes IMG_1 (3).CR2" in line for line in plan.lines())
+    execute(catalog, plan)
+    assert (target / "IMG_1.CR2").read_bytes() == b"an earlier reject"
+    assert (target / "img_1 (2).jpg").read_bytes() == b"another"
+    assert (target / "IMG_1 (3).CR2").read_bytes() == before["IMG_1.CR2"]
+    assert (target / "IMG_1 (3).xmp").read_bytes() == before["IMG_1.xmp"]
+    assert where(catalog, ids["IMG_1.JPG"]) == target.resolve() / "IMG_1 (3).JPG"
+
+    # Meanwhile a new IMG_1.JPG appeared where the pair came from: undo never overwrites it either.
+    (shoot / "IMG_1.JPG").write_bytes(b"new")
+    undone = undo_last(catalog, shoot)
+    assert undone.complete
+    assert (shoot / "IMG_1.JPG").read_bytes() == b"new"
+    assert (shoot / "IMG_1 (2).CR2").read_bytes() == before["IMG_1.CR2"]
+    assert (shoot / "IMG_1 (2).JPG").read_bytes() == before["IMG_1.JPG"]
+    assert (shoot / "IMG_1 (2).CR2.xmp").is_file()
+    assert where(catalog, ids["IMG_1.CR2"]) == shoot.resolve() / "IMG_1 (2).CR2"
+    assert any("came back as IMG_1 (2).CR2" in n for n in undone.notes)
+    assert target.is_dir()  # it held files before: never removed
+
+
+def test_recursive_mirrors_sub_folders_under_the_target(tmp_path, catalog):
+    card = tmp_path / "DCIM"
+    ids = make_shoot(
+        catalog, card, {"100CANON/IMG_1.CR2": REJECT, "101CANON/IMG_1.CR2": REJECT, "IMG_9.JPG": REJECT}
+    )
+    plan = plan_moves(catalog, card, recursive=True)
+    assert plan.files == 3
+    execute(catalog, plan)
+    rej = card.resolve() / "_rejected"
+    assert where(catalog, ids["100CANON/IMG_1.CR2"]) == rej / "100CANON" / "IMG_1.CR2"
+    assert where(catalog, ids["101CANON/IMG_1.CR2"]) == rej / "101CANON" / "IMG_1.CR2"
+    assert where(catalog, ids["IMG_9.JPG"]) == rej / "IMG_9.JPG"
+    assert not plan_moves(catalog, card, recursive=True).frames  # _rejected itself is never planned
+    undo_last(catalog, card)
+    assert not rej.exists()
+    assert_catalog_agrees(catalog, ids)
+
+
+def test_a_dry_plan_changes_nothing_and_bad_targets_are_refused(tmp_path, catalog):
+    shoot = tmp_path / "shoot"
+    ids = make_shoot(catalog, shoot, {"a.jpg": REJECT})
+    before = snapshot(shoot)
+    plan = plan_moves(catalog, shoot)
+    assert plan.files == 1
+    assert snapshot(shoot) == before and not (shoot / "_rejected").exists()
+    assert where(catalog, ids["a.jpg"]) == shoot.resolve() / "a.jpg"
+    assert not pending_batches(catalog, shoot.resolve()) and last_batch(catalog, shoot.resolve()) is None
+    with pytest.raises(MoveError, match="must not be"):
+        plan_moves(catalog, shoot, to=".")
+    with pytest.raises(MoveError, match="is a file"):
+        plan_moves(catalog, shoot, to="a.jpg")
+    with pytest.raises(MoveError, match="not in the catalog"):
+        plan_moves(catalog, tmp_path)
+
+
+def test_a_name_taken_meanwhile_fails_that_frame_alone_which_stays_whole(tmp_path, catalog):
+    """A real failure of os.link (the target name became a folder after the plan was made): the
+    frame's first file, already moved, goes back; the other frames move; the catalog agrees."""
+    shoot = tmp_path / "shoot"
+    ids = make_shoot(
+        catalog, shoot, {"A.CR2": REJECT, "A.JPG": NONE, "A.CR2.xmp": 10, "B.JPG": REJECT, "C.JPG": REJECT}
+    )
+    before = snapshot(shoot)
+    plan = plan_moves(catalog, shoot)
+    (shoot / "_rejected" / "A.JPG").mkdir(parents=True)  # A.CR2 moves, then A.JPG cannot
+    result = execute(catalog, plan)
+    assert [fr.name for fr in result.moved] == ["B.JPG", "C.JPG"]
+    assert len(result.failed) == 1 and result.failed[0].startswith("A.CR2: ")
+    assert "the frame stays where it was" in result.failed[0]
+    for name in ("A.CR2", "A.JPG", "A.CR2.xmp"):
+        assert (shoot / name).read_bytes() == before[name]
+    assert sorted(os.listdir(shoot / "_rejected")) == ["A.JPG", "B.JPG", "C.JPG"]
+    assert where(catalog, ids["A.CR2"]) == shoot.resolve() / "A.CR2"
+    assert where(catalog, ids["B.JPG"]) == shoot.resolve() / "_rejected" / "B.JPG"
+    assert_catalog_agrees(catalog, ids)
+    batch = last_batch(catalog, shoot.resolve())
+    assert batch is not None and {f.src.name for f in batch.files} == {"B.JPG", "C.JPG"}
+
+
+def test_a_really_full_disk_part_way_leaves_every_file_at_one_place(tmp_path, catalog):
+    """The target is a real 1 MB tmpfs (another file system: files are copied, fsynced, unlinked);
+    the second frame does not fit, so its first file comes back and the third frame still moves."""
+    from tests.catalog.test_errors import small_disk
+
+    shoot = tmp_path / "shoot"
+    ids = make_shoot(
+        catalog,
+        shoot,
+        {"A.JPG": REJECT, "B.CR2": REJECT, "B.JPG": NONE, "C.JPG": REJECT, "B.CR2.xmp": 10},
+    )
+    (shoot / "B.JPG").write_bytes(os.urandom(900_000))  # too big for what is left
+    (shoot / "B.CR2").write_bytes(os.urandom(300_000))
+    before = snapshot(shoot)
+    with small_disk(tmp_path / "disk", 1) as disk:
+        plan = plan_moves(catalog, shoot, to=disk / "rejects")
+        result = execute(catalog, plan)
+        assert [fr.name for fr in result.moved] == ["A.JPG", "C.JPG"]
+        assert "No space left on device" in result.failed[0]
+        assert snapshot(shoot) == {k: v for k, v in before.items() if k not in ("A.JPG", "C.JPG")}
+        assert sorted(os.listdir(disk / "rejects")) == ["A.JPG", "C.JPG"]
+        assert (disk / "rejects" / "A.JPG").read_bytes() == before["A.JPG"]
+        assert where(catalog, ids["B.CR2"]) == shoot.resolve() / "B.CR2"
+        assert where(catalog, ids["C.JPG"]) == disk.resolve() / "rejects" / "C.JPG"
+        assert_catalog_agrees(catalog, ids)
+        undone = undo_last(catalog, shoot)
+        assert undone.complete
+        assert snapshot(shoot) == before
+        assert not (disk / "rejects").exists()
+
+
+def test_a_failing_unlink_puts_the_new_copy_away(tmp_path, monkeypatch):
+    """move_file: when the original cannot be removed, the file must not exist twice."""
+    src, dst = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    src.write_bytes(b"x")
+
+    real_unlink = os.remove  # the same function under another name, left alone
+
+    def unlink(path, *args, **kwargs):
+        if Path(path) == src:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    with pytest.raises(PermissionError):
+        move_file(src, dst)
+    assert src.read_bytes() == b"x" and not dst.exists()
+    dst.write_bytes(b"y")
+    monkeypatch.undo()
+    with pytest.raises(FileExistsError):
+        move_file(src, dst)  # never replaces
+    assert dst.read_bytes() == b"y"
+
+
+def test_a_run_killed_between_moving_and_recording_is_repaired_by_the_next_run_and_by_undo(tmp_path, catalog):
+    """What a kill leaves: the batch journalled, frame A wholly moved, frame B half moved (its CR2
+    hard-linked but not yet unlinked: one file under both names), the records not yet updated."""
+    shoot = (tmp_path / "shoot").resolve()
+    ids = make_shoot(catalog, shoot, {"A.JPG": REJECT, "B.CR2": REJECT, "B.JPG": NONE, "C.JPG": REJECT})
+    before = snapshot(shoot)
+    plan = plan_moves(catalog, shoot)
+    frames = [[(f.photo_id, f.src, f.dst) for f in fr.files] for fr in plan.frames]
+    record_batch(catalog, shoot, plan.target, frames, made_dirs=[plan.target])
+    plan.target.mkdir()
+    move_file(shoot / "A.JPG", plan.target / "A.JPG")
+    os.link(shoot / "B.CR2", plan.target / "B.CR2")
+    assert len(pending_batches(catalog, shoot)) == 1
+
+    # The next run settles it first: A completed (its record follows), B and C (never moved) put
+    # back; then it plans and moves what is still rejected in the folder.
+    notes = recover(catalog, shoot)
+    assert notes == [
+        f"an interrupted move of {shoot}'s rejects was repaired: 1 frame(s) completed, 2 put back"
+    ]
+    assert not pending_batches(catalog, shoot)
+    assert sorted(os.listdir(shoot)) == ["B.CR2", "B.JPG", "C.JPG", "_rejected"]
+    assert os.listdir(plan.target) == ["A.JPG"]
+    assert_catalog_agrees(catalog, ids)
+    result = execute(catalog, plan_moves(catalog, shoot))
+    assert not result.failed and result.files == 3
+    assert sorted(os.listdir(plan.target)) == ["A.JPG", "B.CR2", "B.JPG", "C.JPG"]
+    assert_catalog_agrees(catalog, ids)
+    assert where(catalog, ids["A.JPG"]) == plan.target / "A.JPG"
+    # Undo puts back the last batch (B, C); A's completed batch is the one before it.
+    undo_last(catalog, shoot)
+    undo_last(catalog, shoot)
+    assert snapshot(shoot) == before
+    assert_catalog_agrees(catalog, ids)
+
+
+def test_undo_repairs_an_interrupted_batch_before_putting_back(tmp_path, catalog):
+    shoot = (tmp_path / "shoot").resolve()
+    ids = make_shoot(catalog, shoot, {"A.JPG": REJECT, "B.JPG": REJECT})
+    before = snapshot(shoot)
+    plan = plan_moves(catalog, shoot)
+    record_batch(
+        catalog, shoot, plan.target, [[(f.photo_id, f.src, f.dst) for f in fr.files] for fr in plan.frames]
+    )
+    plan.target.mkdir()
+    for fr in plan.frames:  # every file moved, the kill came before the catalog was told
+        move_file(fr.files[0].src, fr.files[0].dst)
+    undone = undo_last(catalog, shoot)
+    assert undone.complete and undone.restored == 2
+    assert snapshot(shoot) == before
+    assert_catalog_agrees(catalog, ids)
+    shutil.rmtree(plan.target, ignore_errors=True)

@@ -1,0 +1,135 @@
+"""`clipiqa-desktop move-rejects`: what it prints, exit codes 0/1/2, --dry-run, --undo, -r and --to."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from clipiqa_desktop.catalog import Catalog
+from clipiqa_desktop.cli import main
+
+from .culling.test_move_rejects import NONE, PICK, REJECT, make_shoot, snapshot, where
+
+
+def dump(db: Path) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return [
+            *con.execute("SELECT id, folder_id, name FROM photos ORDER BY id"),
+            *con.execute("SELECT * FROM move_batches"),
+            *con.execute("SELECT * FROM moved_files"),
+        ]
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def shoot(tmp_path):
+    db = tmp_path / "catalog.sqlite"
+    cat = Catalog(db)
+    folder = tmp_path / "shoot"
+    ids = make_shoot(
+        cat,
+        folder,
+        {
+            "IMG_1.CR2": REJECT,
+            "IMG_1.JPG": NONE,
+            "IMG_1.CR2.xmp": 10,
+            "IMG_2.JPG": REJECT,
+            "IMG_3.CR2": REJECT,
+            "IMG_3.JPG": PICK,
+            "IMG_4.JPG": NONE,
+        },
+    )
+    cat.close()
+    return folder, db, ids
+
+
+def test_dry_run_says_what_goes_where_and_changes_nothing(shoot, capsys):
+    folder, db, _ids = shoot
+    files, rows = snapshot(folder), dump(db)
+    assert main(["move-rejects", str(folder), "--dry-run", "--catalog", str(db)]) == 0
+    out, err = capsys.readouterr()
+    target = folder.resolve() / "_rejected"
+    assert f"would move 2 rejected photos (4 files with 1 RAW+JPEG partner and 1 sidecar) to {target}" in err
+    assert "IMG_3.CR2 is rejected but IMG_3.JPG is picked: left in place" in err
+    assert "2 rejected photos, 1 RAW+JPEG partner, 1 sidecar: 4 files" in out
+    assert f"4 files: {folder.resolve()} -> {target}" in out
+    assert snapshot(folder) == files and dump(db) == rows
+
+
+def test_move_then_undo_exit_zero_and_a_second_undo_has_nothing_to_do(shoot, capsys):
+    folder, db, ids = shoot
+    before = snapshot(folder)
+    assert main(["move-rejects", str(folder), "--catalog", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert "moved 2 rejected photo(s), 4 file(s) in all" in err
+    assert sorted(os.listdir(folder / "_rejected")) == [
+        "IMG_1.CR2",
+        "IMG_1.CR2.xmp",
+        "IMG_1.JPG",
+        "IMG_2.JPG",
+    ]
+    cat = Catalog(db)
+    try:
+        assert where(cat, ids["IMG_2.JPG"]) == folder.resolve() / "_rejected" / "IMG_2.JPG"
+    finally:
+        cat.close()
+    assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 0
+    assert "put back 4 file(s)" in capsys.readouterr().err
+    assert snapshot(folder) == before and not (folder / "_rejected").exists()
+    assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 2
+    assert "no move of rejects to undo" in capsys.readouterr().err
+
+
+def test_recursive_with_an_absolute_target(tmp_path, capsys):
+    db = tmp_path / "catalog.sqlite"
+    cat = Catalog(db)
+    card = tmp_path / "DCIM"
+    make_shoot(cat, card, {"100CANON/a.JPG": REJECT, "101CANON/b.JPG": REJECT, "101CANON/c.JPG": NONE})
+    cat.close()
+    aside = tmp_path / "aside"
+    assert main(["move-rejects", str(card), "--catalog", str(db)]) == 0  # not -r: nothing of its own
+    assert "no rejected photos to move" in capsys.readouterr().err
+    assert main(["move-rejects", "-r", str(card), "--to", str(aside), "--catalog", str(db)]) == 0
+    assert (aside / "100CANON" / "a.JPG").is_file() and (aside / "101CANON" / "b.JPG").is_file()
+    assert (card / "101CANON" / "c.JPG").is_file()
+
+
+def test_a_frame_that_cannot_move_is_reported_and_the_exit_status_is_one(shoot, capsys, monkeypatch):
+    """A full disk for one file, injected at the OS boundary (the real full disk is tested in
+    tests/culling/test_move_rejects.py)."""
+    folder, db, ids = shoot
+    real_link = os.link
+
+    def link(src, dst, **kwargs):
+        if Path(src).name == "IMG_1.JPG":
+            raise OSError(errno.ENOSPC, "No space left on device", str(src), None, str(dst))
+        return real_link(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    assert main(["move-rejects", str(folder), "--catalog", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "IMG_1.CR2: No space left on device" in err and "the frame stays where it was" in err
+    assert sorted(os.listdir(folder / "_rejected")) == ["IMG_2.JPG"]
+    cat = Catalog(db)
+    try:
+        assert where(cat, ids["IMG_1.CR2"]) == folder.resolve() / "IMG_1.CR2"
+        assert (folder / "IMG_1.CR2").is_file()
+    finally:
+        cat.close()
+
+
+def test_a_folder_that_is_not_indexed_exits_two_with_one_line(tmp_path, capsys):
+    db = tmp_path / "catalog.sqlite"
+    Catalog(db).close()
+    (tmp_path / "empty").mkdir()
+    assert main(["move-rejects", str(tmp_path / "empty"), "--catalog", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "is not in the catalog" in err and len(err.strip().splitlines()) == 1
+    assert main(["move-rejects", str(tmp_path / "nowhere"), "--catalog", str(db)]) == 2
+    assert "does not exist" in capsys.readouterr().err
