@@ -167,13 +167,17 @@ class DecisionWriter:
             change = None
         else:
             change = restore_fn(step.deltas, "before" if job.kind == "undo" else "after")
+        if change is None:  # no write, so no write lock to wait for: show the catalog's values
+            return WriteResult(job, [], self._read_back(ids))
         try:
             with self.catalog.transaction() as tx:
-                deltas = tx.update_decisions(ids, change, job.source) if change is not None else []
+                deltas = tx.update_decisions(ids, change, job.source)
                 now = tx.decisions(ids)
         except Exception as exc:  # CatalogError (full, read-only, busy past the retry), or a bug
             if not isinstance(exc, CatalogError):
                 log.exception("writing a decision failed")
+            else:
+                log.warning("a decision was not saved: %s", exc)
             message = str(exc) if isinstance(exc, CatalogError) else f"{type(exc).__name__}: {exc}"
             if job.kind == "apply":
                 step.error = message
