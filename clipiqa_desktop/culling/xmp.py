@@ -2,46 +2,73 @@
 
 Fields read (the ones photographers' tools agree on):
 - `xmp:Rating` (http://ns.adobe.com/xap/1.0/): -1 rejected, 0 unrated, 1..5 stars;
-- `xmp:Label`: Lightroom's colour label words (Red, Yellow, Green, Blue, Purple);
-- `digiKam:PickLabel`: 1 = rejected, 3 = accepted (picked).
-Sidecars: darktable/digiKam name them `IMG_0001.CR3.xmp`, Adobe `IMG_0001.xmp`; both are looked for,
-in that order, case-insensitively on the extension.
+- `xmp:Label`: Lightroom's colour label words (Red, Yellow, Green, Blue, Purple); any other word
+  (a label such as "To print") means "no colour label" here;
+- `digiKam:PickLabel`: 1 = rejected (unless the photo has stars: stars given in a tool that keeps
+  digiKam's field as it was win), 3 = accepted (picked), 0/2 = neither;
+- `clipiqa:RejectedAs` (http://ns.clipiqa-desktop.org/xmp/1.0/): written by our own XMP export for a
+  rejected photo, saying how the reject was encoded for Lightroom ("Rating=-1", "Rating=1",
+  "Label=Purple"). While that field still holds that value the packet means "rejected" (and in the
+  label encoding the label is not a real label); once another tool changed it, the fields are read
+  as they are.
+
+A packet states only some fields: `XmpFields` keeps which (a darktable sidecar has no PickLabel, so
+it says nothing about a pick), so that an import changes only what the other tool wrote.
+Which sidecar belongs to which photo (darktable `IMG.CR3.xmp`, Adobe `IMG.xmp`, the RAW+JPEG rule)
+is `culling.sidecars.sidecar_to_read`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from ..catalog.records import LABELS, RATING_REJECTED, Decision
+from ..catalog.records import LABELS, RATING_REJECTED, Decision, SidecarState
+from .sidecars import sidecar_to_read
 
 log = logging.getLogger(__name__)
 
+CLIPIQA_NS = "http://ns.clipiqa-desktop.org/xmp/1.0/"
 NS = {
     "x": "adobe:ns:meta/",
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "xmp": "http://ns.adobe.com/xap/1.0/",
     "digiKam": "http://www.digikam.org/ns/1.0/",
+    "clipiqa": CLIPIQA_NS,
 }
-_MAX_XMP_BYTES = 4 * 1024 * 1024
+MAX_XMP_BYTES = 16 * 1024 * 1024  # as xmp_write.MAX_PACKET_BYTES; real sidecars are a few KiB
+_MARKER = re.compile(r"^(Rating)=(-?\d+)$|^(Label)=(\w+)$")
 
 
-def sidecar_candidates(photo: Path) -> list[Path]:
-    """Sidecar paths that may belong to `photo`, most specific first."""
-    return [
-        photo.with_name(photo.name + ".xmp"),
-        photo.with_name(photo.name + ".XMP"),
-        photo.with_suffix(".xmp"),
-        photo.with_suffix(".XMP"),
-    ]
+class XmpError(ValueError):
+    """A packet or sidecar that cannot be read; the message is one line for the user."""
 
 
-def find_sidecar(photo: Path) -> Path | None:
-    for candidate in sidecar_candidates(photo):
-        if candidate.is_file():
-            return candidate
-    return None
+@dataclass(frozen=True)
+class XmpFields:
+    """The decision fields a packet states ({"rating": 3, "label": None, ...}); fields it does not
+    mention are absent, and an import leaves them as they are."""
+
+    stated: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, current: Decision) -> Decision:
+        """`current` with the stated fields put in (a stated pick un-rejects, a stated reject un-picks)."""
+        new = replace(current, **self.stated)
+        if new.picked and new.rejected:
+            new = replace(new, rating=0) if self.stated.get("picked") else replace(new, picked=False)
+        return new
+
+    def decision(self) -> Decision | None:
+        """The whole decision (unstated fields at their defaults), or None when the packet holds no
+        rating, colour label or pick: what a photo new to the catalog takes."""
+        d = self.apply(Decision())
+        return None if d == Decision() and "rating" not in self.stated else d
 
 
 def _values(root: ET.Element, qname: str) -> list[str]:
@@ -49,51 +76,131 @@ def _values(root: ET.Element, qname: str) -> list[str]:
     prefix, local = qname.split(":")
     tag = f"{{{NS[prefix]}}}{local}"
     out = [el.attrib[tag] for el in root.iter() if tag in el.attrib]
-    out += [(el.text or "").strip() for el in root.iter(tag) if (el.text or "").strip()]
+    out += [(el.text or "").strip() for el in root.iter(tag)]
     return out
 
 
-def parse_decision(packet: bytes) -> Decision | None:
-    """The decision an XMP packet holds, or None when it holds no rating, label or pick."""
-    if len(packet) > _MAX_XMP_BYTES:
+def _rating(raw: str) -> int | None:
+    try:
+        return max(RATING_REJECTED, min(5, round(float(raw))))
+    except (ValueError, OverflowError):  # "abc", "1e400", "nan"
         return None
+
+
+def parse_fields(packet: bytes) -> XmpFields:
+    """The decision fields an XMP packet states; raises XmpError when it is not readable XMP."""
+    if len(packet) > MAX_XMP_BYTES:
+        raise XmpError(f"larger than {MAX_XMP_BYTES // (1024 * 1024)} MiB, not an XMP sidecar")
     start = packet.find(b"<x:xmpmeta")
     if start < 0:
         start = packet.find(b"<rdf:RDF")
     end_tag = b"</x:xmpmeta>" if packet.find(b"</x:xmpmeta>") >= 0 else b"</rdf:RDF>"
     end = packet.find(end_tag)
-    if start < 0 or end < 0:
-        return None
+    if start < 0 or end < start:
+        raise XmpError("no XMP packet in it (no x:xmpmeta or rdf:RDF element)")
+    if b"<!DOCTYPE" in packet[:end] or b"<!ENTITY" in packet[:end]:
+        raise XmpError("it declares a DTD or entities, which XMP does not allow")  # no entity bombs
     try:
         root = ET.fromstring(packet[start : end + len(end_tag)])
-    except ET.ParseError:
-        return None
-    rating: int | None = None
-    for raw in _values(root, "xmp:Rating"):
-        try:
-            rating = max(RATING_REJECTED, min(5, round(float(raw))))
-            break
-        except (ValueError, OverflowError):  # "abc", "1e400", "nan"
-            continue
-    label = next((w.capitalize() for w in _values(root, "xmp:Label") if w.capitalize() in LABELS), None)
+    except ET.ParseError as exc:
+        raise XmpError(f"malformed XML ({exc})") from None
+    stated: dict[str, Any] = {}
+    raw_rating = next((r for r in map(_rating, _values(root, "xmp:Rating")) if r is not None), None)
+    if raw_rating is not None:
+        stated["rating"] = raw_rating
+    labels = _values(root, "xmp:Label")
+    raw_label = labels[0] if labels else None
+    if raw_label is not None:
+        word = raw_label.strip().capitalize()
+        stated["label"] = word if word in LABELS else None
     pick = next(iter(_values(root, "digiKam:PickLabel")), None)
-    if pick == "1" and rating is None:
-        rating = RATING_REJECTED
-    picked = pick == "3" and rating != RATING_REJECTED  # a reject wins over a contradicting pick
-    if rating is None and label is None and not picked:
+    if pick is not None:
+        if pick == "1" and stated.get("rating", 0) == 0:  # digiKam writes Rating 0 with its reject;
+            stated["rating"] = RATING_REJECTED  # stars given since (Lightroom keeps PickLabel) win
+        stated["picked"] = pick == "3" and stated.get("rating") != RATING_REJECTED
+    marker = next(iter(_values(root, "clipiqa:RejectedAs")), None)
+    if marker is not None and _marker_holds(marker, raw_rating, raw_label):
+        stated["rating"], stated["picked"] = RATING_REJECTED, False
+        if marker.startswith("Label="):
+            stated.pop("label", None)  # the reject's stand-in colour, not a label the user gave
+    elif stated.get("rating") == RATING_REJECTED:
+        stated["picked"] = False  # a reject is never a pick
+    return XmpFields(stated)
+
+
+def _marker_holds(marker: str, rating: int | None, label: str | None) -> bool:
+    """Whether the field our export encoded a reject in still holds what it wrote there."""
+    m = _MARKER.match(marker.strip())
+    if m is None:
+        return False
+    if m.group(1):
+        return rating is not None and rating == int(m.group(2))
+    return label is not None and label.strip().casefold() == m.group(4).casefold()
+
+
+def parse_decision(packet: bytes) -> Decision | None:
+    """The decision an XMP packet holds, or None when it holds none or cannot be read."""
+    try:
+        return parse_fields(packet).decision()
+    except XmpError:
         return None
-    return Decision(rating=rating or 0, picked=picked, label=label)
 
 
-def read_decision(photo: Path, embedded: bytes | None = None) -> Decision | None:
-    """The decision from the photo's sidecar (preferred: it is what editors write) or embedded XMP."""
-    sidecar = find_sidecar(photo)
-    if sidecar is not None:
+def sidecar_state(path: Path) -> SidecarState:
+    """The sidecar's own name, mtime and size, as the catalog records them (raises OSError)."""
+    st = os.stat(path)
+    return SidecarState(path.name, st.st_mtime_ns, st.st_size)
+
+
+def read_sidecar(path: Path) -> XmpFields:
+    """The fields a sidecar states; XmpError (one line: why) when it cannot be read or parsed.
+    Never reads more than MAX_XMP_BYTES + 1 bytes, whatever the file's size."""
+    try:
+        with path.open("rb") as f:
+            packet = f.read(MAX_XMP_BYTES + 1)
+    except OSError as exc:
+        raise XmpError(f"cannot read it: {exc.strerror or exc}") from None
+    return parse_fields(packet)
+
+
+@dataclass(frozen=True)
+class PhotoXmp:
+    """What indexing reads for a photo new to the catalog: its decision, the sidecar's state to
+    record (None: no sidecar, or one that could not be read), and the reason it could not."""
+
+    decision: Decision | None = None
+    sidecar: SidecarState | None = None
+    problem: str | None = None  # why `path` could not be read
+    path: Path | None = None  # the photo's own sidecar, read or not
+
+
+def read_photo_xmp(
+    photo: Path, embedded: bytes | None = None, siblings: Iterable[str] | None = None
+) -> PhotoXmp:
+    """The decision of the photo's own sidecar (`sidecar_to_read` among `siblings`, the file names of
+    its folder; listed when not given), else of the XMP embedded in the file."""
+    if siblings is None:
         try:
-            decision = parse_decision(sidecar.read_bytes()[: _MAX_XMP_BYTES + 1])
-        except OSError as exc:
-            log.warning("cannot read XMP sidecar %s: %s", sidecar, exc.strerror)
-            decision = None
-        if decision is not None:
-            return decision
-    return parse_decision(embedded) if embedded else None
+            siblings = os.listdir(photo.parent)
+        except OSError:
+            siblings = ()
+    path = sidecar_to_read(photo, siblings)
+    decision, state, problem = None, None, None
+    if path is not None:
+        try:
+            state = sidecar_state(path)
+            decision = read_sidecar(path).decision()
+        except (OSError, XmpError) as exc:
+            problem = f"cannot look at it: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+            log.warning("XMP sidecar %s not read: %s", path, problem)
+            state = None  # not recorded: read again (and reported again) until it is fixed
+    if decision is None and embedded:
+        decision = parse_decision(embedded)
+    return PhotoXmp(decision, state, problem, path)
+
+
+def read_decision(
+    photo: Path, embedded: bytes | None = None, siblings: Iterable[str] | None = None
+) -> Decision | None:
+    """The decision from the photo's own sidecar (preferred: it is what editors write) or embedded XMP."""
+    return read_photo_xmp(photo, embedded, siblings).decision

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,10 +24,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..catalog import Catalog, Decision, PhotoRecord, PhotoState
+from ..catalog import Catalog, PhotoRecord, PhotoState
 from ..catalog.catalog import file_fingerprint
 from ..culling.prompts import prompt_scores
-from ..culling.xmp import read_decision
+from ..culling.xmp import PhotoXmp, read_photo_xmp
+from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import describe_os_error, model_long_side
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
@@ -85,6 +87,11 @@ class IndexSummary:
     seconds: float = 0.0
     filled_in: list[str] = field(default_factory=list)  # attributes scored from stored embeddings
     filled_in_scores: int = 0  # how many scores that added
+    # XMP sidecars changed by another tool since the catalog last saw them (culling/xmp_import.py)
+    sidecars_imported: int = 0  # photos whose decision a changed sidecar changed
+    sidecars_kept: int = 0  # changed sidecars older than the decision made here (not imported)
+    sidecars_removed: int = 0  # sidecars deleted (decisions kept)
+    sidecar_problems: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, reason) not read
 
     def notes(self) -> list[str]:
         """What else this run did, for the summary line of `index` and of the window."""
@@ -106,6 +113,22 @@ class IndexSummary:
                 f"{self.filled_in_scores} scores of {', '.join(self.filled_in)} filled in from the "
                 "stored embeddings"
             )
+        if self.sidecars_imported:
+            notes.append(f"{self.sidecars_imported} decisions imported from sidecars changed in another tool")
+        if self.sidecars_kept:
+            notes.append(
+                f"{self.sidecars_kept} sidecars changed in another tool before the decision made here "
+                "(kept ours)"
+            )
+        if self.sidecars_removed:
+            notes.append(f"{self.sidecars_removed} sidecars removed (decisions kept)")
+        if self.sidecar_problems:
+            rel, reason = self.sidecar_problems[0]
+            n = len(self.sidecar_problems)
+            notes.append(
+                f"{n} sidecar{'s' if n > 1 else ''} not read, decisions unchanged "
+                f"({rel}: {reason}{'; …' if n > 1 else ''})"
+            )
         return notes
 
 
@@ -117,10 +140,10 @@ class IndexedPhoto:
     decoded: DecodedPhoto
     thumbnail_jpeg: tuple[int, int, bytes] | None
     fingerprint: str
-    xmp_decision: Decision | None
+    xmp: PhotoXmp
 
 
-def _prepare(path: Path, options: IndexOptions, multiple: int) -> IndexedPhoto:
+def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collection[str]) -> IndexedPhoto:
     assert options.long_side is None or isinstance(options.long_side, int)
     decoded = decode_photo(path, options.long_side, options.thumb_long_side, multiple=multiple)
     thumb = None
@@ -132,7 +155,9 @@ def _prepare(path: Path, options: IndexOptions, multiple: int) -> IndexedPhoto:
         fingerprint = file_fingerprint(path)
     except OSError as exc:
         raise DecodeError(describe_os_error(exc)) from exc  # "file no longer exists ..." when gone
-    return IndexedPhoto(decoded.image, decoded, thumb, fingerprint, read_decision(path, decoded.xmp))
+    return IndexedPhoto(
+        decoded.image, decoded, thumb, fingerprint, read_photo_xmp(path, decoded.xmp, siblings)
+    )
 
 
 def index_folder(
@@ -212,6 +237,9 @@ def index_folder(
     summary.missing = catalog.mark_missing(plan.gone)
     if plan.returned:
         catalog.mark_present(plan.returned)
+    names_in = _Names(selection.names)
+    known = [(st.id, f.path) for key, f in scanned.items() if (st := states.get(key)) is not None]
+    _import_sidecars(catalog, known, names_in, folder, summary, on_batch)
 
     model = scorer.get() if plan.todo else None
     if model is not None:
@@ -264,7 +292,9 @@ def index_folder(
         nonlocal done
         if not pending:
             return
-        records = [_record(r, by_path[r.path], todo_keys[r.path]) for r in pending]
+        records = [
+            _record(r, by_path[r.path], todo_keys[r.path], todo_keys[r.path] not in states) for r in pending
+        ]
         assert analysis_id is not None
         ids = catalog.write_batch(folder_id, analysis_id, records, replaced=summary.replaced)
         for r, rec in zip(pending, records, strict=True):
@@ -277,6 +307,10 @@ def index_folder(
                     summary.returned += 1
             else:
                 summary.failed.append((rec.rel_path, r.error or "unknown error"))
+            xmp: PhotoXmp | None = r.prepared.xmp if r.ok else None
+            if xmp is not None and xmp.problem and xmp.path is not None and rec.rel_path not in states:
+                head = rec.rel_path[: rec.rel_path.rfind("/") + 1]  # existing photos: _import_sidecars
+                summary.sidecar_problems.append((head + xmp.path.name, xmp.problem))
         done += len(pending)
         pending.clear()
         if on_batch is not None:
@@ -291,7 +325,7 @@ def index_folder(
         long_side,
         batch_size=options.batch_size,
         workers=options.workers,
-        prepare=lambda p: _prepare(p, options, multiple),
+        prepare=lambda p: _prepare(p, options, multiple, names_in(p.parent)),
         cancel=cancel,
     )
     vanished: Path | None = None
@@ -365,6 +399,44 @@ def _fill_in(
         summary.filled_in_scores = added
         if on_batch is not None:
             on_batch([int(i) for i in ids])
+
+
+class _Names:
+    """The file names in a folder: from the scan's listing, else listed once here."""
+
+    def __init__(self, listed: dict[Path, frozenset[str]]) -> None:
+        self._names = dict(listed)
+
+    def __call__(self, folder: Path) -> frozenset[str]:
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(folder))
+            except OSError:
+                names = frozenset()
+            self._names[folder] = names
+        return names
+
+
+def _import_sidecars(
+    catalog: Catalog,
+    known: list[tuple[int, Path]],
+    names_in: _Names,
+    folder: Path,
+    summary: IndexSummary,
+    on_batch: Callable[[list[int]], None] | None,
+) -> None:
+    """Import decisions from the sidecars of known photos that another tool changed since the
+    catalog last read or wrote them (culling/xmp_import.py): a stat per photo, a parse per change."""
+    result = import_changed_sidecars(catalog, known, names_in)
+    summary.sidecars_imported = len(result.imported)
+    summary.sidecars_kept = len(result.kept)
+    summary.sidecars_removed = result.removed
+    for path, reason in result.problems:
+        rel = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+        summary.sidecar_problems.append((rel, reason))
+    if result.imported and on_batch is not None:
+        on_batch(result.imported)
 
 
 class _Keys:
@@ -449,7 +521,12 @@ def _expected_label(catalog: Catalog, tree: list[int], model_id: str, size: int 
     return None
 
 
-def _record(result: PhotoResult, scanned: ScannedFile, rel: str) -> PhotoRecord:
+def _record(result: PhotoResult, scanned: ScannedFile, rel: str, new: bool) -> PhotoRecord:
+    """The record to write; `new`: the catalog has no photo at this path yet. Only a new photo takes
+    its sidecar's decision (if the catalog has none, e.g. a moved record's) and records the sidecar;
+    a known photo's sidecar is compared and imported by _import_sidecars, whose "later change wins"
+    a re-decoded file must not bypass. Embedded XMP (a photo without a sidecar) is adopted while the
+    catalog holds no decision, as before."""
     if not result.ok:
         return PhotoRecord(rel, scanned.size_bytes, scanned.mtime_ns, error=result.error)
     prep: IndexedPhoto = result.prepared
@@ -466,5 +543,6 @@ def _record(result: PhotoResult, scanned: ScannedFile, rel: str) -> PhotoRecord:
         scores=result.scores,
         embedding=result.embedding,
         thumbnail=prep.thumbnail_jpeg,
-        xmp_decision=prep.xmp_decision,
+        xmp_decision=prep.xmp.decision if new or prep.xmp.path is None else None,
+        sidecar=prep.xmp.sidecar if new else None,
     )

@@ -31,13 +31,16 @@ class PhotoSelection:
 
     photos: list[ScannedFile] = field(default_factory=list)
     missing: list[Path] = field(default_factory=list)  # paths given that do not exist
-    skipped: list[Path] = field(default_factory=list)  # non-photo and hidden files inside folders
+    skipped: list[Path] = field(default_factory=list)  # non-photo and hidden files (not XMP sidecars)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders/files we could not stat
     # Folders not walked (a symlink loop, a folder reached twice) and second names of a photo already
     # found (a symlinked or hard-linked file), each with the reason.
     passed_over: list[tuple[Path, str]] = field(default_factory=list)
     # Folders whose listing was read: only there can a photo the catalog knows be "gone".
     listed: list[Path] = field(default_factory=list)
+    # Every file name in each listed folder (photos, sidecars, the rest), from that one listing:
+    # which XMP sidecar belongs to which photo depends on its neighbours (culling/sidecars.py).
+    names: dict[Path, frozenset[str]] = field(default_factory=dict)
     # Every photo, missing path and unreadable file in the order the user gave them (a folder's
     # files by name), so that a command can report each where it was asked for.
     order: list[Path] = field(default_factory=list)
@@ -130,6 +133,7 @@ class _Walker:
             sel.unreadable.append((folder, exc.strerror or str(exc)))
             return
         sel.listed.append(folder)
+        sel.names[folder] = frozenset(e.name for e in entries)
         for entry in entries:
             path = Path(entry.path)
             try:
@@ -149,7 +153,7 @@ class _Walker:
                     self.walk(path, (*ancestors, key))
             elif is_photo(entry.name):
                 self.add(path, is_link=entry.is_symlink())
-            else:
+            elif not entry.name.lower().endswith(".xmp"):  # sidecars are read with their photos
                 sel.skipped.append(path)
 
     def add(self, path: Path, is_link: bool) -> None:

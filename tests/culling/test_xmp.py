@@ -1,8 +1,18 @@
 from __future__ import annotations
 
+import pytest
+
 from clipiqa_desktop.catalog import Decision
 from clipiqa_desktop.culling.decisions import DecisionChange, apply_change
-from clipiqa_desktop.culling.xmp import parse_decision, read_decision
+from clipiqa_desktop.culling.xmp import (
+    MAX_XMP_BYTES,
+    XmpError,
+    parse_decision,
+    parse_fields,
+    read_decision,
+    read_photo_xmp,
+    read_sidecar,
+)
 
 ATTR_FORM = b"""<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -63,3 +73,102 @@ def test_absurd_ratings_are_ignored_not_fatal():
     for value in (b"1e400", b"nan", b"abc"):
         packet = ELEMENT_FORM.replace(b"-1</xmp:Rating>", value + b"</xmp:Rating>")
         assert parse_decision(packet) is None
+
+
+# --- partial fields, our own reject marker, sidecar ownership, bad sidecars -----------------------
+
+
+def packet(*attrs: str, body: str = "") -> bytes:
+    """An XMP packet as our export writes it (attributes of one rdf:Description)."""
+    return (
+        '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        ' xmlns:digiKam="http://www.digikam.org/ns/1.0/" xmlns:clipiqa="http://ns.clipiqa-desktop.org/xmp/1.0/"\n'
+        f" {' '.join(attrs)}>{body}</rdf:Description>\n"
+        '</rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>'
+    ).encode()
+
+
+def test_a_packet_states_only_the_fields_it_holds():
+    # darktable writes no PickLabel and no Label: a pick and a label made here stay
+    assert parse_fields(packet('xmp:Rating="4"')).stated == {"rating": 4}
+    assert parse_fields(packet('xmp:Rating="4"')).apply(Decision(2, True, "Blue")) == Decision(
+        4, True, "Blue"
+    )
+    # a word that is not a colour means "no colour label" here (the user chose another label)
+    assert parse_fields(packet('xmp:Label="To print"')).stated == {"label": None}
+    # digiKam's reject un-picks; its accept un-rejects
+    assert parse_fields(packet('digiKam:PickLabel="1"')).apply(Decision(3, True)) == Decision(-1, False)
+    assert parse_fields(packet('digiKam:PickLabel="3"')).apply(Decision(-1, False, "Red")) == Decision(
+        0, True, "Red"
+    )
+    assert parse_fields(packet('xmp:Rating="-1"')).apply(Decision(0, True)) == Decision(-1, False)
+
+
+def test_our_reject_marker_in_each_encoding():
+    std = packet('xmp:Rating="-1"', 'digiKam:PickLabel="1"', 'clipiqa:RejectedAs="Rating=-1"')
+    one_star = packet('xmp:Rating="1"', 'clipiqa:RejectedAs="Rating=1"')
+    label = packet('xmp:Rating="0"', 'xmp:Label="Purple"', 'clipiqa:RejectedAs="Label=Purple"')
+    as_element = packet(body="<xmp:Rating>1</xmp:Rating><clipiqa:RejectedAs>Rating=1</clipiqa:RejectedAs>")
+    for p in (std, one_star, label, as_element):
+        assert parse_decision(p) == Decision(rating=-1), p
+    # in the label encoding the stand-in colour is not a label: the catalog's real label stays
+    assert parse_fields(label).apply(Decision(-1, False, "Red")) == Decision(-1, False, "Red")
+    # without the marker, the same fields mean what they say
+    assert parse_decision(packet('xmp:Rating="1"')) == Decision(rating=1)
+    assert parse_decision(packet('xmp:Rating="0"', 'xmp:Label="Purple"')) == Decision(label="Purple")
+
+
+def test_our_reject_marker_no_longer_holds_when_another_tool_changed_the_field():
+    one_star = packet('xmp:Rating="3"', 'clipiqa:RejectedAs="Rating=1"')  # Lightroom: 3 stars
+    assert parse_fields(one_star).apply(Decision(-1)) == Decision(3)
+    relabelled = packet('xmp:Rating="0"', 'xmp:Label="Green"', 'clipiqa:RejectedAs="Label=Purple"')
+    assert parse_fields(relabelled).apply(Decision(-1, False, "Red")) == Decision(0, False, "Green")
+    unlabelled = packet('xmp:Rating="0"', 'clipiqa:RejectedAs="Label=Purple"')  # label removed
+    assert parse_fields(unlabelled).apply(Decision(-1, False, "Red")) == Decision(0, False, "Red")
+    garbage = packet('xmp:Rating="2"', 'clipiqa:RejectedAs="whatever"')
+    assert parse_decision(garbage) == Decision(rating=2)
+
+
+def test_bad_sidecars_say_why(tmp_path):
+    huge = tmp_path / "huge.xmp"
+    huge.write_bytes(packet('xmp:Rating="2"') + b" " * MAX_XMP_BYTES)
+    broken = tmp_path / "broken.xmp"
+    broken.write_bytes(packet('xmp:Rating="2"').replace(b"</rdf:Description>", b""))
+    bomb = tmp_path / "bomb.xmp"
+    bomb.write_bytes(b'<!DOCTYPE x [<!ENTITY a "aaaa">]>' + packet('xmp:Rating="2"'))
+    folder = tmp_path / "folder.xmp"
+    folder.mkdir()
+    expected = {
+        huge: "larger than 16 MiB",
+        broken: "malformed XML",
+        bomb: "DTD",
+        folder: "cannot read it: Is a directory",
+        tmp_path / "absent.xmp": "cannot read it: No such file",
+    }
+    for path, reason in expected.items():
+        with pytest.raises(XmpError, match=reason):
+            read_sidecar(path)
+
+
+def test_adobe_sidecar_of_a_raw_plus_jpeg_pair_never_lands_in_the_jpeg(tmp_path):
+    jpeg, raw = tmp_path / "IMG_1.JPG", tmp_path / "IMG_1.CR2"
+    jpeg.write_bytes(b"jpeg")
+    raw.write_bytes(b"raw")
+    (tmp_path / "IMG_1.xmp").write_bytes(packet('xmp:Rating="5"'))
+    assert read_photo_xmp(jpeg) == read_photo_xmp(jpeg, None, ["IMG_1.JPG", "IMG_1.CR2", "IMG_1.xmp"])
+    assert read_decision(jpeg) is None and read_photo_xmp(jpeg).path is None
+    assert read_decision(raw) == Decision(rating=5)
+    # the JPEG's own darktable-named sidecar is its own
+    (tmp_path / "IMG_1.JPG.xmp").write_bytes(packet('xmp:Label="Red"'))
+    assert read_decision(jpeg) == Decision(label="Red")
+
+
+def test_a_bad_sidecar_is_reported_and_the_embedded_xmp_still_read(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"jpeg")
+    (tmp_path / "a.jpg.xmp").write_bytes(b"<x:xmpmeta><rdf:RDF></x:xmpmeta>")
+    got = read_photo_xmp(photo, embedded=ATTR_FORM)
+    assert got.decision == Decision(rating=4, label="Red") and got.sidecar is None
+    assert got.path == tmp_path / "a.jpg.xmp" and "malformed XML" in (got.problem or "")

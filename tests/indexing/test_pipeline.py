@@ -197,14 +197,14 @@ def test_a_file_that_no_longer_decodes_keeps_no_stale_scores(catalog, tiny_score
 def test_an_unexpected_failure_fails_one_photo_not_the_run(catalog, tiny_scorer, shoot, monkeypatch):
     import clipiqa_desktop.indexing.pipeline as pipeline
 
-    real = pipeline.read_decision
+    real = pipeline.read_photo_xmp
 
-    def flaky(path, embedded=None):
+    def flaky(path, embedded=None, siblings=None):
         if path.name == "IMG_0002.jpg":
             raise RuntimeError("a bug in some plugin")
-        return real(path, embedded)
+        return real(path, embedded, siblings)
 
-    monkeypatch.setattr(pipeline, "read_decision", flaky)
+    monkeypatch.setattr(pipeline, "read_photo_xmp", flaky)
     summary = index_folder(catalog, tiny_scorer, shoot, OPTIONS)
     assert summary.indexed == 5
     assert dict(summary.failed) == {"IMG_0002.jpg": "cannot read: RuntimeError: a bug in some plugin"}

@@ -1,0 +1,117 @@
+"""Decisions made in other tools: sidecars changed since the catalog last saw them are imported.
+
+The catalog records, per photo, the sidecar it last read or wrote (its name, and the SIDECAR's own
+mtime and size). On every index run each photo's sidecar (`sidecar_to_read` among the names of its
+folder) is compared with that record: one stat per photo, no parsing. Only a sidecar that is new,
+changed or gone is looked at:
+
+- new or changed: it is parsed, and the fields it states differently from the catalog (rating,
+  pick, colour label; `XmpFields`) are imported through the one decision path
+  (`update_decisions(..., source="xmp")`), unless the catalog's decision changed LATER than the
+  sidecar did (decision changed_at vs the sidecar's mtime): then the catalog's decision is kept, and
+  the next XMP export writes it into the sidecar. The later change wins, whichever side made it.
+- gone (deleted by the user): the catalog's decision stays; the record is forgotten.
+- unreadable, malformed or huge: reported, nothing changes, nothing is recorded (so it is looked at
+  again, and reported again, until it is fixed).
+
+Our own XMP export records the stat of every sidecar it writes, so our writes are not imports.
+Each batch of photos is compared, imported and recorded in ONE write transaction, and a record that
+changed meanwhile (our exporter wrote the sidecar a moment ago) is taken as it now is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalog import Catalog
+from ..catalog.records import SidecarState
+from .sidecars import sidecar_to_read
+from .xmp import XmpError, XmpFields, read_sidecar, sidecar_state
+
+BATCH = 500
+
+
+@dataclass
+class SidecarImport:
+    """What comparing the photos' sidecars with the catalog did."""
+
+    imported: list[int] = field(default_factory=list)  # photos whose decision the sidecar changed
+    kept: list[int] = field(default_factory=list)  # sidecar edited earlier than the catalog's decision
+    removed: int = 0  # sidecars deleted since they were recorded (decisions kept)
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # (sidecar, why it was not read)
+
+
+def import_changed_sidecars(
+    catalog: Catalog,
+    photos: Sequence[tuple[int, Path]],
+    names_in: Callable[[Path], Collection[str]],
+    batch: int = BATCH,
+) -> SidecarImport:
+    """Compare each photo's sidecar with the catalog's record of it and import what changed.
+
+    `photos`: (catalog id, path) of photos the catalog already knows; `names_in(folder)`: every file
+    name in that folder (from the scan's listing), which decides which sidecar is whose.
+    """
+    report = SidecarImport()
+    now: dict[int, tuple[Path | None, SidecarState | None]] = {}
+    for pid, photo in photos:
+        path = sidecar_to_read(photo, names_in(photo.parent))
+        state = None
+        if path is not None:
+            try:
+                state = sidecar_state(path)
+            except FileNotFoundError:  # removed since the folder was listed
+                path = None
+            except OSError as exc:
+                report.problems.append((path, f"cannot look at it: {exc.strerror or exc}"))
+                continue
+        now[pid] = (path, state)
+    if not now:
+        return report
+    recorded = catalog.sidecar_states(list(now))
+    changed = [pid for pid, (_path, state) in now.items() if recorded.get(pid) != state]
+    fields: dict[int, XmpFields] = {}
+    for pid in changed:  # parsed outside the write transaction: other writers do not wait on files
+        path, state = now[pid]
+        if path is None or state is None:
+            continue
+        try:
+            fields[pid] = read_sidecar(path)
+        except XmpError as exc:
+            report.problems.append((path, str(exc)))
+    todo = [pid for pid in changed if pid in fields or now[pid][1] is None]
+    for start in range(0, len(todo), batch):
+        _apply(catalog, todo[start : start + batch], now, fields, report)
+    return report
+
+
+def _apply(
+    catalog: Catalog,
+    ids: list[int],
+    now: dict[int, tuple[Path | None, SidecarState | None]],
+    fields: dict[int, XmpFields],
+    report: SidecarImport,
+) -> None:
+    with catalog.transaction() as tx:
+        recorded = tx.sidecar_states(ids)
+        times = tx.decision_times(ids)
+        current = tx.decisions(ids)
+        take: dict[int, XmpFields] = {}
+        for pid in ids:
+            if pid not in recorded:  # deleted by another process meanwhile
+                continue
+            state = now[pid][1]
+            if recorded[pid] == state:  # recorded meanwhile (our own export wrote it)
+                continue
+            if state is None:
+                report.removed += 1
+            elif pid in times and times[pid] * 1e9 >= state.mtime_ns:
+                if fields[pid].apply(current[pid]) != current[pid]:
+                    report.kept.append(pid)  # the decision made here is later: it stays
+            else:
+                take[pid] = fields[pid]
+            tx.set_sidecar_state(pid, state)
+        deltas = tx.update_decisions(list(take), lambda pid, cur: take[pid].apply(cur), source="xmp")
+    report.imported += [d.photo_id for d in deltas]
