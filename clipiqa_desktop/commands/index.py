@@ -71,6 +71,8 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
         )
     for rel, reason in summary.passed_over[:MAX_LISTED_FAILURES]:
         print(f"  link {rel}: {reason}", file=out)
+    for rel, reason in summary.sidecar_problems[:MAX_LISTED_FAILURES]:
+        print(f"  sidecar not read (decision unchanged): {rel}: {reason}", file=out)
     for rel, reason in summary.failed[:MAX_LISTED_FAILURES]:
         print(f"  failed: {rel}: {reason}", file=out)
     if len(summary.failed) > MAX_LISTED_FAILURES:

@@ -3,6 +3,7 @@ imported through the one decision path; real files, a real catalog, the tiny mod
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -10,6 +11,7 @@ import pytest
 
 from clipiqa_desktop.catalog import Decision
 from clipiqa_desktop.catalog.records import SidecarState
+from clipiqa_desktop.commands.index import print_summary
 from clipiqa_desktop.culling.handoff import XmpOptions, write_sidecars
 from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
 
@@ -204,6 +206,11 @@ def test_a_bad_sidecar_is_reported_and_changes_nothing(catalog, tiny_scorer, sho
     assert summary.sidecars_imported == 0
     assert all(decision(catalog, known[f"IMG_{i}.jpg"]) == Decision(3) for i in range(3))
     assert set(catalog.sidecar_states(list(known.values())).values()) == {None}, "nothing recorded"
+    out = io.StringIO()
+    print_summary(summary, shoot, out)  # `index` lists each one under its summary line
+    assert "  sidecar not read (decision unchanged): IMG_2.jpg.xmp: cannot read it: Is a directory\n" in (
+        out.getvalue()
+    )
 
     put(shoot / "IMG_0.jpg.xmp", darktable(1), later)  # fixed: now it comes in
     summary, _ = index(catalog, tiny_scorer, shoot)
