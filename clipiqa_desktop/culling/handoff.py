@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,16 +88,20 @@ def write_sidecars(
     photo_ids: Iterable[int],
     options: XmpOptions | None = None,
     analysis_id: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> XmpReport:
     """Write (merge) the XMP sidecars of `photo_ids`: decision and scores from the catalog.
 
     The scores are those of `analysis_id`, by default of the analysis each photo's folder was last
-    indexed with. Catalog errors (CatalogError) propagate; file errors are reported per path."""
+    indexed with. Catalog errors (CatalogError) propagate; file errors are reported per path.
+    `should_stop` (the window closing) is asked between batches of photos; what was written stays."""
     options = options or XmpOptions()
     report = XmpReport()
     photos = catalog.photo_scores(list(photo_ids), analysis_id)
     listings: dict[Path, set[str] | str] = {}
     for start in range(0, len(photos), _CHUNK):
+        if should_stop is not None and should_stop():
+            break
         chunk = photos[start : start + _CHUNK]
         with catalog.transaction() as tx:
             ids = [p.id for p in chunk]

@@ -6,6 +6,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -69,6 +70,17 @@ class SettingsDialog(QDialog):
         self.cache_mb.setRange(16, 65536)
         self.cache_mb.setSuffix(" MB")
         self.cache_mb.setValue(settings.thumb_cache_mb)
+        self.sidecar_naming = QComboBox()
+        self.sidecar_naming.addItem("IMG_0001.CR3.xmp (darktable, digiKam)", "darktable")
+        self.sidecar_naming.addItem("IMG_0001.xmp (Lightroom, Capture One)", "adobe")
+        self.sidecar_naming.setCurrentIndex(max(0, self.sidecar_naming.findData(settings.sidecar_naming)))
+        self.reject_as = QComboBox()
+        self.reject_as.addItem("Rating −1 (the XMP standard; darktable, Bridge)", "rating")
+        self.reject_as.addItem("1 star (for Lightroom)", "one-star")
+        self.reject_as.addItem("Purple label (for Lightroom)", "label")
+        self.reject_as.setCurrentIndex(max(0, self.reject_as.findData(settings.reject_as)))
+        self.write_sidecars = QCheckBox("Write XMP sidecars as I cull")
+        self.write_sidecars.setChecked(settings.write_sidecars)
         form.addRow("Model (open_clip)", self.model)
         form.addRow("Pretrained tag", self.pretrained)
         form.addRow(
@@ -79,6 +91,9 @@ class SettingsDialog(QDialog):
         form.addRow("Analysis size", self.size_box)
         form.addRow("Catalog", _file_row(self.catalog, "Catalog file", "SQLite (*.sqlite)", save=True))
         form.addRow("Thumbnail memory", self.cache_mb)
+        form.addRow("XMP sidecar names", self.sidecar_naming)
+        form.addRow("A reject in XMP is", self.reject_as)
+        form.addRow("", self.write_sidecars)
         note = QLabel(
             "Scores are stored per model and analysis size; changing either rescores on the next index."
         )
@@ -111,6 +126,9 @@ class SettingsDialog(QDialog):
             size=size,
             catalog=self.catalog.text().strip(),
             thumb_cache_mb=self.cache_mb.value(),
+            sidecar_naming=str(self.sidecar_naming.currentData()),
+            reject_as=str(self.reject_as.currentData()),
+            write_sidecars=self.write_sidecars.isChecked(),
         )
         self.accept()
 

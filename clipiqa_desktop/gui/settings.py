@@ -14,11 +14,25 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from ..catalog.catalog import default_catalog_path
+from ..culling.sidecars import DEFAULT_NAMING, NAMINGS
+from ..culling.xmp_write import DEFAULT_REJECT_AS, REJECT_AS
 from ..scoring.constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
 
 MAX_RECENT = 10
 DEFAULT_THUMB_CACHE_MB = 256
-PERSISTED = ("model", "pretrained", "weights", "device", "precision", "size", "catalog", "thumb_cache_mb")
+PERSISTED = (
+    "model",
+    "pretrained",
+    "weights",
+    "device",
+    "precision",
+    "size",
+    "catalog",
+    "thumb_cache_mb",
+    "sidecar_naming",
+    "reject_as",
+    "write_sidecars",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,13 @@ class AppSettings:
     catalog: str = ""
     recent: tuple[str, ...] = field(default_factory=tuple)
     thumb_cache_mb: int = DEFAULT_THUMB_CACHE_MB  # the thumbnail cache's budget in MB
+    # XMP hand-off (culling/handoff.py): sidecar naming ("darktable" IMG.CR3.xmp, "adobe" IMG.xmp),
+    # how a reject is written ("rating" -1, "one-star", "label"), and whether each decision is
+    # written to its sidecar as the photographer culls (off: see README "Handing the cull to your
+    # editor"; File > Export XMP sidecars… writes them in one step).
+    sidecar_naming: str = DEFAULT_NAMING
+    reject_as: str = DEFAULT_REJECT_AS
+    write_sidecars: bool = False
     # Index the sub-folders of the open folder too. Not saved here: the window remembers the
     # choice per folder (`subfolders_choice`) and sets it for the folder it opens.
     recursive: bool = False
@@ -64,6 +85,8 @@ class AppSettings:
             cache_mb = max(16, int(get("thumb_cache_mb", str(d.thumb_cache_mb))))
         except ValueError:
             cache_mb = d.thumb_cache_mb
+        naming = get("sidecar_naming", d.sidecar_naming)
+        reject_as = get("reject_as", d.reject_as)
         raw: Any = store.value("recent", [])
         recent: list[Any] = [raw] if isinstance(raw, str) else list(raw or [])
         return cls(
@@ -76,6 +99,9 @@ class AppSettings:
             catalog=get("catalog", d.catalog),
             recent=tuple(str(r) for r in recent)[:MAX_RECENT],
             thumb_cache_mb=cache_mb,
+            sidecar_naming=naming if naming in NAMINGS else d.sidecar_naming,
+            reject_as=reject_as if reject_as in REJECT_AS else d.reject_as,
+            write_sidecars=get("write_sidecars", "false").lower() in ("1", "true"),
         )
 
     def save(self, store: QSettings | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import Controller, WindowContext
 from .decisions import DecisionController
 from .folder import FolderController
+from .handoff import HandoffController
 from .indexing import IndexingController
 from .loupe import LoupeController
 from .prompts import PromptController
@@ -21,6 +22,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     LoupeController,
     PromptController,
     IndexingController,
+    HandoffController,
 )
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Controller",
     "DecisionController",
     "FolderController",
+    "HandoffController",
     "IndexingController",
     "LoupeController",
     "PromptController",
