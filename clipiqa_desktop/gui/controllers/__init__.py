@@ -12,6 +12,7 @@ from .folder import FolderController
 from .handoff import HandoffController
 from .indexing import IndexingController
 from .loupe import LoupeController
+from .moves import MovesController
 from .prompts import PromptController
 from .view import ViewController
 
@@ -23,6 +24,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     PromptController,
     IndexingController,
     HandoffController,
+    MovesController,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "HandoffController",
     "IndexingController",
     "LoupeController",
+    "MovesController",
     "PromptController",
     "ViewController",
     "WindowContext",
