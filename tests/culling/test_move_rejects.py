@@ -13,6 +13,7 @@ import pytest
 
 from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord, file_fingerprint
 from clipiqa_desktop.catalog.moves import last_batch, pending_batches, record_batch
+from clipiqa_desktop.catalog.records import SidecarState
 from clipiqa_desktop.culling.move_rejects import (
     MoveError,
     execute,
@@ -194,6 +195,8 @@ def test_collisions_in_the_target_give_the_whole_frame_a_new_stem_and_overwrite_
     (target / "IMG_1.CR2").write_bytes(b"an earlier reject")  # taken on disk
     (target / "img_1 (2).jpg").write_bytes(b"another")  # taken, in another case
     before = snapshot(shoot)
+    with catalog.transaction() as tx:  # the sidecar the catalog last saw beside IMG_1.CR2
+        tx.set_sidecar_state(ids["IMG_1.CR2"], SidecarState("IMG_1.CR2.xmp", 1, 10))
 
     plan = plan_moves(catalog, shoot)
     assert [f.dst.name for f in plan.frames[0].files] == [
@@ -209,6 +212,10 @@ def test_collisions_in_the_target_give_the_whole_frame_a_new_stem_and_overwrite_
     assert (target / "IMG_1 (3).CR2").read_bytes() == before["IMG_1.CR2"]
     assert (target / "IMG_1 (3).xmp").read_bytes() == before["IMG_1.xmp"]
     assert where(catalog, ids["IMG_1.JPG"]) == target.resolve() / "IMG_1 (3).JPG"
+    with catalog.transaction() as tx:  # its recorded sidecar followed the rename
+        assert tx.sidecar_states([ids["IMG_1.CR2"]])[ids["IMG_1.CR2"]] == SidecarState(
+            "IMG_1 (3).CR2.xmp", 1, 10
+        )
 
     # Meanwhile a new IMG_1.JPG appeared where the pair came from: undo never overwrites it either.
     (shoot / "IMG_1.JPG").write_bytes(b"new")
