@@ -31,6 +31,8 @@ db, folder, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 seed, rounds = int(sys.argv[4]), int(sys.argv[5])
 rng = random.Random(seed)
 catalog = Catalog(db)
+catalog.decisions([1])  # connected
+Path(f"{go}.{seed}").touch()  # ready
 while not go.exists():
     time.sleep(0.005)
 started = time.time()
@@ -60,10 +62,10 @@ WINDOW_LIKE = _COMMON + textwrap.dedent("""
             session.undo()
             session.redo()
         time.sleep(rng.random() * 0.01)
-    ended = time.time()
     failed = []
     session.events.write_failed.connect(failed.append)
     assert session.close(60), "every decision written"
+    ended = time.time()
     t = session.table
     shown = {ids[r]: {"label": t.labels[r], "picked": bool(t.picked[r])} for r in rows}
     print(json.dumps({"last": meant, "shown": shown, "failed": failed, "span": [started, ended]}))
@@ -112,7 +114,9 @@ def test_two_processes_change_different_fields_of_the_same_photos(tmp_path):
         )
         for seed, code in ((1, WINDOW_LIKE), (2, RATE_LIKE))
     ]
-    time.sleep(0.5)  # both import and open the catalog, then start together
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{go}.{seed}").exists() for seed in (1, 2)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # both import and open the catalog, then start together
     go.touch()
     outputs = [p.communicate(timeout=120) for p in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):
