@@ -215,6 +215,9 @@ def plan_moves(
             continue
         on_disk = set(listing)
         stems: dict[str, list[str]] = {}
+        folded: dict[str, list[str]] = {}  # casefolded name -> names (`IMG.xmp`, `IMG.XMP`)
+        for n in listing:
+            folded.setdefault(n.casefold(), []).append(n)
         for n in sorted(listing):
             if is_photo(n) and not n.startswith("."):
                 stems.setdefault(Path(n).stem.casefold(), []).append(n)
@@ -235,12 +238,8 @@ def plan_moves(
                 plan.held.append(where + blocker)
                 continue
             frame_files = [(m, known[directory].get(m)) for m in members]
-            sidecars = sorted(
-                n
-                for n in listing
-                if n.casefold() == stem + ".xmp"
-                or any(n.casefold() == (m + ".xmp").casefold() for m in members)
-            )
+            wanted = {stem + ".xmp", *((m + ".xmp").casefold() for m in members)}
+            sidecars = sorted(n for w in wanted for n in folded.get(w, ()))
             taken = reserved.setdefault(dst_dir, _taken(catalog, dst_dir))
             new_names = _free_names([*members, *sidecars], taken)
             taken.update(n.casefold() for n in new_names)
