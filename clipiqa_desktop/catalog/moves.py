@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,15 +140,19 @@ def finish_move(
     catalog: Catalog,
     batch_id: int,
     moved: Sequence[JournalFile],
-    dropped: Iterable[int],
+    stayed: Sequence[JournalFile],
+    lost: Sequence[JournalFile] = (),
 ) -> list[str]:
     """After the files moved, in ONE transaction: the records of `moved` photos take their new
-    place, the journal rows of `dropped` seqs (frames that stayed) go, and the batch is finished
-    (or deleted, when nothing moved). Returns notes on records that could not follow."""
+    place; the journal rows of frames that `stayed` (and of `lost` files, at neither place) go, the
+    records of those that stayed pointing at their old place (an index run may have followed a file
+    that was later put back); the batch is finished, or deleted when nothing moved. Returns notes
+    on records that could not follow."""
     notes: list[str] = []
     with catalog.transaction() as tx:
         notes = _place_all(tx.conn, [(f.photo_id, f.src, f.dst) for f in moved])
-        gone = [int(q) for q in dropped]
+        notes += _place_all(tx.conn, [(f.photo_id, f.dst, f.src) for f in stayed])
+        gone = [f.seq for f in (*stayed, *lost)]
         for chunk in _chunks(gone):
             tx.conn.execute(
                 delete(s.moved_files).where(

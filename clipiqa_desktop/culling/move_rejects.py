@@ -389,7 +389,7 @@ def execute(
             made_dirs=made,
         )
         moved: list[JournalFile] = []
-        dropped: list[int] = []
+        stayed: list[JournalFile] = []
         touched: set[Path] = set()
         for n, (frame, jfiles) in enumerate(zip(plan.frames, batch.frames(), strict=True)):
             done: list[JournalFile] = []
@@ -402,7 +402,7 @@ def execute(
                 stuck = _put_back(done)
                 result.failed.append(f"{frame.name}: {_why(exc)}; " + _stayed(frame, stuck))
                 moved += stuck
-                dropped += [jf.seq for jf in jfiles if jf not in stuck]
+                stayed += [jf for jf in jfiles if jf not in stuck]
             else:
                 moved += done
                 result.moved.append(frame)
@@ -410,7 +410,7 @@ def execute(
             if progress is not None:
                 progress(n + 1, len(plan.frames))
         _fsync_dirs(touched)
-        result.notes += finish_move(catalog, batch.id, moved, dropped)
+        result.notes += finish_move(catalog, batch.id, moved, stayed)
         if not moved:
             _remove_empty(made)
     return result
@@ -466,14 +466,15 @@ def _recover_locked(catalog: Catalog, folder: Path) -> list[str]:
     notes: list[str] = []
     for batch in pending_batches(catalog, folder):
         moved: list[JournalFile] = []
-        dropped: list[int] = []
+        stayed: list[JournalFile] = []
+        lost: list[JournalFile] = []
         completed = rolled_back = 0
         for frame in batch.frames():
             states = {jf.seq: _state(jf) for jf in frame}
             if all(st in ("new", "twin", "lost") for st in states.values()):
                 for jf in frame:  # all of it moved: complete it
                     if states[jf.seq] == "lost":
-                        dropped.append(jf.seq)
+                        lost.append(jf)
                         continue
                     if states[jf.seq] == "twin":
                         _remove_quietly(jf.src)
@@ -487,9 +488,11 @@ def _recover_locked(catalog: Catalog, folder: Path) -> list[str]:
                 elif states[jf.seq] == "new":
                     stuck += _put_back([jf])
             moved += stuck
-            dropped += [jf.seq for jf in frame if jf not in stuck]
+            for jf in frame:
+                if jf not in stuck:
+                    (lost if states[jf.seq] == "lost" else stayed).append(jf)
             rolled_back += 1
-        notes += finish_move(catalog, batch.id, moved, dropped)
+        notes += finish_move(catalog, batch.id, moved, stayed, lost)
         notes.append(
             f"an interrupted move of {folder}'s rejects was repaired: {completed} frame(s) completed, "
             f"{rolled_back} put back"

@@ -395,3 +395,30 @@ def test_undo_repairs_an_interrupted_batch_before_putting_back(tmp_path, catalog
     assert snapshot(shoot) == before
     assert_catalog_agrees(catalog, ids)
     shutil.rmtree(plan.target, ignore_errors=True)
+
+
+def test_records_an_index_run_followed_before_the_repair_go_back_with_their_files(tmp_path, catalog):
+    """After a kill, `index` of the target found the half-moved frame's CR2 there and took its
+    record over (fingerprint); the repair puts the file back, and the record with it."""
+    shoot = (tmp_path / "shoot").resolve()
+    ids = make_shoot(catalog, shoot, {"B.CR2": REJECT, "B.JPG": NONE})
+    plan = plan_moves(catalog, shoot)
+    record_batch(
+        catalog, shoot, plan.target, [[(f.photo_id, f.src, f.dst) for f in fr.files] for fr in plan.frames]
+    )
+    plan.target.mkdir()
+    move_file(shoot / "B.CR2", plan.target / "B.CR2")  # killed before B.JPG moved
+    st = (plan.target / "B.CR2").stat()
+    record = PhotoRecord(
+        "B.CR2", st.st_size, st.st_mtime_ns, fingerprint=file_fingerprint(plan.target / "B.CR2")
+    )
+    analysis = catalog.analysis_id("tiny", "128")
+    assert analysis is not None
+    assert catalog.write_batch(catalog.folder_id(plan.target), analysis, [record]) == {"B.CR2": ids["B.CR2"]}
+    assert where(catalog, ids["B.CR2"]) == plan.target / "B.CR2"
+
+    recover(catalog, shoot)
+    assert sorted(os.listdir(shoot)) == ["B.CR2", "B.JPG", "_rejected"]
+    assert where(catalog, ids["B.CR2"]) == shoot / "B.CR2"
+    assert catalog.decisions([ids["B.CR2"]])[ids["B.CR2"]] == REJECT
+    assert_catalog_agrees(catalog, ids)
