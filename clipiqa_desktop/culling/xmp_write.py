@@ -1,12 +1,13 @@
 """Writing our decision and scores into an XMP packet: merge, never replace.
 
-`merge_packet(existing, fields)` sets the fields this project owns and leaves every other byte of
-the packet as it was: develop settings, keywords, history, unknown namespaces, comments and
-whitespace. lxml parses and re-serialises the packet keeping every element, attribute, namespace
-prefix, comment and whitespace node it does not touch (exiv2 and Exempi re-serialise the whole
-packet in their own layout); the bytes before and after the root element (`<?xpacket?>`, padding)
-are copied, not re-serialised. When nothing changes the input is returned as it is, so a second
-export writes nothing.
+`merge_packet(existing, fields)` sets the fields this project owns and leaves everything else as
+it was: develop settings, keywords, history, unknown namespaces, comments and the whitespace between
+elements. lxml parses and re-serialises the packet keeping every element, attribute, namespace
+prefix, comment and text node it does not touch (exiv2 and Exempi re-serialise the whole packet in
+their own layout); what no XML parser reports is not kept: line breaks between the attributes of a
+start tag, the quote character, `<a></a>` written as `<a/>`. The bytes before and after the root
+element (`<?xpacket?>`, padding) are copied, not re-serialised. When nothing changes the input is
+returned as it is, so a second export writes nothing.
 
 Owned fields:
 - `xmp:Rating`: -1 rejected (with reject_as "rating"), 0 unrated, 1..5 stars;
