@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from clipiqa_desktop.catalog import Catalog
+from clipiqa_desktop.catalog.moves import pending_batches
 from clipiqa_desktop.cli import main
 
 from .culling.test_move_rejects import NONE, PICK, REJECT, make_shoot, snapshot, where
+from .culling.test_move_rejects import where as where_is
 
 
 def dump(db: Path) -> list[tuple]:
@@ -133,3 +135,82 @@ def test_a_folder_that_is_not_indexed_exits_two_with_one_line(tmp_path, capsys):
     assert "is not in the catalog" in err and len(err.strip().splitlines()) == 1
     assert main(["move-rejects", str(tmp_path / "nowhere"), "--catalog", str(db)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+KILLER = """
+import os, signal, sys
+from clipiqa_desktop import cli
+from clipiqa_desktop.culling import move_rejects as mr
+where, n = sys.argv[1], int(sys.argv[2])
+calls = [0]
+
+def kill_on(real):
+    def wrapper(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return wrapper
+
+if where == "unlink":  # between a file's hard link and the removal of its old name
+    os.unlink = kill_on(os.unlink)
+elif where == "move":  # after n whole files moved
+    mr.move_file = kill_on(mr.move_file)
+elif where == "finish":  # every file moved, the catalog not told yet
+    mr.finish_move = kill_on(mr.finish_move)
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "n", "then"),
+    [
+        ("move", 0, "rerun"),
+        ("move", 3, "undo"),
+        ("unlink", 4, "rerun"),
+        ("unlink", 4, "undo"),
+        ("finish", 0, "undo"),
+    ],
+)
+def test_a_run_killed_at_any_point_is_repaired_by_a_rerun_or_an_undo(tmp_path, capsys, where, n, then):
+    """A real SIGKILL of the `move-rejects` process at a chosen point (before the first file, after
+    3 files, between a link and its unlink, before the catalog is told); the next run settles it."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "catalog.sqlite"
+    cat = Catalog(db)
+    folder = tmp_path / "shoot"
+    files = {}
+    for i in range(4):
+        files |= {f"F{i}.CR2": REJECT, f"F{i}.JPG": NONE, f"F{i}.CR2.xmp": 10}
+    files |= {"KEEP.JPG": PICK}
+    ids = make_shoot(cat, folder, files)
+    cat.close()
+    before = snapshot(folder)
+    args = ["move-rejects", str(folder), "--catalog", str(db)]
+    killer = [sys.executable, "-c", KILLER, where, str(n), *args]
+    assert subprocess.run(killer, capture_output=True, timeout=60).returncode == -9
+    # Every file is at its old or its new place, never lost, never two different copies.
+    target = folder / "_rejected"
+    for name, content in before.items():
+        here, there = folder / name, target / name
+        assert here.is_file() or there.is_file(), name
+        assert (here.read_bytes() if here.is_file() else there.read_bytes()) == content
+
+    if then == "rerun":
+        assert main(args) == 0, capsys.readouterr().err
+        assert sorted(os.listdir(target)) == sorted(name for name in before if name != "KEEP.JPG")
+        assert sorted(os.listdir(folder)) == ["KEEP.JPG", "_rejected"]
+        assert main([*args, "--undo"]) == 0  # the rerun's batch
+    if where != "move" or n > 0:
+        assert main([*args, "--undo"]) == 0, capsys.readouterr().err  # what the killed run moved
+    assert main([*args, "--undo"]) == 2  # nothing left to undo
+    assert snapshot(folder) == before and not target.exists()
+    cat = Catalog(db)
+    try:
+        for name, pid in ids.items():
+            assert where_is(cat, pid) == folder.resolve() / name
+        assert not pending_batches(cat, folder.resolve())
+    finally:
+        cat.close()

@@ -493,6 +493,7 @@ def _recover_locked(catalog: Catalog, folder: Path) -> list[str]:
                     (lost if states[jf.seq] == "lost" else stayed).append(jf)
             rolled_back += 1
         notes += finish_move(catalog, batch.id, moved, stayed, lost)
+        _remove_empty(batch.made_dirs)  # those a frame that went back left empty
         notes.append(
             f"an interrupted move of {folder}'s rejects was repaired: {completed} frame(s) completed, "
             f"{rolled_back} put back"
