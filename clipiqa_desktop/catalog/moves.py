@@ -151,7 +151,7 @@ def finish_move(
     notes: list[str] = []
     with catalog.transaction() as tx:
         notes = _place_all(tx.conn, [(f.photo_id, f.src, f.dst) for f in moved])
-        notes += _place_all(tx.conn, [(f.photo_id, f.dst, f.src) for f in stayed])
+        notes += _place_all(tx.conn, [(f.photo_id, f.dst, f.src) for f in stayed], follow_unknown=False)
         gone = [f.seq for f in (*stayed, *lost)]
         for chunk in _chunks(gone):
             tx.conn.execute(
@@ -243,13 +243,23 @@ def _batches(catalog: Catalog, where: object) -> list[MoveBatch]:
     return out
 
 
-def _place_all(conn: Connection, files: Sequence[tuple[int | None, Path, Path]]) -> list[str]:
+def _place_all(
+    conn: Connection, files: Sequence[tuple[int | None, Path, Path]], follow_unknown: bool = True
+) -> list[str]:
     """Move the records of photo files from `old` to `new` (folder row + name), keeping their ids;
-    a photo's recorded sidecar name follows its sidecar when that moved too."""
+    a photo's recorded sidecar name follows its sidecar when that moved too. With `follow_unknown`,
+    a file journalled without a photo id (a partner indexed only after it moved) takes the record
+    the catalog has at `old`, if any."""
     renamed = {str(old): new for _pid, old, new in files}
     notes: list[str] = []
     p = s.photos.c
     for pid, old, new in files:
+        if pid is None and follow_unknown:
+            pid = conn.execute(
+                select(p.id)
+                .join(s.folders, s.folders.c.id == p.folder_id)
+                .where(s.folders.c.path == str(old.parent), p.name == old.name)
+            ).scalar()
         if pid is None:
             continue
         folder_id = _folder_row(conn, str(new.parent))

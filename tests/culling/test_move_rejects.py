@@ -422,3 +422,19 @@ def test_records_an_index_run_followed_before_the_repair_go_back_with_their_file
     assert where(catalog, ids["B.CR2"]) == shoot / "B.CR2"
     assert catalog.decisions([ids["B.CR2"]])[ids["B.CR2"]] == REJECT
     assert_catalog_agrees(catalog, ids)
+
+
+def test_a_partner_indexed_only_in_the_target_takes_its_record_back_on_undo(tmp_path, catalog):
+    shoot = (tmp_path / "shoot").resolve()
+    ids = make_shoot(catalog, shoot, {"IMG_3.NEF": REJECT, "IMG_3.jpg": None})
+    execute(catalog, plan_moves(catalog, shoot))
+    target = shoot / "_rejected"
+    moved = target / "IMG_3.jpg"  # `index -r` of the shoot now finds the partner in _rejected
+    st = moved.stat()
+    analysis = catalog.analysis_id("tiny", "128")
+    assert analysis is not None
+    record = PhotoRecord("IMG_3.jpg", st.st_size, st.st_mtime_ns, fingerprint=file_fingerprint(moved))
+    partner = catalog.write_batch(catalog.folder_id(target), analysis, [record])["IMG_3.jpg"]
+    undo_last(catalog, shoot)
+    assert where(catalog, partner) == shoot / "IMG_3.jpg"
+    assert where(catalog, ids["IMG_3.NEF"]) == shoot / "IMG_3.NEF"
