@@ -1,13 +1,15 @@
 """Writing our decision and scores into an XMP packet: merge, never replace.
 
 `merge_packet(existing, fields)` sets the fields this project owns and leaves everything else as
-it was: develop settings, keywords, history, unknown namespaces, comments and the whitespace between
-elements. lxml parses and re-serialises the packet keeping every element, attribute, namespace
-prefix, comment and text node it does not touch (exiv2 and Exempi re-serialise the whole packet in
-their own layout); what no XML parser reports is not kept: line breaks between the attributes of a
-start tag, the quote character, `<a></a>` written as `<a/>`. The bytes before and after the root
-element (`<?xpacket?>`, padding) are copied, not re-serialised. When nothing changes the input is
-returned as it is, so a second export writes nothing.
+it was: develop settings, keywords, history, unknown namespaces, comments and whitespace. lxml
+parses the packet (safely: no network, no entities, no DTD) and the edits are made on its tree,
+which keeps every element, attribute, namespace prefix, comment and text node we do not touch
+(exiv2 and Exempi re-serialise the whole packet in their own layout). The same edits are then
+replayed on the original bytes (positions from expat), so everything else keeps its exact bytes,
+even the line breaks between the attributes of a start tag that no parser reports; the result is
+parsed again and must say exactly what the edited tree says, or the tree's own serialisation is
+used instead (same content, start tags on one line). When nothing changes the input is returned as
+it is, so a second export writes nothing.
 
 Owned fields:
 - `xmp:Rating`: -1 rejected (with reject_as "rating"), 0 unrated, 1..5 stars;
@@ -145,6 +147,11 @@ def merge_packet(existing: bytes | None, fields: XmpFields) -> bytes:
         merger.set("clipiqa", local, text)
     if not merger.changed and existing is not None:
         return existing
+    edited = _edit_bytes(source, merger)
+    if edited is not None and _same_content(edited, root):
+        return edited
+    # The byte-level edit did not apply (a layout it does not handle): lxml's serialisation of the
+    # same tree, with start tags on one line.
     body = etree.tostring(root, encoding="UTF-8", with_tail=False)
     return head + body + tail
 
@@ -217,6 +224,10 @@ class _Merger:
         self.rdf = rdf
         self.changed = False
         self._new: Any = None  # the Description created for properties with nowhere to go
+        # What changed, for the byte-level edit of the original (`_edit_bytes`): the elements are
+        # those of the tree as parsed (lxml keeps a proxy the same object while it is referenced).
+        self.ops: list[tuple[Any, ...]] = []
+        self.original = [(d, [c for c in d if isinstance(c.tag, str)]) for d in rdf if isinstance(d.tag, str)]
 
     def _descriptions(self) -> list[Any]:
         return [d for d in self.rdf if d.tag == _DESC]
@@ -250,12 +261,14 @@ class _Merger:
             if el is None:
                 if d.get(f"{{{uri}}}{local}") != value:
                     d.set(f"{{{uri}}}{local}", value)
+                    self.ops.append(("attr", d, f"{{{uri}}}{local}", value))
                     self.changed = True
             elif el.text != value or len(el) or el.attrib:
                 for child in list(el):
                     el.remove(child)
                 el.attrib.clear()
                 el.text = value
+                self.ops.append(("el", el, value))
                 self.changed = True
             for d2, el2 in rest:
                 self._drop(d2, el2, uri, local)
@@ -273,7 +286,9 @@ class _Merger:
         self.changed = True
         if el is None:
             del d.attrib[f"{{{uri}}}{local}"]
+            self.ops.append(("del_attr", d, f"{{{uri}}}{local}"))
             return
+        self.ops.append(("del_el", el))
         prev = el.getprevious()
         if el.getnext() is None:  # the last child: its tail is the indentation of the closing tag
             if prev is not None:
@@ -290,6 +305,7 @@ class _Merger:
         el = etree.Element(f"{{{uri}}}{local}")
         el.text = value
         _append(target, el)
+        self.ops.append(("add", target, uri, local, value))
 
     def _new_description(self) -> Any:
         """A Description of our own beside the others, declaring our namespaces (valid RDF: several
@@ -330,3 +346,221 @@ def _append(parent: Any, el: Any) -> None:
         parent.text = "\n" + outer + " "
         el.tail = text if text is not None and "\n" in text else "\n" + outer
     parent.append(el)
+
+
+# --- byte-exact output ---------------------------------------------------------------------------
+# The edits of the tree are replayed on the original bytes, so that what we do not touch keeps its
+# exact bytes, down to line breaks inside start tags (which no XML parser reports). Positions come
+# from expat (CurrentByteIndex). The result is parsed again and must equal the edited tree;
+# otherwise merge_packet falls back to lxml's serialisation.
+_ATTR = re.compile(rb"""(\s+)([^\s=/>]+)\s*=\s*("[^"]*"|'[^']*')""")
+
+
+@dataclass
+class _Span:
+    start: int  # the "<" of the start tag
+    tag_end: int  # just after the start tag's ">"
+    end: int = 0  # just after the element (its end tag, or the start tag when self-closing)
+    closing: int = 0  # the "<" of the end tag (tag_end for a self-closing element)
+    empty: bool = False  # self-closing
+
+
+def _tag_end(packet: bytes, i: int) -> tuple[int, bool]:
+    """Just after the start tag at `i`, and whether it closes itself ("/>")."""
+    quote = 0
+    for j in range(i + 1, len(packet)):
+        c = packet[j]
+        if quote:
+            if c == quote:
+                quote = 0
+        elif c in (34, 39):
+            quote = c
+        elif c == 62:
+            return j + 1, packet[j - 1] == 47
+    raise ValueError("unterminated start tag")
+
+
+def _layout(packet: bytes) -> tuple[_Span, list[tuple[_Span, list[_Span]]]] | None:
+    """The rdf:RDF element, its element children and theirs, as byte spans (None: no rdf:RDF)."""
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    stack: list[_Span] = []
+    rdf_depth: int | None = None
+    rdf: _Span | None = None
+    children: list[tuple[_Span, list[_Span]]] = []
+
+    def start(name: str, _attrs: Any) -> None:
+        nonlocal rdf_depth, rdf
+        i = parser.CurrentByteIndex
+        end, empty = _tag_end(packet, i)
+        span = _Span(i, end, end if empty else 0, end if empty else 0, empty)
+        depth = len(stack)
+        stack.append(span)
+        if rdf_depth is None and "{" + name == f"{{{RDF_NS}}}RDF":
+            rdf_depth, rdf = depth, span
+        elif rdf_depth is not None and rdf is not None and not rdf.end:
+            if depth == rdf_depth + 1:
+                children.append((span, []))
+            elif depth == rdf_depth + 2:
+                children[-1][1].append(span)
+
+    def end(_name: str) -> None:
+        span = stack.pop()
+        if not span.empty:
+            span.closing = parser.CurrentByteIndex
+            span.end = packet.index(b">", span.closing) + 1
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.Parse(packet, True)
+    return None if rdf is None else (rdf, children)
+
+
+def _escape(text: str, quote: str = "") -> bytes:
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if quote:
+        out = out.replace(quote, "&quot;" if quote == '"' else "&apos;")
+    return out.encode()
+
+
+def _qname(el: Any, uri: str, local: str) -> str:
+    """`prefix:local` for `uri` in scope at `el`."""
+    prefix = next((p for p, u in el.nsmap.items() if u == uri and p), None)
+    if prefix is None:
+        raise KeyError(uri)
+    return f"{prefix}:{local}"
+
+
+def _line_start(packet: bytes, i: int) -> int:
+    """`i` moved back over the spaces and the one line break before it."""
+    while i > 0 and packet[i - 1] in b" \t":
+        i -= 1
+    if i > 0 and packet[i - 1] == 10:
+        i -= 1
+        if i > 0 and packet[i - 1] == 13:
+            i -= 1
+    return i
+
+
+def _indent_before(packet: bytes, i: int) -> bytes:
+    """The spaces between the line break before `i` and `i` (b"" when `i` does not start a line)."""
+    j = i
+    while j > 0 and packet[j - 1] in b" \t":
+        j -= 1
+    return packet[j:i] if j > 0 and packet[j - 1] == 10 else b""
+
+
+def _edit_bytes(packet: bytes, merger: _Merger) -> bytes | None:
+    """The original bytes with the merger's edits applied in place, or None where the layout is
+    not one this handles (the caller then serialises the tree)."""
+    try:
+        found = _layout(packet)
+    except Exception:  # expat disagreeing with lxml on a packet lxml accepted: fall back
+        return None
+    if found is None:
+        return None
+    rdf_span, spans = found
+    if len(spans) != len(merger.original):
+        return None
+    desc_span: dict[Any, tuple[_Span, list[_Span]]] = {}
+    child_span: dict[Any, _Span] = {}
+    for (d, kids), (dspan, kspans) in zip(merger.original, spans, strict=True):
+        if len(kids) != len(kspans):
+            return None
+        desc_span[d] = (dspan, kspans)
+        child_span.update(zip(kids, kspans, strict=True))
+    edits: list[tuple[int, int, bytes]] = []
+    deleted: set[int] = set()  # start offsets of the child elements removed
+    added: dict[Any, list[tuple[str, str, str]]] = {}
+    try:
+        for op in merger.ops:
+            kind = op[0]
+            if kind in ("attr", "del_attr"):
+                d, key = op[1], op[2]
+                dspan = desc_span[d][0]
+                for m in _ATTR.finditer(packet, dspan.start, dspan.tag_end):
+                    qn = m.group(2).decode()
+                    prefix, _, local = qn.rpartition(":")
+                    if not prefix or f"{{{d.nsmap.get(prefix)}}}{local}" != key:
+                        continue
+                    if kind == "attr":
+                        quote = chr(m.group(3)[0])
+                        value = quote.encode() + _escape(op[3], quote) + quote.encode()
+                        edits.append((m.start(3), m.end(3), value))
+                    else:
+                        edits.append((m.start(0), m.end(0), b""))
+                    break
+                else:
+                    return None
+            elif kind == "el":
+                span = child_span[op[1]]
+                qn = packet[span.start + 1 : span.tag_end].split()[0].rstrip(b"/>")
+                edits.append((span.start, span.end, b"<" + qn + b">" + _escape(op[2]) + b"</" + qn + b">"))
+            elif kind == "del_el":
+                span = child_span[op[1]]
+                edits.append((_line_start(packet, span.start), span.end, b""))
+                deleted.add(span.start)
+            else:
+                added.setdefault(op[1], []).append((op[2], op[3], op[4]))
+    except KeyError:
+        return None
+    for target, props in added.items():
+        if target is merger._new:
+            continue
+        dspan, kspans = desc_span[target]
+        alive = [k for k in kspans if k.start not in deleted]
+        if alive:
+            at = alive[-1].end
+            indent = _indent_before(packet, alive[-1].start) or b" "
+        else:
+            at = dspan.tag_end
+            indent = _indent_before(packet, dspan.start) + b" "
+        text = b"".join(b"\n" + indent + _element(target, *p) for p in props)
+        if dspan.empty:
+            dq = packet[dspan.start + 1 : dspan.tag_end].split()[0].rstrip(b"/>")
+            outer = _indent_before(packet, dspan.start)
+            edits.append((dspan.tag_end - 2, dspan.tag_end, b">" + text + b"\n" + outer + b"</" + dq + b">"))
+        else:
+            edits.append((at, at, text))
+    if merger._new is not None:
+        if rdf_span.empty or not spans:
+            return None
+        new = merger._new
+        last = spans[-1][0]
+        indent = _indent_before(packet, last.start)
+        rq = packet[rdf_span.start + 1 : rdf_span.tag_end].split()[0].rstrip(b"/>")
+        rdf_prefix = rq.split(b":")[0] + b":" if b":" in rq else b""
+        if rdf_prefix != b"rdf:":
+            return None
+        declared = " ".join(f'xmlns:{p}="{u}"' for p, u in new.nsmap.items() if PREFIXES.get(p) == u)
+        start = b'<rdf:Description rdf:about="' + _escape(new.get(_ABOUT), '"') + b'" '
+        body = b"".join(b"\n" + indent + b" " + _element(new, *p) for p in added.get(new, []))
+        block = (
+            b"\n" + indent + start + declared.encode() + b">" + body + b"\n" + indent + b"</rdf:Description>"
+        )
+        edits.append((last.end, last.end, block))
+    out = packet
+    for a, b, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        out = out[:a] + text + out[b:]
+    return out
+
+
+def _element(scope: Any, uri: str, local: str, value: str) -> bytes:
+    qn = _qname(scope, uri, local).encode()
+    return b"<" + qn + b">" + _escape(value) + b"</" + qn + b">"
+
+
+def _signature(el: Any) -> tuple[Any, ...]:
+    """What a packet says, without the whitespace between elements and the namespace prefixes."""
+    kids = tuple(_signature(c) for c in el if isinstance(c.tag, str))
+    comments = tuple(c.text for c in el if not isinstance(c.tag, str))
+    return (el.tag, tuple(sorted(el.attrib.items())), (el.text or "").strip(), kids, comments)
+
+
+def _same_content(packet: bytes, root: Any) -> bool:
+    try:
+        _head, again, _tail = _parse(packet)
+    except XmpError:
+        return False
+    return _signature(again) == _signature(root)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import shutil
 import subprocess
@@ -189,6 +190,30 @@ def test_a_lightroom_sidecar_keeps_everything_we_do_not_own(tmp_path, decision):
     ):
         assert block in merged, block
     assert merged.endswith(b" </rdf:RDF>\n</x:xmpmeta>\n")
+
+
+@pytest.mark.parametrize("decision", [Decision(-1, False, "Red"), Decision(2, True), Decision()])
+def test_only_the_lines_of_our_fields_change_in_a_lightroom_sidecar(decision):
+    """Byte-exact: what we do not own keeps its bytes, line breaks inside start tags included."""
+    merged = merge_packet(LIGHTROOM, fields_for(decision, "rating", SCORES, MODEL, "512"))
+    before, after = LIGHTROOM.decode().splitlines(), merged.decode().splitlines()
+    diff = list(difflib.ndiff(before, after))
+    removed = [line[2:] for line in diff if line.startswith("- ")]
+    added = [line[2:] for line in diff if line.startswith("+ ")]
+    assert all("xmp:Rating=" in line or "xmp:Label=" in line for line in removed), removed
+    ours = ("xmp:Rating=", "xmp:Label=", "<rdf:Description", "</rdf:Description>", "digiKam:", "clipiqa:")
+    assert all(any(o in line for o in ours) for line in added), added
+    assert after[:9] == before[:9], "the start tag with its line breaks"
+
+
+def test_without_the_byte_level_edit_the_tree_is_serialised_with_the_same_content(monkeypatch):
+    from clipiqa_desktop.culling import xmp_write
+
+    fields = fields_for(Decision(-1, False, "Red"), "label", SCORES, MODEL, "512")
+    exact = merge_packet(LIGHTROOM, fields)
+    monkeypatch.setattr(xmp_write, "_edit_bytes", lambda packet, merger: None)
+    serialised = merge_packet(LIGHTROOM, fields)
+    assert serialised != exact and xmp_write._same_content(serialised, xmp_write._parse(exact)[1])
 
 
 def test_unchanged_returns_the_same_bytes_and_a_second_merge_changes_nothing():
