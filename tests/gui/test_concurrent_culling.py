@@ -80,7 +80,7 @@ def test_window_culls_while_index_and_rate_write_the_same_catalog(qtbot, window,
     finally:
         stop.set()
         rater.join(180)
-        out, err = indexer.communicate(timeout=120)
+        _out, err = indexer.communicate(timeout=120)
     assert indexer.returncode == 0, err
     assert "locked" not in err.lower() and "Traceback" not in err
     assert not rate_errors, rate_errors[0]
