@@ -17,9 +17,12 @@ from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
+from ...catalog import Catalog
 from ...culling.decisions import DecisionChange
+from ...culling.handoff import XmpOptions, write_sidecars
 from ...culling.session import FLUSH_SECONDS, CullingSession
 from ..photo_model import TableRowRole
+from ..settings import AppSettings
 from .base import Controller
 
 if TYPE_CHECKING:
@@ -173,10 +176,17 @@ class DecisionController(Controller):
         )
 
 
-def write_sidecars_hook(catalog: object, settings: object, photo_ids: list[int]) -> str | None:
-    """HOOK for "Write XMP sidecars as I cull" (runs on the writer thread after a saved decision):
-    a status note when something needs saying, None otherwise. Does nothing while the setting
-    `write_sidecars` or `culling.handoff.write_sidecars` does not exist yet."""
-    if not getattr(settings, "write_sidecars", False):
+def write_sidecars_hook(catalog: Catalog, settings: AppSettings, photo_ids: list[int]) -> str | None:
+    """ "Write XMP sidecars as I cull" (setting `write_sidecars`), on the writer thread after each
+    saved decision, undo and redo: the sidecars of the photos it changed, merged as File > Export
+    XMP sidecars does. Returns a status line when a sidecar was skipped or failed (the decision
+    stands: it is in the catalog), else None. A CatalogError propagates to the writer, which
+    reports it the same way."""
+    if not settings.write_sidecars:
         return None
-    return None
+    report = write_sidecars(catalog, photo_ids, XmpOptions(settings.sidecar_naming, settings.reject_as))
+    problems = report.problems()
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"Decision saved; XMP sidecar {problems[0]}{more}"
