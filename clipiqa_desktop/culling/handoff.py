@@ -6,9 +6,9 @@ For each photo: the sidecar it owns under the naming (culling/sidecars.py; under
 JPEG beside its RAW gets none and is reported as skipped), its decision read inside a write
 transaction (so it is the current one), merged into the existing sidecar (culling/xmp_write.py:
 only our fields change), written atomically (temporary file in the same folder, fsync, rename,
-fsync of the folder; the existing sidecar's permissions kept) and only when its bytes change. The
-sidecar's new stat is then recorded (`set_sidecar_state`) so the XMP-in import does not take our own
-write for another tool's edit. Photo files are never opened for writing.
+fsync of the folder once per batch; the existing sidecar's permissions kept) and only when its
+bytes change. The sidecar's new stat is then recorded (`set_sidecar_state`) so the XMP-in import
+does not take our own write for another tool's edit. Photo files are never opened for writing.
 
 A sidecar changed by another tool since the catalog last recorded it is not overwritten (skipped:
 index the folder to import it first); a sidecar that is not valid XMP is never replaced. Every other
@@ -107,12 +107,17 @@ def write_sidecars(
             ids = [p.id for p in chunk]
             decisions = tx.decisions(ids)
             states = tx.sidecar_states(ids)
+            written = len(report.written)
             for photo in chunk:
                 state = _write_one(
                     photo, decisions[photo.id], states.get(photo.id), options, listings, report
                 )
                 if state is not None and state != states.get(photo.id):
                     tx.set_sidecar_state(photo.id, state)
+            # The renames are made durable (one fsync per folder and batch) before the catalog
+            # records them.
+            for folder in {p.parent for p in report.written[written:]}:
+                sync_folder(folder)
     return report
 
 
@@ -165,7 +170,7 @@ def _write_one(
         if packet is existing:
             report.unchanged.append(path)
         else:
-            write_atomically(path, packet, mode)
+            write_atomically(path, packet, mode, sync=False)
             names.add(path.name)
             report.written.append(path)
     except XmpError as exc:
@@ -212,9 +217,10 @@ def _stat_state(path: Path) -> SidecarState:
     return SidecarState(path.name, st.st_mtime_ns, st.st_size)
 
 
-def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+def write_atomically(path: Path, data: bytes, mode: int | None = None, sync: bool = True) -> None:
     """Replace `path` with `data` so that it is either the old file or the new one, never half:
-    temporary file in the same folder, write, flush, fsync, rename over, fsync the folder."""
+    temporary file in the same folder, write, flush, fsync, rename over, and (with `sync`; else the
+    caller does it once for several files) fsync the folder so the rename survives a power cut."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -226,8 +232,14 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if sync:
+        sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder (its entries: renames, new files); a no-op where the file system cannot."""
     try:
-        dfd = os.open(path.parent, os.O_RDONLY)
+        dfd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
