@@ -206,3 +206,18 @@ def test_folder_photo_ids_with_and_without_sub_folders(catalog, tmp_path):
         and len(report.failed) == 1
         and "cannot read its folder" in report.failed[0][1]
     )
+
+
+def test_an_upper_case_sidecar_is_merged_into_not_doubled_and_should_stop_is_heard(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+    upper = folder / "a.CR3.XMP"
+    upper.write_bytes(LIGHTROOM)
+    report = write_sidecars(catalog, [ids["a.CR3"]])
+    assert report.written == [upper] and not (folder / "a.CR3.xmp").exists()
+    assert b"crs:Exposure2012" in upper.read_bytes()
+    assert (
+        write_sidecars(catalog, ids.values(), should_stop=lambda: True).summary()
+        == "wrote 0 sidecars, 0 unchanged"
+    )
+    assert not (folder / "b.CR3.xmp").exists()
