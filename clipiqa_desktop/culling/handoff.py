@@ -18,9 +18,10 @@ half-written. Safe to call from a background thread (the window's writer thread 
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +32,6 @@ from .sidecars import DEFAULT_NAMING, NAMINGS, sidecar_target, sidecar_to_read
 from .xmp_write import DEFAULT_REJECT_AS, MAX_PACKET_BYTES, REJECT_AS, XmpError, fields_for, merge_packet
 
 _CHUNK = 32  # photos per write transaction: short enough not to hold the catalog's write lock long
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_NEW_FILE_MODE = 0o666 & ~_umask()
 
 
 @dataclass(frozen=True)
@@ -221,19 +213,33 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None, sync: boo
     """Replace `path` with `data` so that it is either the old file or the new one, never half:
     temporary file in the same folder, write, flush, fsync, rename over, and (with `sync`; else the
     caller does it once for several files) fsync the folder so the rename survives a power cut."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _NEW_FILE_MODE if mode is None else mode)
+        if mode is not None:
+            os.chmod(tmp, mode)  # the existing sidecar's permissions (a new one: 0o666 less the umask)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     if sync:
         sync_folder(path.parent)
+
+
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    """A new temporary file in `path`'s folder, created with mode 0o666 (the kernel applies the
+    umask, as for any new file; mkstemp's 0o600 would make a new sidecar unreadable to others)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
 def sync_folder(folder: Path) -> None:
