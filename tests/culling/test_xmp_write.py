@@ -285,3 +285,52 @@ def test_the_new_packet_is_a_minimal_standard_one():
     assert NEW_PACKET.startswith(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>')
     packet = merge_packet(None, XmpFields(rating=0))
     assert b'rdf:about=""' in packet and b"<xmp:Rating>0</xmp:Rating>" in packet
+
+
+def _inputs() -> list[bytes | None]:
+    from .test_xmp import ATTR_FORM, DIGIKAM_PICK, ELEMENT_FORM
+
+    return [None, LIGHTROOM, ATTR_FORM, ELEMENT_FORM, DIGIKAM_PICK]
+
+
+@pytest.mark.parametrize("reject_as", ["rating", "one-star", "label"])
+@pytest.mark.parametrize(
+    "decision",
+    [
+        Decision(-1),
+        Decision(-1, False, "Red"),
+        Decision(5, True, "Blue"),
+        Decision(1),
+        Decision(0, True),
+        Decision(),
+    ],
+)
+def test_our_reader_takes_back_every_decision_we_write_into_any_layout(reject_as, decision, monkeypatch):
+    from clipiqa_desktop.culling import xmp_write
+    from clipiqa_desktop.culling.xmp import parse_decision
+
+    def no_fallback(packet, root):  # the byte-exact edit must apply to every one of these layouts
+        assert same(packet, root), "the byte-level edit said something else than the tree"
+        return True
+
+    def edit(packet, merger):
+        edited = edit_bytes(packet, merger)
+        assert edited is not None, "the byte-level edit handles this layout"
+        return edited
+
+    same, edit_bytes = xmp_write._same_content, xmp_write._edit_bytes
+    monkeypatch.setattr(xmp_write, "_same_content", no_fallback)
+    monkeypatch.setattr(xmp_write, "_edit_bytes", edit)
+
+    fields = fields_for(decision, reject_as, SCORES, MODEL, "512")
+    expected = (
+        Decision(-1, False, None if reject_as == "label" else decision.label)
+        if decision.rejected
+        else decision
+    )
+    for packet in _inputs():
+        merged = merge_packet(packet, fields)
+        assert parse_decision(merged) in ((expected, None) if expected == Decision() else (expected,)), packet
+        assert merge_packet(merged, fields) is merged, "idempotent"
+        again = merge_packet(merged, fields_for(Decision(2), "rating", {}, MODEL, "512"))
+        assert parse_decision(again) == Decision(2) and b"clipiqa:quality" not in again
