@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from . import schema as s
@@ -109,6 +109,31 @@ class CatalogTransaction:
                 sidecar_size=None if state is None else state.size,
             )
         )
+
+    def set_sidecar_states(self, states: dict[int, SidecarState | None]) -> None:
+        """set_sidecar_state for many photos in one statement (the indexer's XMP import records
+        every sidecar it compared; one UPDATE per photo would cost more than the import)."""
+        if not states:
+            return
+        stmt = (
+            update(s.photos)
+            .where(s.photos.c.id == bindparam("b_id"))
+            .values(
+                sidecar_name=bindparam("b_name"),
+                sidecar_mtime_ns=bindparam("b_mtime"),
+                sidecar_size=bindparam("b_size"),
+            )
+        )
+        rows = [
+            {
+                "b_id": int(pid),
+                "b_name": st and st.name,
+                "b_mtime": st and st.mtime_ns,
+                "b_size": st and st.size,
+            }
+            for pid, st in states.items()
+        ]
+        self.conn.execute(stmt, rows)
 
 
 def read_decisions(conn: Connection, ids: list[int]) -> dict[int, Decision]:

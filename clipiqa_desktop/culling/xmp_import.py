@@ -21,14 +21,14 @@ changed meanwhile (our exporter wrote the sidecar a moment ago) is taken as it n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog import Catalog
 from ..catalog.records import SidecarState
-from .sidecars import sidecar_to_read
-from .xmp import XmpError, XmpFields, read_sidecar, sidecar_state
+from .xmp import XmpError, XmpFields, read_sidecar
 
 BATCH = 500
 
@@ -46,27 +46,30 @@ class SidecarImport:
 def import_changed_sidecars(
     catalog: Catalog,
     photos: Sequence[tuple[int, Path]],
-    names_in: Callable[[Path], Collection[str]],
+    sidecar_of: Callable[[Path], str | None],
     batch: int = BATCH,
 ) -> SidecarImport:
     """Compare each photo's sidecar with the catalog's record of it and import what changed.
 
-    `photos`: (catalog id, path) of photos the catalog already knows; `names_in(folder)`: every file
-    name in that folder (from the scan's listing), which decides which sidecar is whose.
+    `photos`: (catalog id, path) of photos the catalog already knows; `sidecar_of(photo)`: the
+    path of the sidecar that belongs to it (`sidecar_to_read` among the names of its folder), or
+    None; a string, since this runs for every photo of a tree on every index run.
     """
     report = SidecarImport()
-    now: dict[int, tuple[Path | None, SidecarState | None]] = {}
+    now: dict[int, tuple[str | None, SidecarState | None]] = {}
     for pid, photo in photos:
-        path = sidecar_to_read(photo, names_in(photo.parent))
+        path = sidecar_of(photo)
         state = None
         if path is not None:
             try:
-                state = sidecar_state(path)
+                st = os.stat(path)
             except FileNotFoundError:  # removed since the folder was listed
                 path = None
             except OSError as exc:
-                report.problems.append((path, f"cannot look at it: {exc.strerror or exc}"))
+                report.problems.append((Path(path), f"cannot look at it: {exc.strerror or exc}"))
                 continue
+            else:
+                state = SidecarState(os.path.basename(path), st.st_mtime_ns, st.st_size)
         now[pid] = (path, state)
     if not now:
         return report
@@ -78,9 +81,9 @@ def import_changed_sidecars(
         if path is None or state is None:
             continue
         try:
-            fields[pid] = read_sidecar(path)
+            fields[pid] = read_sidecar(Path(path))
         except XmpError as exc:
-            report.problems.append((path, str(exc)))
+            report.problems.append((Path(path), str(exc)))
     todo = [pid for pid in changed if pid in fields or now[pid][1] is None]
     for start in range(0, len(todo), batch):
         _apply(catalog, todo[start : start + batch], now, fields, report)
@@ -90,7 +93,7 @@ def import_changed_sidecars(
 def _apply(
     catalog: Catalog,
     ids: list[int],
-    now: dict[int, tuple[Path | None, SidecarState | None]],
+    now: dict[int, tuple[str | None, SidecarState | None]],
     fields: dict[int, XmpFields],
     report: SidecarImport,
 ) -> None:
@@ -99,6 +102,7 @@ def _apply(
         times = tx.decision_times(ids)
         current = tx.decisions(ids)
         take: dict[int, XmpFields] = {}
+        record: dict[int, SidecarState | None] = {}
         for pid in ids:
             if pid not in recorded:  # deleted by another process meanwhile
                 continue
@@ -112,6 +116,7 @@ def _apply(
                     report.kept.append(pid)  # the decision made here is later: it stays
             else:
                 take[pid] = fields[pid]
-            tx.set_sidecar_state(pid, state)
+            record[pid] = state
+        tx.set_sidecar_states(record)
         deltas = tx.update_decisions(list(take), lambda pid, cur: take[pid].apply(cur), source="xmp")
     report.imported += [d.photo_id for d in deltas]

@@ -27,6 +27,7 @@ from PIL import Image
 from ..catalog import Catalog, PhotoRecord, PhotoState
 from ..catalog.catalog import file_fingerprint
 from ..culling.prompts import prompt_scores
+from ..culling.sidecars import sidecar_to_read
 from ..culling.xmp import PhotoXmp, read_photo_xmp
 from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
@@ -325,7 +326,7 @@ def index_folder(
         long_side,
         batch_size=options.batch_size,
         workers=options.workers,
-        prepare=lambda p: _prepare(p, options, multiple, names_in(p.parent)),
+        prepare=lambda p: _prepare(p, options, multiple, names_in(p)),
         cancel=cancel,
     )
     vanished: Path | None = None
@@ -402,20 +403,61 @@ def _fill_in(
 
 
 class _Names:
-    """The file names in a folder: from the scan's listing, else listed once here."""
+    """Which sidecar is a photo's own, from the scan's listing of its folder (else listed once
+    here). A re-index of 50,000 photos asks this for every photo, so it works on strings: the
+    darktable name (`IMG_1.CR3.xmp`) is a set lookup, a folder without sidecars costs nothing,
+    and only a photo with some other candidate goes through `sidecar_to_read` with the few names
+    that concern it."""
 
     def __init__(self, listed: dict[Path, frozenset[str]]) -> None:
-        self._names = dict(listed)
+        self._listed: dict[str, frozenset[str]] = {str(folder): names for folder, names in listed.items()}
+        # per folder: casefolded stem -> names with that stem, for stems that some sidecar has
+        self._groups: dict[str, dict[str, list[str]]] = {}
 
-    def __call__(self, folder: Path) -> frozenset[str]:
-        names = self._names.get(folder)
+    def __call__(self, photo: Path) -> list[str]:
+        """The names that decide which sidecar belongs to `photo` (none when no sidecar is among
+        them): those sharing its stem (`IMG_1.CR2`, `IMG_1.xmp`) or named after it (`IMG_1.JPG.xmp`)."""
+        folder, _, name = str(photo).rpartition("/")
+        groups = self._groups.get(folder)
+        if groups is None:
+            groups = self._groups[folder] = self._group(folder)
+        if not groups:
+            return []
+        stem = (name.rpartition(".")[0] or name).casefold()
+        return groups.get(stem, []) + groups.get(name.casefold(), [])
+
+    def sidecar(self, photo: Path) -> str | None:
+        """The path of `sidecar_to_read(photo, names of its folder)`, fast."""
+        folder, _, name = str(photo).rpartition("/")
+        names = self._names(folder)
+        for candidate in (name + ".xmp", name + ".XMP"):  # sidecars.full_name, tried first there too
+            if candidate in names:
+                return f"{folder}/{candidate}"
+        siblings = self(photo)
+        found = sidecar_to_read(photo, siblings) if siblings else None
+        return None if found is None else str(found)
+
+    def _names(self, folder: str) -> frozenset[str]:
+        names = self._listed.get(folder)
         if names is None:
             try:
-                names = frozenset(os.listdir(folder))
+                names = frozenset(os.listdir(folder or "/"))
             except OSError:
                 names = frozenset()
-            self._names[folder] = names
+            self._listed[folder] = names
         return names
+
+    def _group(self, folder: str) -> dict[str, list[str]]:
+        names = self._names(folder)
+        stems = {n[:-4].casefold() for n in names if n[-4:].lower() == ".xmp"}  # IMG_1, IMG_1.cr2
+        if not stems:
+            return {}
+        groups: dict[str, list[str]] = {}
+        for n in names:
+            stem = (n.rpartition(".")[0] or n).casefold()
+            if stem in stems or n.casefold() in stems:
+                groups.setdefault(stem, []).append(n)
+        return groups
 
 
 def _import_sidecars(
@@ -428,7 +470,7 @@ def _import_sidecars(
 ) -> None:
     """Import decisions from the sidecars of known photos that another tool changed since the
     catalog last read or wrote them (culling/xmp_import.py): a stat per photo, a parse per change."""
-    result = import_changed_sidecars(catalog, known, names_in)
+    result = import_changed_sidecars(catalog, known, names_in.sidecar)
     summary.sidecars_imported = len(result.imported)
     summary.sidecars_kept = len(result.kept)
     summary.sidecars_removed = result.removed
