@@ -256,3 +256,27 @@ def test_what_our_export_wrote_is_not_imported_and_reads_back_as_it_was(
     summary, _ = index(catalog, tiny_scorer, shoot)
     assert (summary.sidecars_imported, summary.sidecar_problems) == (0, [])
     assert catalog.decisions(list(wanted)) == wanted
+
+
+def test_the_fast_lookup_finds_the_same_sidecar_as_the_naming_rules(tmp_path):
+    """The indexer's string-only lookup (run for every photo on every run) agrees with
+    culling.sidecars.sidecar_to_read on every case of the naming rules."""
+    from clipiqa_desktop.culling.sidecars import sidecar_to_read
+    from clipiqa_desktop.indexing.pipeline import _Names
+
+    names = [
+        *("A.CR2", "A.JPG", "A.xmp"),  # RAW+JPEG, Adobe naming: the RAW's
+        *("B.CR2", "B.DNG", "B.xmp"),  # two RAWs: nobody's
+        *("C.JPG", "C.PNG", "C.XMP"),  # two non-RAWs: nobody's
+        *("D.CR3", "D.CR3.XMP", "D.xmp"),  # darktable naming (upper case) first
+        *("E.jpg", "e.xmp"),  # another case: not the same file name
+        *("F.tar.jpg", "F.tar.xmp", "F.xmp"),
+        *("G.NEF", "G.NEF.xmp", "G.JPG", "G.JPG.xmp"),
+        *("H.jpg", "notes.txt", ".hidden.xmp"),
+    ]
+    listed = {tmp_path: frozenset(names)}
+    fast = _Names(listed)
+    for name in names:
+        photo = tmp_path / name
+        expected = sidecar_to_read(photo, names)
+        assert fast.sidecar(photo) == (None if expected is None else str(expected)), name
