@@ -96,8 +96,10 @@ def parse_fields(packet: bytes) -> XmpFields:
         start = packet.find(b"<rdf:RDF")
     end_tag = b"</x:xmpmeta>" if packet.find(b"</x:xmpmeta>") >= 0 else b"</rdf:RDF>"
     end = packet.find(end_tag)
-    if start < 0 or end < start:
+    if start < 0:
         raise XmpError("no XMP packet in it (no x:xmpmeta or rdf:RDF element)")
+    if end < start:
+        raise XmpError("malformed XML (cut short: no closing x:xmpmeta or rdf:RDF)")
     if b"<!DOCTYPE" in packet[:end] or b"<!ENTITY" in packet[:end]:
         raise XmpError("it declares a DTD or entities, which XMP does not allow")  # no entity bombs
     try:

@@ -138,12 +138,18 @@ def test_bad_sidecars_say_why(tmp_path):
     broken.write_bytes(packet('xmp:Rating="2"').replace(b"</rdf:Description>", b""))
     bomb = tmp_path / "bomb.xmp"
     bomb.write_bytes(b'<!DOCTYPE x [<!ENTITY a "aaaa">]>' + packet('xmp:Rating="2"'))
+    cut = tmp_path / "cut.xmp"
+    cut.write_bytes(packet('xmp:Rating="2"')[:120])
+    notes = tmp_path / "notes.xmp"
+    notes.write_bytes(b"shopping list")
     folder = tmp_path / "folder.xmp"
     folder.mkdir()
     expected = {
         huge: "larger than 16 MiB",
         broken: "malformed XML",
         bomb: "DTD",
+        cut: r"malformed XML \(cut short",
+        notes: "no XMP packet in it",
         folder: "cannot read it: Is a directory",
         tmp_path / "absent.xmp": "cannot read it: No such file",
     }
