@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/gui_latency.py            # 20,000-photo catalog, 60-photo shoot
     .venv/bin/python benchmarks/gui_latency.py --quick    # 2,000 photos, 20-photo shoot (smoke run)
     .venv/bin/python benchmarks/gui_latency.py --photos 50000
+    .venv/bin/python benchmarks/gui_latency.py --keys-only  # 1, 2, 4 and 6 only (no RN50 runs)
 
 What is measured (each in a fresh child process of this script, so imports are counted):
 
