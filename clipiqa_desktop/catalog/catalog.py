@@ -363,10 +363,12 @@ class Catalog:
                             index_elements=["photo_id"], set_={"width": w, "height": h, "jpeg": jpeg}
                         )
                     )
-                if rec.xmp_decision is not None:
-                    # A decision made in another tool, through the one decision path: adopted only
-                    # while the catalog holds none for this photo.
-                    tx.update_decisions([pid], _adopt_if_undecided(rec.xmp_decision), "xmp")
+                # A decision made in another tool, through the one decision path: adopted only while
+                # the catalog holds no decision row for this photo (an explicit "0 stars, no flag"
+                # made here is a decision and stays).
+                found = rec.xmp_decision
+                if found is not None and not tx.decided([pid]):
+                    tx.set_decisions({pid: found}, "xmp")
                 if rec.sidecar is not None:
                     tx.set_sidecar_state(pid, rec.sidecar)
         return ids
@@ -671,7 +673,8 @@ class Catalog:
     def set_decisions(self, decisions: dict[int, Decision], source: str = "user") -> list[DecisionDelta]:
         """Set whole decisions (test set-up, imports of a complete state). Culling actions use
         update_decisions, which changes only the fields the user touched."""
-        return self.update_decisions(decisions, lambda pid, _current: decisions[pid], source)
+        with self.transaction() as tx:
+            return tx.set_decisions(decisions, source)
 
     # --- prompts and text features -------------------------------------------------------------
     def save_prompt(self, key: str, positive: str, negative: str) -> None:
@@ -716,11 +719,6 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _adopt_if_undecided(found: Decision) -> DecisionChangeFn:
-    """A change that takes `found` (read from XMP) for a photo the catalog holds no decision for."""
-    return lambda _pid, current: found if current == Decision() else current
 
 
 def _new_id(result: Any) -> int:

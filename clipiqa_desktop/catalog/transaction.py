@@ -40,6 +40,15 @@ class CatalogTransaction:
         """Current decisions (Decision() for photos that have none)."""
         return read_decisions(self.conn, [int(p) for p in photo_ids])
 
+    def decided(self, photo_ids: Sequence[int]) -> set[int]:
+        """The photos that have a decision row: decided here (0 stars and no flag is a decision too)
+        or imported before."""
+        d = s.decisions.c
+        out: set[int] = set()
+        for chunk in _chunks([int(p) for p in photo_ids]):
+            out |= {int(p) for (p,) in self.conn.execute(select(d.photo_id).where(d.photo_id.in_(chunk)))}
+        return out
+
     def decision_times(self, photo_ids: Sequence[int]) -> dict[int, float]:
         """When each photo's decision last changed (unix time); photos without one are left out."""
         out: dict[int, float] = {}
@@ -86,6 +95,11 @@ class CatalogTransaction:
             )
             deltas.append(DecisionDelta(pid, before, after))
         return deltas
+
+    def set_decisions(self, decisions: dict[int, Decision], source: str = "user") -> list[DecisionDelta]:
+        """Set whole decisions through update_decisions (an import of a complete state, test set-up);
+        culling actions change only the fields the user touched."""
+        return self.update_decisions(decisions, lambda pid, _current: decisions[pid], source)
 
     # --- sidecars --------------------------------------------------------------------------------
     def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:

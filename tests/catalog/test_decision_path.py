@@ -105,3 +105,16 @@ def test_the_first_index_import_adopts_a_sidecar_decision_only_for_an_undecided_
     recs = [PhotoRecord(f"{n}.jpg", 100, 1, fingerprint=f"fp-{n}", xmp_decision=xmp) for n in "ab"]
     catalog.write_batch(fid, aid, recs)
     assert catalog.decisions(ids[:2]) == {ids[0]: Decision(rating=2), ids[1]: xmp}
+
+
+def test_an_explicit_zero_stars_is_a_decision_the_files_own_rating_never_replaces(catalog, tmp_path, ids):
+    """A photo re-decoded (its file touched) brings its embedded XMP rating again: the photographer's
+    "0 stars, no flag" made here must stay, although it equals Decision()."""
+    fid = catalog.folder_id(tmp_path)
+    aid = catalog.analysis_id("m", "512", 4, 100.0)
+    catalog.set_decisions({ids[0]: Decision(rating=5)})
+    catalog.update_decisions(ids[:1], change_fn(DecisionChange(stars=0)))
+    catalog.write_batch(
+        fid, aid, [PhotoRecord("a.jpg", 200, 2, fingerprint="fp-a", xmp_decision=Decision(5))]
+    )
+    assert catalog.decisions(ids[:1])[ids[0]] == Decision()
