@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..imaging.formats import RAW_EXTENSIONS
+from ..imaging.formats import RAW_EXTENSIONS, is_photo
 
 NAMINGS = ("darktable", "adobe")
 DEFAULT_NAMING = "darktable"
@@ -48,12 +48,12 @@ def stem_name(photo: Path) -> Path:
 
 def stem_owner(photo: Path, siblings: Iterable[str]) -> tuple[bool, str]:
     """Whether `photo` owns `STEM.xmp` among the file names in its folder (`siblings`, which may
-    include the photo itself and sidecars, which are ignored); when not, why."""
+    include the photo itself, sidecars and non-photo files, which are ignored); when not, why."""
     stem = photo.stem.casefold()
+    # Only photos compete for the name: a Live Photo's IMG_1.MOV, a voice memo's IMG_1.WAV or a
+    # camera's IMG_1.THM beside IMG_1.JPG take no sidecar (and sidecars themselves are not siblings).
     others = sorted(
-        n
-        for n in siblings
-        if n != photo.name and Path(n).stem.casefold() == stem and Path(n).suffix.lower() not in ("", ".xmp")
+        n for n in siblings if n != photo.name and Path(n).stem.casefold() == stem and is_photo(n)
     )
     if not others:
         return True, ""

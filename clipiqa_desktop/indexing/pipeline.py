@@ -417,7 +417,7 @@ class _Names:
     def __call__(self, photo: Path) -> list[str]:
         """The names that decide which sidecar belongs to `photo` (none when no sidecar is among
         them): those sharing its stem (`IMG_1.CR2`, `IMG_1.xmp`) or named after it (`IMG_1.JPG.xmp`)."""
-        folder, _, name = str(photo).rpartition("/")
+        folder, name = os.path.split(str(photo))  # os.sep: "\\" on Windows too
         groups = self._groups.get(folder)
         if groups is None:
             groups = self._groups[folder] = self._group(folder)
@@ -428,11 +428,11 @@ class _Names:
 
     def sidecar(self, photo: Path) -> str | None:
         """The path of `sidecar_to_read(photo, names of its folder)`, fast."""
-        folder, _, name = str(photo).rpartition("/")
+        folder, name = os.path.split(str(photo))  # os.sep: "\\" on Windows too
         names = self._names(folder)
         for candidate in (name + ".xmp", name + ".XMP"):  # sidecars.full_name, tried first there too
             if candidate in names:
-                return f"{folder}/{candidate}"
+                return os.path.join(folder, candidate)
         siblings = self(photo)
         found = sidecar_to_read(photo, siblings) if siblings else None
         return None if found is None else str(found)
@@ -441,7 +441,7 @@ class _Names:
         names = self._listed.get(folder)
         if names is None:
             try:
-                names = frozenset(os.listdir(folder or "/"))
+                names = frozenset(os.listdir(folder or os.sep))
             except OSError:
                 names = frozenset()
             self._listed[folder] = names
