@@ -151,7 +151,13 @@ class DecisionWriter:
                 job = self._jobs.popleft()
                 self._running = True
             try:
-                result = self._execute(job)
+                try:
+                    result = self._execute(job)
+                except Exception as exc:  # a bug, not a catalog failure: report it, keep writing
+                    log.exception("a decision job failed")
+                    if job.kind == "apply":
+                        job.step.error = f"{type(exc).__name__}: {exc}"
+                    result = WriteResult(job, [], {}, error=f"not saved: {type(exc).__name__}: {exc}")
                 self._reply(job, result)
             finally:
                 with self._cond:

@@ -223,3 +223,21 @@ def test_a_writer_serves_one_job_at_a_time_on_one_thread(catalog, tmp_path):
     writer.close(1)
     with pytest.raises(RuntimeError):
         writer.submit(None)  # type: ignore[arg-type]
+
+
+def test_a_job_that_breaks_unexpectedly_is_reported_and_the_writer_keeps_writing(session, catalog):
+    """A job whose photo ids cannot even be read back (a bug, not a catalog failure) must not end the
+    writer thread for good: it is answered as not saved, and the next job is written."""
+    from clipiqa_desktop.culling.writer import Step, WriteJob
+
+    results = []
+    writer = DecisionWriter(catalog)
+    broken = Step(("not-an-id",), DecisionChange(stars=1))  # type: ignore[arg-type]
+    writer.submit(WriteJob("apply", broken, results.append))
+    pid = int(session.table.ids[0])
+    writer.submit(WriteJob("apply", Step((pid,), DecisionChange(stars=4)), results.append))
+    assert writer.drain(10)
+    writer.close(1)
+    assert [r.error is not None for r in results] == [True, False]
+    assert "not saved" in str(results[0].error) and broken.error
+    assert catalog.decisions([pid])[pid] == Decision(rating=4)
