@@ -5,7 +5,8 @@ Fields read (the ones photographers' tools agree on):
 - `xmp:Label`: Lightroom's colour label words (Red, Yellow, Green, Blue, Purple); any other word
   (a label such as "To print") means "no colour label" here;
 - `digiKam:PickLabel`: 1 = rejected (unless the photo has stars: stars given in a tool that keeps
-  digiKam's field as it was win), 3 = accepted (picked), 0/2 = neither;
+  digiKam's field as it was win), 3 = accepted (picked), 0/2 = neither; a 1 beside our
+  `clipiqa:RejectedAs` that no longer holds is the one our export wrote, and is ignored;
 - `clipiqa:RejectedAs` (http://ns.clipiqa-desktop.org/xmp/1.0/): written by our own XMP export for a
   rejected photo, saying how the reject was encoded for Lightroom ("Rating=-1", "Rating=1",
   "Label=Purple"). While that field still holds that value the packet means "rejected" (and in the
@@ -115,13 +116,19 @@ def parse_fields(packet: bytes) -> XmpFields:
     if raw_label is not None:
         word = raw_label.strip().capitalize()
         stated["label"] = word if word in LABELS else None
+    marker = next(iter(_values(root, "clipiqa:RejectedAs")), None)
+    holds = marker is not None and _marker_holds(marker, raw_rating, raw_label)
     pick = next(iter(_values(root, "digiKam:PickLabel")), None)
+    if pick == "1" and marker is not None and not holds:
+        # Our export wrote this PickLabel with the reject; Lightroom, darktable and Capture One
+        # leave it as it was, so once the field the reject was encoded in changed (un-rejected
+        # there), it is ours, not the user's: ignored.
+        pick = None
     if pick is not None:
         if pick == "1" and stated.get("rating", 0) == 0:  # digiKam writes Rating 0 with its reject;
             stated["rating"] = RATING_REJECTED  # stars given since (Lightroom keeps PickLabel) win
         stated["picked"] = pick == "3" and stated.get("rating") != RATING_REJECTED
-    marker = next(iter(_values(root, "clipiqa:RejectedAs")), None)
-    if marker is not None and _marker_holds(marker, raw_rating, raw_label):
+    if holds:
         stated["rating"], stated["picked"] = RATING_REJECTED, False
         if marker.startswith("Label="):
             stated.pop("label", None)  # the reject's stand-in colour, not a label the user gave

@@ -13,6 +13,7 @@ from clipiqa_desktop.culling.xmp import (
     read_photo_xmp,
     read_sidecar,
 )
+from clipiqa_desktop.culling.xmp_write import fields_for, merge_packet
 
 ATTR_FORM = b"""<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -129,6 +130,27 @@ def test_our_reject_marker_no_longer_holds_when_another_tool_changed_the_field()
     assert parse_fields(unlabelled).apply(Decision(-1, False, "Red")) == Decision(0, False, "Red")
     garbage = packet('xmp:Rating="2"', 'clipiqa:RejectedAs="whatever"')
     assert parse_decision(garbage) == Decision(rating=2)
+
+
+@pytest.mark.parametrize(
+    ("reject_as", "ours", "unrejected"),
+    [
+        ("rating", b"<xmp:Rating>-1</xmp:Rating>", b"<xmp:Rating>0</xmp:Rating>"),
+        ("one-star", b"<xmp:Rating>1</xmp:Rating>", b"<xmp:Rating>0</xmp:Rating>"),
+        ("label", b"<xmp:Label>Purple</xmp:Label>", b""),
+    ],
+)
+def test_an_unreject_in_another_tool_is_read_though_our_pick_label_stays(reject_as, ours, unrejected):
+    # Lightroom, darktable and Capture One keep the digiKam:PickLabel=1 our export wrote with the
+    # reject; once the field the reject was encoded in changed, that 1 is ours, not a reject.
+    written = merge_packet(None, fields_for(Decision(-1), reject_as))
+    assert parse_decision(written) == Decision(-1)
+    assert ours in written and b"<digiKam:PickLabel>1</digiKam:PickLabel>" in written
+    edited = written.replace(ours, unrejected)
+    assert parse_fields(edited).stated == {"rating": 0}
+    assert parse_fields(edited).apply(Decision(-1, False, "Red")) == Decision(0, False, "Red")
+    # digiKam's own reject (no marker of ours) is still one
+    assert parse_decision(packet('xmp:Rating="0"', 'digiKam:PickLabel="1"')) == Decision(-1)
 
 
 def test_bad_sidecars_say_why(tmp_path):
