@@ -171,6 +171,9 @@ def _write_one(
     except OSError as exc:
         report.failed.append((path, _reason(exc)))
         return None
+    except Exception as exc:  # a packet no rule foresaw: this file fails, the others go on
+        report.failed.append((path, f"could not be merged ({type(exc).__name__}: {exc}); left as it is"))
+        return None
     read = sidecar_to_read(photo.path, names)
     if read is None or read.name != path.name:
         return None  # another sidecar is the one read for this photo: its record stays

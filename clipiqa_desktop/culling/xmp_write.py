@@ -455,6 +455,13 @@ def _edit_bytes(packet: bytes, merger: _Merger) -> bytes | None:
     """The original bytes with the merger's edits applied in place, or None where the layout is
     not one this handles (the caller then serialises the tree)."""
     try:
+        return _replay(packet, merger)
+    except KeyError:  # no prefix in scope for a property to add (a default namespace, or the
+        return None  # prefix bound to another URI): the tree's serialisation declares one
+
+
+def _replay(packet: bytes, merger: _Merger) -> bytes | None:
+    try:
         found = _layout(packet)
     except Exception:  # expat disagreeing with lxml on a packet lxml accepted: fall back
         return None

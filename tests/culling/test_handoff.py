@@ -14,7 +14,9 @@ import pytest
 from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
 from clipiqa_desktop.catalog.records import SidecarState
 from clipiqa_desktop.culling.handoff import XmpOptions, folder_photo_ids, write_sidecars
+from clipiqa_desktop.culling.sidecars import sidecar_to_read
 from clipiqa_desktop.culling.xmp import parse_decision
+from clipiqa_desktop.culling.xmp_import import import_changed_sidecars
 
 from ..catalog.test_errors import read_only_view, small_disk
 from .test_xmp_write import LIGHTROOM, exiftool, exiv2, needs_readers
@@ -45,6 +47,19 @@ def shoot(folder: Path, catalog: Catalog, names=NAMES, analysis: str = "512") ->
     ids = catalog.write_batch(fid, aid, records)
     catalog.set_last_analysis(fid, aid)
     return ids
+
+
+def read_sidecars(catalog: Catalog, folder: Path, ids: dict[str, int]) -> None:
+    """What an index run does with the sidecars already beside the photos: import and record them
+    (culling/xmp_import.py), so that the catalog knows them."""
+    names = os.listdir(folder)
+
+    def sidecar_of(photo: Path) -> str | None:
+        found = sidecar_to_read(photo, names)
+        return None if found is None else str(found)
+
+    result = import_changed_sidecars(catalog, [(i, folder / n) for n, i in ids.items()], sidecar_of)
+    assert result.problems == []
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -221,3 +236,32 @@ def test_an_upper_case_sidecar_is_merged_into_not_doubled_and_should_stop_is_hea
         == "wrote 0 sidecars, 0 unchanged"
     )
     assert not (folder / "b.CR3.xmp").exists()
+
+
+def test_packets_with_a_default_namespace_or_a_rebound_prefix_are_merged_and_the_batch_recorded(
+    catalog, tmp_path
+):
+    """Valid XMP the byte-exact edit cannot place a property in (xmlns="…xap/1.0/", or xmp: bound
+    to another URI) falls back to the tree's serialisation instead of aborting the whole batch."""
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3", "c.CR3"))
+    rdf = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+    (folder / "b.CR3.xmp").write_bytes(
+        rdf + b'><rdf:Description rdf:about="" xmlns="http://ns.adobe.com/xap/1.0/">'
+        b"<Rating>2</Rating></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    (folder / "c.CR3.xmp").write_bytes(
+        rdf + b' xmlns:xmp="http://example.com/not-xmp/"><rdf:Description rdf:about="" xmp:Rating="7"/>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
+    read_sidecars(catalog, folder, ids)
+    wanted = {"a.CR3": Decision(5, False, "Red"), "b.CR3": Decision(3, False, "Red"), "c.CR3": Decision(-1)}
+    catalog.set_decisions({ids[n]: d for n, d in wanted.items()})
+    report = write_sidecars(catalog, ids.values())
+    assert report.summary() == "wrote 3 sidecars, 0 unchanged", report.problems()
+    for name, decision in wanted.items():
+        assert parse_decision((folder / f"{name}.xmp").read_bytes()) == decision, name
+    assert b'xmp:Rating="7"' in (folder / "c.CR3.xmp").read_bytes(), "the other namespace's property kept"
+    with catalog.transaction() as tx:
+        states = tx.sidecar_states(list(ids.values()))
+    assert all(states[ids[n]] is not None and states[ids[n]].name == f"{n}.xmp" for n in wanted)
