@@ -26,7 +26,9 @@ anything moves; after the moves, one transaction gives the moved photos their ne
 (same id: decisions, scores, thumbnails kept) and drops the journal rows of frames that stayed. A
 run killed in between is repaired by the next `move-rejects` or undo of that folder (`recover`):
 each frame of the unfinished batch is looked at on disk (a file at dst and not at src has moved),
-completed when all of it moved, else put back wholly.
+completed when all of it moved, else put back wholly. A file at neither place counts as lost, never
+as moved; and while the folder, or the target of a batch that moved anything, is not there (a drive
+not mounted: every file would look lost), repair and undo refuse with a message and change nothing.
 """
 
 from __future__ import annotations
@@ -163,7 +165,8 @@ class UndoResult:
 
     @property
     def complete(self) -> bool:
-        return not self.failed
+        """Every file of the batch is back (none failed, none lost)."""
+        return not self.failed and not self.lost
 
 
 def _s(n: int) -> str:
@@ -456,6 +459,20 @@ def _state(jf: JournalFile) -> str:
     return "old" if at_src else "lost"
 
 
+def _unreachable(batch: MoveBatch, states: Iterable[str]) -> str | None:
+    """Why a batch must not be settled now: its folder, or its target while some file is not at its
+    old place, is not there (a drive not mounted: every file would look lost). None: go ahead."""
+    if not batch.folder.is_dir():
+        return f"{batch.folder} is not there (is its drive mounted?)"
+    if not batch.target.is_dir() and any(st != "old" for st in states):
+        return f"{batch.target} is not there (is its drive mounted?)"
+    return None
+
+
+def _lost_line(jf: JournalFile) -> str:
+    return f"{jf.dst.name} is neither in {jf.dst.parent} nor in {jf.src.parent}"
+
+
 def recover(catalog: Catalog, folder: Path | str) -> list[str]:
     """Settle batches of `folder` interrupted while moving (see the module docstring); returns notes."""
     with moves_lock(catalog):
@@ -469,8 +486,14 @@ def _recover_locked(catalog: Catalog, folder: Path) -> list[str]:
         stayed: list[JournalFile] = []
         lost: list[JournalFile] = []
         completed = rolled_back = 0
-        for frame in batch.frames():
-            states = {jf.seq: _state(jf) for jf in frame}
+        frames = [(frame, {jf.seq: _state(jf) for jf in frame}) for frame in batch.frames()]
+        why = _unreachable(batch, (st for _f, states in frames for st in states.values()))
+        if why:
+            raise MoveError(f"an interrupted move of {folder}'s rejects cannot be repaired now: {why}")
+        for frame, states in frames:
+            if all(st == "lost" for st in states.values()):
+                lost += frame  # at neither place, both folders there: gone, not completed
+                continue
             if all(st in ("new", "twin", "lost") for st in states.values()):
                 for jf in frame:  # all of it moved: complete it
                     if states[jf.seq] == "lost":
@@ -493,6 +516,7 @@ def _recover_locked(catalog: Catalog, folder: Path) -> list[str]:
                     (lost if states[jf.seq] == "lost" else stayed).append(jf)
             rolled_back += 1
         notes += finish_move(catalog, batch.id, moved, stayed, lost)
+        notes += [_lost_line(jf) for jf in lost]
         _remove_empty(batch.made_dirs)  # those a frame that went back left empty
         notes.append(
             f"an interrupted move of {folder}'s rejects was repaired: {completed} frame(s) completed, "
@@ -511,6 +535,9 @@ def undo_last(catalog: Catalog, folder: Path | str) -> UndoResult:
         if batch is None:
             raise MoveError(f"no move of rejects to undo for {root}")
         result.batch = batch
+        if not batch.target.is_dir() or not batch.folder.is_dir():  # a drive not mounted
+            missing = batch.folder if not batch.folder.is_dir() else batch.target
+            raise MoveError(f"{missing} is not there (is its drive mounted?); nothing was put back")
         restored: list[tuple[JournalFile, Path]] = []
         touched: set[Path] = set()
         for frame in batch.frames():
@@ -518,7 +545,7 @@ def undo_last(catalog: Catalog, folder: Path | str) -> UndoResult:
             back = [jf for jf in frame if states[jf.seq] in ("new", "both")]
             for jf in frame:
                 if states[jf.seq] == "lost":
-                    result.lost.append(f"{jf.dst.name} is neither in {jf.dst.parent} nor in {jf.src.parent}")
+                    result.lost.append(_lost_line(jf))
                 elif states[jf.seq] == "twin":
                     _remove_quietly(jf.dst)
                     restored.append((jf, jf.src))

@@ -438,3 +438,57 @@ def test_a_partner_indexed_only_in_the_target_takes_its_record_back_on_undo(tmp_
     undo_last(catalog, shoot)
     assert where(catalog, partner) == shoot / "IMG_3.jpg"
     assert where(catalog, ids["IMG_3.NEF"]) == shoot / "IMG_3.NEF"
+
+
+def test_undo_and_repair_refuse_while_the_target_drive_is_not_mounted(tmp_path, catalog):
+    """--to on an external drive that is not mounted at undo time: the files are at neither place as
+    far as the disk can tell, yet nothing is lost: undo and repair refuse (and change nothing) until
+    the drive is back."""
+    shoot, ext = tmp_path / "shoot", tmp_path / "ext"
+    ids = make_shoot(catalog, shoot, {"IMG_1.CR2": REJECT, "IMG_2.JPG": REJECT, "IMG_3.JPG": REJECT})
+    before = snapshot(shoot)
+    execute(catalog, plan_moves(catalog, shoot, ext / "_rejected"))
+    ext.rename(tmp_path / "unmounted")
+    with pytest.raises(MoveError, match=r"_rejected is not there \(is its drive mounted\?\); nothing was"):
+        undo_last(catalog, shoot)
+    (tmp_path / "unmounted").rename(ext)
+    undone = undo_last(catalog, shoot)
+    assert undone.complete and undone.restored == 3
+    assert snapshot(shoot) == before
+    assert_catalog_agrees(catalog, ids)
+
+    # A run killed after IMG_1 moved; the drive is gone when the next run wants to repair it.
+    plan = plan_moves(catalog, shoot, ext / "_rejected")
+    record_batch(
+        catalog,
+        shoot.resolve(),
+        plan.target,
+        [[(f.photo_id, f.src, f.dst) for f in fr.files] for fr in plan.frames],
+    )
+    plan.target.mkdir(parents=True, exist_ok=True)
+    move_file(shoot / "IMG_1.CR2", plan.target / "IMG_1.CR2")
+    ext.rename(tmp_path / "unmounted")
+    with pytest.raises(MoveError, match=r"cannot be repaired now: .*_rejected is not there"):
+        recover(catalog, shoot)
+    with pytest.raises(MoveError, match="cannot be repaired now"):
+        execute(catalog, plan_moves(catalog, shoot))
+    assert len(pending_batches(catalog, shoot.resolve())) == 1  # the journal is kept
+    (tmp_path / "unmounted").rename(ext)
+    recover(catalog, shoot)
+    assert where(catalog, ids["IMG_1.CR2"]) == plan.target / "IMG_1.CR2"
+    assert_catalog_agrees(catalog, ids)
+
+
+def test_a_file_removed_from_both_places_is_lost_not_completed(tmp_path, catalog):
+    shoot = (tmp_path / "shoot").resolve()
+    make_shoot(catalog, shoot, {"A.JPG": REJECT, "B.JPG": REJECT})
+    plan = plan_moves(catalog, shoot)
+    record_batch(
+        catalog, shoot, plan.target, [[(f.photo_id, f.src, f.dst) for f in fr.files] for fr in plan.frames]
+    )
+    plan.target.mkdir()
+    move_file(shoot / "A.JPG", plan.target / "A.JPG")
+    (shoot / "B.JPG").unlink()  # deleted by hand after the kill
+    notes = recover(catalog, shoot)
+    assert "B.JPG is neither in" in notes[0]
+    assert notes[-1].endswith("1 frame(s) completed, 0 put back")
