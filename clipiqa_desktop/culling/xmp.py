@@ -72,12 +72,29 @@ class XmpFields:
         return None if d == Decision() and "rating" not in self.stated else d
 
 
-def _values(root: ET.Element, qname: str) -> list[str]:
-    """Values of a property written either as an attribute or as an element (both are valid RDF)."""
+_RDF = f"{{{NS['rdf']}}}RDF"
+_DESCRIPTION = f"{{{NS['rdf']}}}Description"
+
+
+def _descriptions(root: ET.Element) -> list[ET.Element]:
+    """The top-level rdf:Description elements of the packet's (first) rdf:RDF: where the writer
+    (`xmp_write._Merger`) finds and edits our fields, and so the only places they are read from.
+    A Rating nested deeper (an xmpMM:History event, a struct in a Pantry) is not the photo's."""
+    rdf = root if root.tag == _RDF else root.find(f".//{_RDF}")
+    return [] if rdf is None else [d for d in rdf if d.tag == _DESCRIPTION]
+
+
+def _values(descriptions: list[ET.Element], qname: str) -> list[str]:
+    """Values of a property of the photo, written either as an attribute of an rdf:Description or
+    as its child element (both are valid RDF), in the writer's order (per Description: the
+    attribute, then the elements)."""
     prefix, local = qname.split(":")
     tag = f"{{{NS[prefix]}}}{local}"
-    out = [el.attrib[tag] for el in root.iter() if tag in el.attrib]
-    out += [(el.text or "").strip() for el in root.iter(tag)]
+    out: list[str] = []
+    for d in descriptions:
+        if tag in d.attrib:
+            out.append(d.attrib[tag])
+        out += [(el.text or "").strip() for el in d if el.tag == tag]
     return out
 
 
@@ -107,18 +124,19 @@ def parse_fields(packet: bytes) -> XmpFields:
         root = ET.fromstring(packet[start : end + len(end_tag)])
     except ET.ParseError as exc:
         raise XmpError(f"malformed XML ({exc})") from None
+    where = _descriptions(root)
     stated: dict[str, Any] = {}
-    raw_rating = next((r for r in map(_rating, _values(root, "xmp:Rating")) if r is not None), None)
+    raw_rating = next((r for r in map(_rating, _values(where, "xmp:Rating")) if r is not None), None)
     if raw_rating is not None:
         stated["rating"] = raw_rating
-    labels = _values(root, "xmp:Label")
+    labels = _values(where, "xmp:Label")
     raw_label = labels[0] if labels else None
     if raw_label is not None:
         word = raw_label.strip().capitalize()
         stated["label"] = word if word in LABELS else None
-    marker = next(iter(_values(root, "clipiqa:RejectedAs")), None)
+    marker = next(iter(_values(where, "clipiqa:RejectedAs")), None)
     holds = marker is not None and _marker_holds(marker, raw_rating, raw_label)
-    pick = next(iter(_values(root, "digiKam:PickLabel")), None)
+    pick = next(iter(_values(where, "digiKam:PickLabel")), None)
     if pick == "1" and marker is not None and not holds:
         # Our export wrote this PickLabel with the reject; Lightroom, darktable and Capture One
         # leave it as it was, so once the field the reject was encoded in changed (un-rejected

@@ -153,6 +153,27 @@ def test_an_unreject_in_another_tool_is_read_though_our_pick_label_stays(reject_
     assert parse_decision(packet('xmp:Rating="0"', 'digiKam:PickLabel="1"')) == Decision(-1)
 
 
+NESTED = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" xmlns:xmp="http://ns.adobe.com/xap/1.0/">
+ <xmpMM:Pantry><rdf:Bag><rdf:li><rdf:Description xmp:Rating="5" xmp:Label="Blue"/>
+ </rdf:li></rdf:Bag></xmpMM:Pantry>
+ <xmpMM:History><rdf:Seq><rdf:li rdf:parseType="Resource"><xmp:Rating>-1</xmp:Rating>
+ </rdf:li></rdf:Seq></xmpMM:History>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="2"/>
+</rdf:RDF></x:xmpmeta>"""
+
+
+def test_fields_are_read_where_the_writer_writes_them_not_from_nested_structs():
+    # a Rating/Label inside a Pantry struct or a History event is another resource's
+    assert parse_fields(NESTED).stated == {"rating": 2}
+    assert parse_fields(NESTED.replace(b' xmp:Rating="2"', b"")).stated == {}
+    # what our writer merges in is what the reader then reads
+    merged = merge_packet(NESTED, fields_for(Decision(4, False, "Red")))
+    assert b'xmp:Rating="5"' in merged, "the nested struct is left as it was"
+    assert parse_decision(merged) == Decision(4, False, "Red")
+
+
 def test_bad_sidecars_say_why(tmp_path):
     huge = tmp_path / "huge.xmp"
     huge.write_bytes(packet('xmp:Rating="2"') + b" " * MAX_XMP_BYTES)
