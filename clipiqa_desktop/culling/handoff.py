@@ -201,6 +201,12 @@ def _read_existing(path: Path) -> tuple[bytes | None, int | None]:
         return None, None
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
         raise OSError(0, "is not a regular file (a link or a folder); not replaced")
+    # The rename would replace a file we may not write all the same: a write-protected sidecar
+    # is the user's "hands off" (its mode bits: root may write anything), and one this user may
+    # not write fails with the reason (opened for writing without truncating: nothing changes).
+    if not st.st_mode & stat.S_IWUSR:
+        raise OSError(errno.EACCES, "the sidecar is write-protected; left as it is")
+    os.close(os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0)))
     if st.st_size > MAX_PACKET_BYTES:
         raise XmpError(f"larger than {MAX_PACKET_BYTES // (1024 * 1024)} MB")
     with open(path, "rb") as f:

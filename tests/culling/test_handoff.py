@@ -265,3 +265,17 @@ def test_packets_with_a_default_namespace_or_a_rebound_prefix_are_merged_and_the
     with catalog.transaction() as tx:
         states = tx.sidecar_states(list(ids.values()))
     assert all(states[ids[n]] is not None and states[ids[n]].name == f"{n}.xmp" for n in wanted)
+
+
+def test_a_write_protected_sidecar_is_not_replaced_and_fails_with_the_reason(catalog, tmp_path):
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+    write_sidecars(catalog, ids.values())
+    protected = folder / "a.CR3.xmp"
+    protected.chmod(0o444)
+    before = protected.read_bytes()
+    catalog.set_decisions({ids["a.CR3"]: Decision(4), ids["b.CR3"]: Decision(2)})
+    report = write_sidecars(catalog, ids.values())
+    assert protected.read_bytes() == before and protected.stat().st_mode & 0o777 == 0o444
+    assert report.failed == [(protected, "the sidecar is write-protected; left as it is")]
+    assert report.written == [folder / "b.CR3.xmp"], "the other sidecars are written"
