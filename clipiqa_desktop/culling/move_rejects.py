@@ -17,24 +17,29 @@ taken in the target (on disk or by a catalog record), the whole frame gets the n
 
 How. Each file is moved by `os.link(src, dst)` (which fails if `dst` exists: it cannot replace
 anything, unlike `os.rename`) and then `os.unlink(src)`. Where hard links are impossible (another
-file system, a FAT/exFAT card) the file is copied to a NEW file (O_EXCL), fsynced, its times kept,
-and then the original is unlinked. A frame that fails part-way (a full disk, a read-only folder, a
-name taken meanwhile) is put back where it was, reported, and the run goes on with the next.
+file system, a FAT/exFAT card) the file is copied to a temporary `.IMG_1.CR2.clipiqa-partial` in
+the target, fsynced, its times kept, given its name (a hard link, or on FAT/exFAT a rename after a
+check that the name is free), and then the original is unlinked. A frame that fails part-way (a
+full disk, a read-only folder, a name taken meanwhile) is put back where it was, reported, and the
+run goes on with the next.
 
 The catalog follows (catalog/moves.py): the batch and every planned file are journalled before
 anything moves; after the moves, one transaction gives the moved photos their new folder and name
 (same id: decisions, scores, thumbnails kept) and drops the journal rows of frames that stayed. A
 run killed in between is repaired by the next `move-rejects` or undo of that folder (`recover`):
 each frame of the unfinished batch is looked at on disk (a file at dst and not at src has moved),
-completed when all of it moved, else put back wholly. A file at neither place counts as lost, never
-as moved; and while the folder, or the target of a batch that moved anything, is not there (a drive
-not mounted: every file would look lost), repair and undo refuse with a message and change nothing.
+completed when all of it moved, else put back wholly; a complete copy beside its original (a kill
+before the unlink) counts as one file, and the temporaries of a copy cut short are removed. A file
+at neither place counts as lost, never as moved; and while the folder, or the target of a batch that
+moved anything, is not there (a drive not mounted: every file would look lost), repair and undo
+refuse with a message and change nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +61,7 @@ from ..catalog.moves import (
 from ..imaging.formats import is_photo
 
 DEFAULT_TARGET = "_rejected"
+PARTIAL_SUFFIX = ".clipiqa-partial"  # a copy to another drive is written under a temporary name
 # os.link errors that mean "no hard link possible here", not "something is wrong": copy instead
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
@@ -303,9 +309,9 @@ def _free_names(names: Sequence[str], taken: set[str]) -> list[str]:
 def move_file(src: Path, dst: Path) -> None:
     """Move one file; never replaces an existing `dst` (FileExistsError instead).
 
-    A hard link then an unlink on one file system; a copy into a new file (O_EXCL), fsync and unlink
-    where links are impossible. When the original cannot be removed, the new copy is removed again,
-    so the file is at exactly one of its two places afterwards."""
+    A hard link then an unlink on one file system; where links are impossible a copy into a
+    temporary, fsync, the copy takes its name, then the unlink. When the original cannot be
+    removed, the new copy is removed again, so the file is at exactly one of its two places."""
     try:
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:
@@ -321,17 +327,57 @@ def move_file(src: Path, dst: Path) -> None:
         raise
 
 
+def partial_name(dst: Path) -> Path:
+    """Where a copy of `dst` is written before it is complete (`.IMG_1.CR2.clipiqa-partial`)."""
+    return dst.with_name(f".{dst.name}{PARTIAL_SUFFIX}")
+
+
 def _copy_to_new(src: Path, dst: Path) -> None:
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    """Copy into a temporary name beside `dst`, fsync, then give it the name `dst`: a kill part-way
+    leaves a temporary that the repair removes, never a partial file under the photo's name."""
+    tmp = partial_name(dst)
+    _remove_quietly(tmp)  # left by a killed run (the moves lock is held: it is ours)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
             fout.flush()
             os.fsync(fout.fileno())
-        shutil.copystat(src, dst)
+        shutil.copystat(src, tmp)
+        _place(tmp, dst)
     except BaseException:
-        _remove_quietly(dst)
+        _remove_quietly(tmp)
         raise
+
+
+def _place(tmp: Path, dst: Path) -> None:
+    """Give the complete copy `tmp` the name `dst`, never replacing a file there: a hard link (then
+    the temporary goes); where the target has no hard links (FAT/exFAT) a rename after a check that
+    `dst` is free (not one step; the moves lock keeps our own runs apart)."""
+    try:
+        os.link(tmp, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(tmp), None, str(dst)) from None
+        os.rename(tmp, dst)
+        return
+    _remove_quietly(tmp)
+
+
+def _remove_partials(dirs: Iterable[Path]) -> None:
+    """Remove the temporaries of copies a killed run left in these folders."""
+    for d in set(dirs):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith(".") and n.endswith(PARTIAL_SUFFIX):
+                _remove_quietly(d / n)
 
 
 def _remove_quietly(path: Path) -> None:
@@ -447,11 +493,14 @@ def _remove_empty(dirs: Sequence[Path]) -> None:
 # --- undo and repair -----------------------------------------------------------------------------------
 def _state(jf: JournalFile) -> str:
     """Where a journalled file is: "new" (at dst only), "old" (at src only), "twin" (one file under
-    both names: a kill between link and unlink), "both" (two different files), "lost" (neither)."""
+    both names, or a complete copy with the same bytes: a kill between placing the new name and
+    removing the old one), "both" (two different files), "lost" (neither)."""
     at_src, at_dst = os.path.lexists(jf.src), os.path.lexists(jf.dst)
     if at_src and at_dst:
         try:
-            return "twin" if os.path.samestat(os.lstat(jf.src), os.lstat(jf.dst)) else "both"
+            if os.path.samestat(os.lstat(jf.src), os.lstat(jf.dst)):
+                return "twin"
+            return "twin" if filecmp.cmp(jf.src, jf.dst, shallow=False) else "both"
         except OSError:
             return "both"
     if at_dst:
@@ -486,6 +535,7 @@ def _recover_locked(catalog: Catalog, folder: Path) -> list[str]:
         stayed: list[JournalFile] = []
         lost: list[JournalFile] = []
         completed = rolled_back = 0
+        _remove_partials({jf.dst.parent for jf in batch.files} | {jf.src.parent for jf in batch.files})
         frames = [(frame, {jf.seq: _state(jf) for jf in frame}) for frame in batch.frames()]
         why = _unreachable(batch, (st for _f, states in frames for st in states.values()))
         if why:
@@ -538,6 +588,7 @@ def undo_last(catalog: Catalog, folder: Path | str) -> UndoResult:
         if not batch.target.is_dir() or not batch.folder.is_dir():  # a drive not mounted
             missing = batch.folder if not batch.folder.is_dir() else batch.target
             raise MoveError(f"{missing} is not there (is its drive mounted?); nothing was put back")
+        _remove_partials({jf.dst.parent for jf in batch.files} | {jf.src.parent for jf in batch.files})
         restored: list[tuple[JournalFile, Path]] = []
         touched: set[Path] = set()
         for frame in batch.frames():

@@ -492,3 +492,58 @@ def test_a_file_removed_from_both_places_is_lost_not_completed(tmp_path, catalog
     notes = recover(catalog, shoot)
     assert "B.JPG is neither in" in notes[0]
     assert notes[-1].endswith("1 frame(s) completed, 0 put back")
+
+
+KILL_DURING_MOVE = """
+import os, shutil, sys
+from pathlib import Path
+from clipiqa_desktop.catalog import Catalog
+from clipiqa_desktop.culling.move_rejects import execute, plan_moves
+db, shoot, to, when = Path(sys.argv[1]), Path(sys.argv[2]).resolve(), Path(sys.argv[3]), sys.argv[4]
+catalog = Catalog(db)
+plan = plan_moves(catalog, shoot, to)
+if when == "copying":  # killed with 1000 bytes of the first file copied
+    def copy(fin, fout, length=0):
+        fout.write(fin.read(1000))
+        fout.flush()
+        os._exit(9)
+    shutil.copyfileobj = copy
+else:  # killed with the first file wholly copied, the original not yet removed
+    real_unlink = os.unlink
+    def unlink(path, *args, **kwargs):
+        if Path(path).parent == shoot:
+            os._exit(9)
+        real_unlink(path, *args, **kwargs)
+    os.unlink = unlink
+execute(catalog, plan)
+"""
+
+
+@pytest.mark.parametrize("when", ["copying", "copied"])
+def test_a_kill_during_a_copy_to_another_drive_leaves_no_file_twice(tmp_path, catalog, when):
+    """A real process, killed (os._exit) while it copies A.JPG to another file system (a tmpfs) or
+    just after: the repair leaves no partial or second copy under A.JPG's name in the target."""
+    import subprocess
+    import sys
+
+    from tests.catalog.test_errors import small_disk
+
+    shoot = (tmp_path / "shoot").resolve()
+    ids = make_shoot(catalog, shoot, {"A.JPG": REJECT, "B.CR2": REJECT, "B.JPG": NONE})
+    (shoot / "A.JPG").write_bytes(os.urandom(5000))
+    before = snapshot(shoot)
+    with small_disk(tmp_path / "disk", 1) as disk:
+        to = disk / "rejects"
+        args = [sys.executable, "-c", KILL_DURING_MOVE, str(catalog.path), str(shoot), str(to), when]
+        done = subprocess.run(args, cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 9, done.stderr
+        recover(catalog, shoot)
+        if when == "copying":
+            assert snapshot(shoot) == before
+            assert not to.exists()  # the temporary went, then the empty folder the run made
+        else:
+            assert os.listdir(to) == ["A.JPG"]
+            assert (to / "A.JPG").read_bytes() == before["A.JPG"]
+            assert snapshot(shoot) == {k: v for k, v in before.items() if k != "A.JPG"}
+        assert_catalog_agrees(catalog, ids)
+        assert not pending_batches(catalog, shoot)
