@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from . import schema as s
 from .catalog import Catalog, _folder_row
+from .records import Decision
 
 try:  # POSIX: one move-rejects at a time per catalog (Windows: no lock, documented)
     import fcntl
@@ -95,12 +96,19 @@ def record_batch(
     target: Path,
     frames: Sequence[Sequence[tuple[int | None, Path, Path]]],
     made_dirs: Sequence[Path] = (),
+    keep: Callable[[int, Mapping[int, Decision]], bool] | None = None,
 ) -> MoveBatch:
     """Journal a batch BEFORE anything moves: `frames` = per frame, its files as (photo id, src, dst);
-    `made_dirs`: the folders the batch is about to create (undo removes them again when empty)."""
+    `made_dirs`: the folders the batch is about to create (undo removes them again when empty).
+    `keep(i, decisions)` is asked inside this write transaction, with the current decisions of every
+    photo of the frames, whether frame `i` still moves (a decision may have changed since the plan
+    was made, in this or another process); a frame it refuses is not journalled."""
     now = time.time()
     files: list[JournalFile] = []
     with catalog.transaction() as tx:
+        if keep is not None:
+            decisions = tx.decisions([pid for fr in frames for pid, _s, _d in fr if pid is not None])
+            frames = [fr for i, fr in enumerate(frames) if keep(i, decisions)]
         result = tx.conn.execute(
             s.move_batches.insert().values(
                 folder=str(folder),

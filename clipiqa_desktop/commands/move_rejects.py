@@ -89,7 +89,7 @@ def _move(catalog: Any, args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     result = execute(catalog, plan)
-    for line in result.notes:
+    for line in [*result.notes, *result.held]:
         _say(line)
     for line in result.failed:
         _say(line)

@@ -8,7 +8,10 @@ belongs to the frame; culling/sidecars.py says which member it describes), `.XMP
 moves when one member is rejected and no member is picked or has stars; otherwise it stays and is
 reported ("IMG_1.CR2 is rejected but IMG_1.JPG is picked: left in place"). A member the catalog
 does not know (a JPEG that was never indexed) is the same frame and moves with it. Files of other
-kinds with the same stem (`IMG_1.MOV`, `IMG_1.WAV`) are not photos of the frame and stay.
+kinds with the same stem (`IMG_1.MOV`, `IMG_1.WAV`) are not photos of the frame and stay. The plan
+is checked again when the move starts, inside the transaction that journals it: a frame whose
+photos were un-rejected, picked or starred meanwhile (in the window, or by `rate` in another
+process while a confirmation waited) stays and is reported (`MoveResult.held`).
 
 Where. `target` (default FOLDER/_rejected); a sub-folder's frames go to the same sub-folder under
 the target (`FOLDER/_rejected/100CANON/IMG_1.CR2`). Nothing is ever overwritten: when a name is
@@ -42,11 +45,11 @@ import errno
 import filecmp
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalog import Catalog
+from ..catalog import Catalog, Decision
 from ..catalog.moves import (
     JournalFile,
     MoveBatch,
@@ -150,6 +153,7 @@ class MovePlan:
 class MoveResult:
     moved: list[Frame] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one line per frame that stayed, with why
+    held: list[str] = field(default_factory=list)  # frames decided otherwise since the plan: stayed
     notes: list[str] = field(default_factory=list)  # repairs of an interrupted run, catalog notes
 
     @property
@@ -430,17 +434,28 @@ def execute(
         if not plan.frames:
             return result
         made = _new_dirs(fr.files[0].dst.parent for fr in plan.frames)
+        kept: list[Frame] = []
+
+        def still(i: int, decisions: Mapping[int, Decision]) -> bool:
+            why = _changed(plan.frames[i], decisions)
+            if why is None:
+                kept.append(plan.frames[i])
+            else:
+                result.held.append(why)
+            return why is None
+
         batch = record_batch(
             catalog,
             plan.folder,
             plan.target,
             [[(f.photo_id, f.src, f.dst) for f in fr.files] for fr in plan.frames],
             made_dirs=made,
+            keep=still,
         )
         moved: list[JournalFile] = []
         stayed: list[JournalFile] = []
         touched: set[Path] = set()
-        for n, (frame, jfiles) in enumerate(zip(plan.frames, batch.frames(), strict=True)):
+        for n, (frame, jfiles) in enumerate(zip(kept, batch.frames(), strict=True)):
             done: list[JournalFile] = []
             try:
                 os.makedirs(jfiles[0].dst.parent, exist_ok=True)
@@ -457,12 +472,29 @@ def execute(
                 result.moved.append(frame)
             touched |= {jf.src.parent for jf in jfiles} | {jf.dst.parent for jf in jfiles}
             if progress is not None:
-                progress(n + 1, len(plan.frames))
+                progress(n + 1, len(kept))
         _fsync_dirs(touched)
         result.notes += finish_move(catalog, batch.id, moved, stayed)
         if not moved:
             _remove_empty(made)
     return result
+
+
+def _changed(frame: Frame, decisions: Mapping[int, Decision]) -> str | None:
+    """Why a planned frame no longer moves, by the decisions read in the journal's transaction: no
+    member is rejected any more, or one is picked or has stars. None: it still moves."""
+    members = [
+        (f.src.name, decisions.get(f.photo_id, Decision())) for f in frame.files if f.photo_id is not None
+    ]
+    rejected = [name for name, d in members if d.rejected]
+    if not rejected:
+        return f"{frame.name} is no longer rejected: left in place"
+    for name, d in members:
+        if d.picked:
+            return f"{rejected[0]} is rejected but {name} is picked: left in place"
+        if d.rating > 0:
+            return f"{rejected[0]} is rejected but {name} has {d.rating} star{_s(d.rating)}: left in place"
+    return None
 
 
 def _put_back(done: Sequence[JournalFile]) -> list[JournalFile]:

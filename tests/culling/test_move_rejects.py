@@ -547,3 +547,34 @@ def test_a_kill_during_a_copy_to_another_drive_leaves_no_file_twice(tmp_path, ca
             assert snapshot(shoot) == {k: v for k, v in before.items() if k != "A.JPG"}
         assert_catalog_agrees(catalog, ids)
         assert not pending_batches(catalog, shoot)
+
+
+def test_a_frame_decided_otherwise_after_the_plan_stays(tmp_path, catalog):
+    """While the confirmation waits, another process (`rate`) un-rejects one photo and picks the
+    partner of another: those frames stay, reported; the rest moves."""
+    shoot = (tmp_path / "shoot").resolve()
+    ids = make_shoot(
+        catalog,
+        shoot,
+        {"A.JPG": REJECT, "B.CR2": REJECT, "B.JPG": NONE, "C.JPG": REJECT, "D.JPG": REJECT, "D.CR2": NONE},
+    )
+    plan = plan_moves(catalog, shoot)
+    assert [fr.name for fr in plan.frames] == ["A.JPG", "B.CR2", "C.JPG", "D.CR2"]
+    other = Catalog(catalog.path)
+    try:
+        other.set_decisions({ids["A.JPG"]: NONE, ids["B.JPG"]: PICK, ids["D.CR2"]: STARS3})
+    finally:
+        other.close()
+    result = execute(catalog, plan)
+    assert [fr.name for fr in result.moved] == ["C.JPG"]
+    assert result.held == [
+        "A.JPG is no longer rejected: left in place",
+        "B.CR2 is rejected but B.JPG is picked: left in place",
+        "D.JPG is rejected but D.CR2 has 3 stars: left in place",
+    ]
+    assert not result.failed
+    assert sorted(os.listdir(shoot)) == ["A.JPG", "B.CR2", "B.JPG", "D.CR2", "D.JPG", "_rejected"]
+    assert os.listdir(plan.target) == ["C.JPG"]
+    assert_catalog_agrees(catalog, ids)
+    batch = last_batch(catalog, shoot)
+    assert batch is not None and [f.src.name for f in batch.files] == ["C.JPG"]

@@ -155,8 +155,10 @@ class MovesController(Controller):
         )
         if result.failed:
             text = f"{text} {len(result.failed)} could not move and stay where they were."
+        if result.held:
+            text = f"{text} {len(result.held)} were decided otherwise meanwhile and stay."
         self.window.say(text)
-        problems = result.failed + result.notes
+        problems = result.failed + result.held + result.notes
         if problems:
             QMessageBox.warning(self.window, "Move rejects aside", f"{text}\n\n{_listed(problems)}")
 
