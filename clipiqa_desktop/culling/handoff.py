@@ -141,26 +141,18 @@ def _write_one(
         path = path.with_suffix(".XMP")  # an existing IMG.CR3.XMP: merge into it, make no second file
     try:
         existing, mode = _read_existing(path)
-        if (
-            existing is not None
-            and recorded is not None
-            and recorded.name == path.name
-            and _stat_state(path) != recorded
-        ):
-            report.skipped.append(
-                (
-                    path,
-                    "changed by another program since the catalog last read it; "
-                    "index the folder to import it first",
-                )
-            )
-            return None
         packet = merge_packet(
             existing,
             fields_for(decision, options.reject_as, photo.scores, photo.model_id, photo.analysis_size),
         )
         if packet is existing:
             report.unchanged.append(path)
+        elif existing is not None and not _as_recorded(path, recorded):
+            # Not the sidecar the catalog last read or wrote (changed since, or made by another
+            # program after the folder was indexed, or before this catalog knew sidecars): the
+            # decision in it would be lost, so it is left for the index to import.
+            report.skipped.append((path, _not_ours(photo.path, path, recorded, names)))
+            return None
         else:
             write_atomically(path, packet, mode, sync=False)
             names.add(path.name)
@@ -181,6 +173,27 @@ def _write_one(
         return _stat_state(path)
     except OSError:
         return None
+
+
+def _as_recorded(path: Path, recorded: SidecarState | None) -> bool:
+    """Whether the sidecar at `path` is still the one the catalog recorded (name, mtime, size)."""
+    if recorded is None or recorded.name != path.name:
+        return False
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size) == (recorded.mtime_ns, recorded.size)
+
+
+def _not_ours(photo: Path, path: Path, recorded: SidecarState | None, names: set[str]) -> str:
+    """Why an existing sidecar the catalog has no record of (or an older one) is not merged into."""
+    read = sidecar_to_read(photo, names)
+    if read is not None and read.name != path.name:
+        return (
+            f"this photo's decisions are read from {read.name}, so edits made in {path.name} "
+            "could never be imported; left as it is (remove one of the two)"
+        )
+    if recorded is None or recorded.name != path.name:
+        return "made by another program since the folder was indexed; index the folder to import it first"
+    return "changed by another program since the catalog last read it; index the folder to import it first"
 
 
 def _listing(folder: Path, listings: dict[Path, set[str] | str]) -> set[str] | str:

@@ -110,6 +110,7 @@ def test_a_second_export_changes_no_byte_and_no_mtime(catalog, tmp_path, naming)
     ids = shoot(folder, catalog)
     catalog.set_decisions({ids["IMG_2.JPG"]: Decision(3, False, "Blue")})
     (folder / ("IMG_3.xmp" if naming == "adobe" else "IMG_3.NEF.xmp")).write_bytes(LIGHTROOM)
+    read_sidecars(catalog, folder, ids)
     first = write_sidecars(catalog, ids.values(), XmpOptions(naming=naming, reject_as="label"))
     assert len(first.written) == (3 if naming == "adobe" else 4)
     before = snapshot(folder)
@@ -130,7 +131,8 @@ def test_an_existing_sidecar_keeps_its_permissions_and_a_new_one_follows_the_uma
     existing = folder / "a.CR3.xmp"
     existing.write_bytes(LIGHTROOM)
     existing.chmod(0o640)
-    write_sidecars(catalog, ids.values())
+    read_sidecars(catalog, folder, ids)
+    assert len(write_sidecars(catalog, ids.values()).written) == 2
     assert existing.stat().st_mode & 0o777 == 0o640
     mask = os.umask(0)
     os.umask(mask)
@@ -193,6 +195,7 @@ def test_a_full_disk_fails_per_file_and_leaves_the_sidecars_as_they_were(catalog
         folder = disk / "shoot"
         ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
         (folder / "a.CR3.xmp").write_bytes(LIGHTROOM)
+        read_sidecars(catalog, folder, ids)
         with (disk / "ballast").open("wb", buffering=0) as f:  # fill it to the last byte
             try:
                 while True:
@@ -228,6 +231,7 @@ def test_an_upper_case_sidecar_is_merged_into_not_doubled_and_should_stop_is_hea
     ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
     upper = folder / "a.CR3.XMP"
     upper.write_bytes(LIGHTROOM)
+    read_sidecars(catalog, folder, ids)
     report = write_sidecars(catalog, [ids["a.CR3"]])
     assert report.written == [upper] and not (folder / "a.CR3.xmp").exists()
     assert b"crs:Exposure2012" in upper.read_bytes()
@@ -279,3 +283,33 @@ def test_a_write_protected_sidecar_is_not_replaced_and_fails_with_the_reason(cat
     assert protected.read_bytes() == before and protected.stat().st_mode & 0o777 == 0o444
     assert report.failed == [(protected, "the sidecar is write-protected; left as it is")]
     assert report.written == [folder / "b.CR3.xmp"], "the other sidecars are written"
+
+
+def test_a_sidecar_the_catalog_has_no_record_of_is_not_overwritten(catalog, tmp_path):
+    """Made by darktable or Lightroom after the folder was indexed, or beside the sidecar the
+    catalog reads (a naming switch): its rating and label are never replaced by ours unread."""
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+    theirs = folder / "a.CR3.xmp"
+    theirs.write_bytes(
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        b' xmp:Rating="4" xmp:Label="Red"/></rdf:RDF></x:xmpmeta>'
+    )
+    before = theirs.read_bytes()
+    catalog.set_decisions({ids["a.CR3"]: Decision(0, True), ids["b.CR3"]: Decision(2)})
+    report = write_sidecars(catalog, ids.values())
+    assert theirs.read_bytes() == before
+    assert report.written == [folder / "b.CR3.xmp"]
+    [(path, why)] = report.skipped
+    assert path == theirs and "index the folder to import it first" in why
+    with catalog.transaction() as tx:
+        assert tx.sidecar_states([ids["a.CR3"]])[ids["a.CR3"]] is None, "not taken for ours"
+    read_sidecars(catalog, folder, ids)  # the index reads it: from then on it is merged into
+    assert write_sidecars(catalog, [ids["a.CR3"]]).written == [theirs]
+    # Adobe naming beside it: a.xmp made by Lightroom is not the one read for a.CR3 (a.CR3.xmp is)
+    lightroom = folder / "a.xmp"
+    lightroom.write_bytes(LIGHTROOM)
+    adobe = write_sidecars(catalog, [ids["a.CR3"]], XmpOptions(naming="adobe"))
+    assert lightroom.read_bytes() == LIGHTROOM and adobe.written == []
+    assert [(p, "decisions are read from a.CR3.xmp" in w) for p, w in adobe.skipped] == [(lightroom, True)]
