@@ -3,17 +3,21 @@
     report = write_sidecars(catalog, photo_ids, XmpOptions(naming="adobe", reject_as="label"))
 
 For each photo: the sidecar it owns under the naming (culling/sidecars.py; under Adobe naming a
-JPEG beside its RAW gets none and is reported as skipped), its decision read inside a write
-transaction (so it is the current one), merged into the existing sidecar (culling/xmp_write.py:
-only our fields change), written atomically (temporary file in the same folder, fsync, rename,
-fsync of the folder once per batch; the existing sidecar's permissions kept) and only when its
-bytes change. The sidecar's new stat is then recorded (`set_sidecar_state`) so the XMP-in import
-does not take our own write for another tool's edit. Photo files are never opened for writing.
+JPEG beside its RAW gets none and is reported as skipped), its decision and sidecar record read in
+a short transaction per batch of 32, merged into the existing sidecar (culling/xmp_write.py: only
+our fields change), written atomically (temporary file in the same folder, fsync, rename, fsync of
+the folder once per batch; the existing sidecar's permissions kept) and only when its bytes change.
+No transaction is held while files are written (a slow card must not stall other writers). The
+sidecar's new stat is then recorded (`set_sidecar_state`, in a second short transaction, only over
+the record the write was decided on) so the XMP-in import does not take our own write for another
+tool's edit. Photo files are never opened for writing.
 
-A sidecar changed by another tool since the catalog last recorded it is not overwritten (skipped:
-index the folder to import it first); a sidecar that is not valid XMP is never replaced. Every other
-failure (read-only folder, full disk, unreadable file) is one reason for one path; nothing is left
-half-written. Safe to call from a background thread (the window's writer thread does).
+An existing sidecar that is not the one the catalog recorded (changed by another tool since, or
+made after the folder was indexed) is not overwritten unless it already holds our values (skipped:
+index the folder to import it first); a sidecar that is not valid XMP, or write-protected, is never
+replaced. Every other failure (read-only folder, full disk, unreadable file, an unexpected error) is
+one reason for one path; nothing is left half-written. Safe to call from a background thread (the
+window's writer thread does).
 """
 
 from __future__ import annotations
@@ -95,21 +99,32 @@ def write_sidecars(
         if should_stop is not None and should_stop():
             break
         chunk = photos[start : start + _CHUNK]
+        ids = [p.id for p in chunk]
+        # No transaction is held while files are read, written and fsynced (a slow card would
+        # stall every other writer, an index in another process included): a short one reads the
+        # decisions and records, the files are written, and another short one records them.
         with catalog.transaction() as tx:
-            ids = [p.id for p in chunk]
             decisions = tx.decisions(ids)
             states = tx.sidecar_states(ids)
-            written = len(report.written)
-            for photo in chunk:
-                state = _write_one(
-                    photo, decisions[photo.id], states.get(photo.id), options, listings, report
-                )
-                if state is not None and state != states.get(photo.id):
-                    tx.set_sidecar_state(photo.id, state)
-            # The renames are made durable (one fsync per folder and batch) before the catalog
-            # records them.
-            for folder in {p.parent for p in report.written[written:]}:
-                sync_folder(folder)
+        written = len(report.written)
+        new: dict[int, SidecarState] = {}
+        for photo in chunk:
+            state = _write_one(photo, decisions[photo.id], states.get(photo.id), options, listings, report)
+            if state is not None and state != states.get(photo.id):
+                new[photo.id] = state
+        # The renames are made durable (one fsync per folder and batch) before the catalog
+        # records them.
+        for folder in {p.parent for p in report.written[written:]}:
+            sync_folder(folder)
+        if not new:
+            continue
+        with catalog.transaction() as tx:
+            now = tx.sidecar_states(list(new))
+            for pid, state in new.items():
+                # Recorded only over the record the write was decided on: one changed meanwhile
+                # (an index imported the sidecar, another export wrote it) is left as it is.
+                if now.get(pid) == states.get(pid):
+                    tx.set_sidecar_state(pid, state)
     return report
 
 

@@ -313,3 +313,47 @@ def test_a_sidecar_the_catalog_has_no_record_of_is_not_overwritten(catalog, tmp_
     adobe = write_sidecars(catalog, [ids["a.CR3"]], XmpOptions(naming="adobe"))
     assert lightroom.read_bytes() == LIGHTROOM and adobe.written == []
     assert [(p, "decisions are read from a.CR3.xmp" in w) for p, w in adobe.skipped] == [(lightroom, True)]
+
+
+def test_no_catalog_lock_is_held_while_sidecars_are_written_and_a_record_changed_meanwhile_stays(
+    catalog, tmp_path, monkeypatch
+):
+    """Write-as-I-cull on a slow card must not stall an index in another process: while a sidecar
+    is written, another connection can take the catalog's write lock. A record another process
+    made meanwhile (an index read the sidecar) is not overwritten by the one decided earlier."""
+    import sqlite3
+
+    from clipiqa_desktop.culling import handoff
+
+    folder = tmp_path / "shoot"
+    ids = shoot(folder, catalog, ("a.CR3", "b.CR3"))
+    other = SidecarState("b.CR3.xmp", 1, 2)
+    locked: list[str] = []
+    real = handoff.write_atomically
+
+    def write_and_probe(path, data, mode=None, sync=True):
+        probe = sqlite3.connect(catalog.path, timeout=0.05, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            locked.append(f"{path.name}: {exc}")
+        finally:
+            probe.close()
+        if path.name == "a.CR3.xmp":  # meanwhile, another process records b's sidecar
+            elsewhere = Catalog(catalog.path)
+            try:
+                with elsewhere.transaction() as tx:
+                    tx.set_sidecar_state(ids["b.CR3"], other)
+            finally:
+                elsewhere.close()
+        real(path, data, mode, sync)
+
+    monkeypatch.setattr(handoff, "write_atomically", write_and_probe)
+    report = write_sidecars(catalog, ids.values())
+    assert locked == [] and len(report.written) == 2
+    with catalog.transaction() as tx:
+        states = tx.sidecar_states(list(ids.values()))
+    st = (folder / "a.CR3.xmp").stat()
+    assert states[ids["a.CR3"]] == SidecarState("a.CR3.xmp", st.st_mtime_ns, st.st_size)
+    assert states[ids["b.CR3"]] == other, "the record made meanwhile stays"
