@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,11 +48,18 @@ class DecisionDelta:
 @dataclass(frozen=True)
 class SidecarState:
     """An XMP sidecar as the catalog last saw (or wrote) it: its file name beside the photo, its own
-    modification time and size. A sidecar whose stat differs was changed by another tool."""
+    modification time and size. A sidecar whose stat differs was changed by another tool.
+
+    `fields`: the decision fields that file stated when it was read or written, as the XMP reader
+    parses them ({"rating": 3, "label": None}: only the fields it states), or None when not known
+    (a record made before they were kept). The XMP import compares a changed sidecar's fields with
+    these, so only the fields the other tool changed come in (a three-way merge). Equality (and the
+    hash) compare the stat only: two states are the same file as seen."""
 
     name: str
     mtime_ns: int
     size: int
+    fields: Mapping[str, int | bool | str | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ photos = Table(
     Column("sidecar_name", Text),
     Column("sidecar_mtime_ns", Integer),
     Column("sidecar_size", Integer),
+    # Its decision fields as it stated them then (JSON: {"rating": 3, "label": null}; only the
+    # fields it stated): the import takes only the fields the other tool changed since.
+    Column("sidecar_fields", Text),
     UniqueConstraint("folder_id", "name"),
 )
 Index("ix_photos_fingerprint", photos.c.fingerprint)
@@ -347,7 +350,12 @@ def _v2_updated(conn: Connection, photo_id: int) -> float:
 def _v3(conn: Connection) -> None:
     """Decisions leave the catalog: the sidecar each photo was last seen with (to notice edits by
     other tools), and the journal of `move-rejects` runs (to undo them)."""
-    for column in ("sidecar_name TEXT", "sidecar_mtime_ns INTEGER", "sidecar_size INTEGER"):
+    for column in (
+        "sidecar_name TEXT",
+        "sidecar_mtime_ns INTEGER",
+        "sidecar_size INTEGER",
+        "sidecar_fields TEXT",
+    ):
         conn.exec_driver_sql(f"ALTER TABLE photos ADD COLUMN {column}")
     conn.exec_driver_sql(
         """CREATE TABLE move_batches (

@@ -14,6 +14,7 @@ decision from a row it read earlier.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -103,26 +104,23 @@ class CatalogTransaction:
 
     # --- sidecars --------------------------------------------------------------------------------
     def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:
-        """The sidecar each photo was last seen or written with (None: none recorded)."""
+        """The sidecar each photo was last seen or written with, with the fields it stated then
+        (None: none recorded)."""
         p = s.photos.c
         out: dict[int, SidecarState | None] = {}
         for chunk in _chunks([int(i) for i in photo_ids]):
-            q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size).where(p.id.in_(chunk))
-            for pid, name, mtime, size in self.conn.execute(q):
-                out[int(pid)] = None if name is None else SidecarState(str(name), int(mtime), int(size))
+            q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size, p.sidecar_fields)
+            for pid, name, mtime, size, fields in self.conn.execute(q.where(p.id.in_(chunk))):
+                out[int(pid)] = (
+                    None
+                    if name is None
+                    else SidecarState(str(name), int(mtime), int(size), _fields_from(fields))
+                )
         return out
 
     def set_sidecar_state(self, photo_id: int, state: SidecarState | None) -> None:
         """Record the sidecar as it is now (after reading or writing it); None forgets it."""
-        self.conn.execute(
-            update(s.photos)
-            .where(s.photos.c.id == int(photo_id))
-            .values(
-                sidecar_name=None if state is None else state.name,
-                sidecar_mtime_ns=None if state is None else state.mtime_ns,
-                sidecar_size=None if state is None else state.size,
-            )
-        )
+        self.set_sidecar_states({photo_id: state})
 
     def set_sidecar_states(self, states: dict[int, SidecarState | None]) -> None:
         """set_sidecar_state for many photos in one statement (the indexer's XMP import records
@@ -136,6 +134,7 @@ class CatalogTransaction:
                 sidecar_name=bindparam("b_name"),
                 sidecar_mtime_ns=bindparam("b_mtime"),
                 sidecar_size=bindparam("b_size"),
+                sidecar_fields=bindparam("b_fields"),
             )
         )
         rows = [
@@ -144,10 +143,22 @@ class CatalogTransaction:
                 "b_name": st and st.name,
                 "b_mtime": st and st.mtime_ns,
                 "b_size": st and st.size,
+                "b_fields": None if st is None or st.fields is None else json.dumps(dict(st.fields)),
             }
             for pid, st in states.items()
         ]
         self.conn.execute(stmt, rows)
+
+
+def _fields_from(raw: str | None) -> dict[str, int | bool | str | None] | None:
+    """The recorded fields (None: not recorded, or not readable: the import then compares times)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else None
 
 
 def read_decisions(conn: Connection, ids: list[int]) -> dict[int, Decision]:

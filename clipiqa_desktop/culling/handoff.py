@@ -27,12 +27,13 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..catalog import Catalog
 from ..catalog.records import Decision, PhotoScores, SidecarState
 from .sidecars import DEFAULT_NAMING, NAMINGS, sidecar_target, sidecar_to_read
+from .xmp import stated_fields
 from .xmp_write import DEFAULT_REJECT_AS, MAX_PACKET_BYTES, REJECT_AS, XmpError, fields_for, merge_packet
 
 _CHUNK = 32  # photos per write transaction: short enough not to hold the catalog's write lock long
@@ -185,7 +186,8 @@ def _write_one(
     if read is None or read.name != path.name:
         return None  # another sidecar is the one read for this photo: its record stays
     try:
-        return _stat_state(path)
+        # with the fields the file now states: the XMP import takes only those changed since
+        return replace(_stat_state(path), fields=stated_fields(packet))
     except OSError:
         return None
 

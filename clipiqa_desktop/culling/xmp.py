@@ -146,7 +146,7 @@ def parse_fields(packet: bytes) -> XmpFields:
         if pick == "1" and stated.get("rating", 0) == 0:  # digiKam writes Rating 0 with its reject;
             stated["rating"] = RATING_REJECTED  # stars given since (Lightroom keeps PickLabel) win
         stated["picked"] = pick == "3" and stated.get("rating") != RATING_REJECTED
-    if holds:
+    if marker is not None and holds:
         stated["rating"], stated["picked"] = RATING_REJECTED, False
         if marker.startswith("Label="):
             stated.pop("label", None)  # the reject's stand-in colour, not a label the user gave
@@ -173,10 +173,20 @@ def parse_decision(packet: bytes) -> Decision | None:
         return None
 
 
-def sidecar_state(path: Path) -> SidecarState:
-    """The sidecar's own name, mtime and size, as the catalog records them (raises OSError)."""
+def sidecar_state(path: Path, fields: XmpFields | None = None) -> SidecarState:
+    """The sidecar's own name, mtime and size, and the `fields` it states, as the catalog records
+    them (raises OSError)."""
     st = os.stat(path)
-    return SidecarState(path.name, st.st_mtime_ns, st.st_size)
+    return SidecarState(path.name, st.st_mtime_ns, st.st_size, None if fields is None else fields.stated)
+
+
+def stated_fields(packet: bytes) -> dict[str, Any] | None:
+    """The decision fields a packet states as the catalog records them with its sidecar (what the
+    XMP import later compares with), or None when it cannot be read."""
+    try:
+        return dict(parse_fields(packet).stated)
+    except XmpError:
+        return None
 
 
 def read_sidecar(path: Path) -> XmpFields:
@@ -216,7 +226,9 @@ def read_photo_xmp(
     if path is not None:
         try:
             state = sidecar_state(path)
-            decision = read_sidecar(path).decision()
+            fields = read_sidecar(path)
+            decision = fields.decision()
+            state = replace(state, fields=fields.stated)
         except (OSError, XmpError) as exc:
             problem = f"cannot look at it: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
             log.warning("XMP sidecar %s not read: %s", path, problem)

@@ -1,15 +1,18 @@
 """Decisions made in other tools: sidecars changed since the catalog last saw them are imported.
 
 The catalog records, per photo, the sidecar it last read or wrote (its name, and the SIDECAR's own
-mtime and size). On every index run each photo's sidecar (`sidecar_to_read` among the names of its
-folder) is compared with that record: one stat per photo, no parsing. Only a sidecar that is new,
-changed or gone is looked at:
+mtime and size) and the decision fields that file stated then (`SidecarState.fields`). On every
+index run each photo's sidecar (`sidecar_to_read` among the names of its folder) is compared with
+that record: one stat per photo, no parsing. Only a sidecar that is new, changed or gone is looked at:
 
-- new or changed: it is parsed, and the fields it states differently from the catalog (rating,
-  pick, colour label; `XmpFields`) are imported through the one decision path
-  (`update_decisions(..., source="xmp")`), unless the catalog's decision changed LATER than the
-  sidecar did (decision changed_at vs the sidecar's mtime): then the catalog's decision is kept, and
-  the next XMP export writes it into the sidecar. The later change wins, whichever side made it.
+- new or changed: it is parsed, and the fields (rating, pick, colour label; `XmpFields`) whose value
+  differs from the recorded one are imported through the one decision path
+  (`update_decisions(..., source="xmp")`): a three-way merge, so a rewrite that left our fields
+  as they were (a develop edit in darktable) imports nothing, and a field given here does not stop
+  another field given there. A field the catalog ALSO changed since (its value is no longer the
+  recorded one) goes to the later change: the decision's changed_at (its last change, of any
+  field) vs the sidecar's mtime; when ours is later it is kept, and the next XMP export writes it.
+  Without recorded fields (a sidecar of another name) every stated field goes to the later change.
 - gone (deleted by the user): the catalog's decision stays; the record is forgotten.
 - unreadable, malformed or huge: reported, nothing changes, nothing is recorded (so it is looked at
   again, and reported again, until it is fixed).
@@ -23,11 +26,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..catalog import Catalog
-from ..catalog.records import SidecarState
+from ..catalog.records import Decision, SidecarState
 from .xmp import XmpError, XmpFields, read_sidecar
 
 BATCH = 500
@@ -111,12 +115,53 @@ def _apply(
                 continue
             if state is None:
                 report.removed += 1
-            elif pid in times and times[pid] * 1e9 >= state.mtime_ns:
-                if fields[pid].apply(current[pid]) != current[pid]:
-                    report.kept.append(pid)  # the decision made here is later: it stays
-            else:
-                take[pid] = fields[pid]
-            record[pid] = state
+                record[pid] = None
+                continue
+            theirs, ours_later = _merge(
+                fields[pid],
+                recorded[pid],
+                state,
+                current[pid],
+                pid in times and times[pid] * 1e9 >= state.mtime_ns,
+            )
+            if ours_later.apply(current[pid]) != current[pid]:
+                report.kept.append(pid)  # the decision made here is later: it stays
+            if theirs.stated:
+                take[pid] = theirs
+            record[pid] = replace(state, fields=fields[pid].stated)
         tx.set_sidecar_states(record)
         deltas = tx.update_decisions(list(take), lambda pid, cur: take[pid].apply(cur), source="xmp")
     report.imported += [d.photo_id for d in deltas]
+
+
+# A field our record does not state, as the catalog holds it when it was never set (our export
+# writes no Label for "no label" and no PickLabel for "not picked").
+_UNSET: dict[str, Any] = {"rating": 0, "picked": False, "label": None}
+
+
+def _merge(
+    sidecar: XmpFields,
+    recorded: SidecarState | None,
+    state: SidecarState,
+    current: Decision,
+    ours_is_later: bool,
+) -> tuple[XmpFields, XmpFields]:
+    """(the fields to import, the sidecar's fields that lose to a later change made here).
+
+    With the fields the sidecar stated when the catalog last read or wrote it (three-way): only
+    the fields whose value the other tool changed since come in; one the catalog changed too (its
+    value is no longer the recorded one) goes to the later change. Without that record (none, or
+    one of a sidecar of another name): every stated field is compared, and the later side wins
+    them all."""
+    base = recorded.fields if recorded is not None and recorded.name == state.name else None
+    if base is None:
+        changed = dict(sidecar.stated)
+        both = set(changed)
+    else:
+        changed = {f: v for f, v in sidecar.stated.items() if f not in base or base[f] != v}
+        both = {f for f in changed if getattr(current, f) != base.get(f, _UNSET[f])}
+    lose = both if ours_is_later else set()
+    return (
+        XmpFields({f: v for f, v in changed.items() if f not in lose}),
+        XmpFields({f: v for f, v in changed.items() if f in lose}),
+    )

@@ -12,10 +12,13 @@ import pytest
 from clipiqa_desktop.catalog import Decision
 from clipiqa_desktop.catalog.records import SidecarState
 from clipiqa_desktop.commands.index import print_summary
+from clipiqa_desktop.culling.decisions import DecisionChange, change_fn
 from clipiqa_desktop.culling.handoff import XmpOptions, write_sidecars
+from clipiqa_desktop.culling.xmp_import import import_changed_sidecars
 from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
 
 from ..conftest import photo
+from ..culling.test_handoff import shoot as indexed_files
 
 OPTIONS = IndexOptions(long_side=64, batch_size=4, workers=1, thumb_long_side=32)
 HOUR = 3600 * 10**9
@@ -121,6 +124,8 @@ def test_the_later_change_wins_both_ways(catalog, tiny_scorer, shoot):
     index(catalog, tiny_scorer, shoot)  # first index: the sidecar's 3 stars are taken and recorded
     pid = ids(catalog, shoot)["IMG_0.jpg"]
     assert decision(catalog, pid) == Decision(3)
+    with catalog.transaction() as tx:
+        assert tx.sidecar_states([pid])[pid].fields == {"rating": 3}, "what it stated is recorded"
 
     # both changed: the sidecar an hour ago (darktable), the catalog now (the window): ours stays
     catalog.set_decisions({pid: Decision(5)})
@@ -280,3 +285,45 @@ def test_the_fast_lookup_finds_the_same_sidecar_as_the_naming_rules(tmp_path):
         photo = tmp_path / name
         expected = sidecar_to_read(photo, names)
         assert fast.sidecar(photo) == (None if expected is None else str(expected)), name
+
+
+def test_only_the_fields_the_other_tool_changed_come_in(catalog, tmp_path):
+    """Three-way: the sidecar's fields are compared with what it stated when we last wrote or read
+    it, not the sidecar's time with the decision's: a develop-only edit brings nothing back, and a
+    label given here later does not drop a rating given there earlier."""
+    folder = tmp_path / "shoot"
+    pid = indexed_files(folder, catalog, ("a.CR3",))["a.CR3"]
+    photo_path, sidecar = folder / "a.CR3", folder / "a.CR3.xmp"
+    catalog.set_decisions({pid: Decision(3)})
+    write_sidecars(catalog, [pid])  # File > Export XMP: Rating 3
+    with catalog.transaction() as tx:
+        assert tx.sidecar_states([pid])[pid].fields == {"rating": 3}, "the export records what it wrote"
+
+    def run():
+        return import_changed_sidecars(catalog, [(pid, photo_path)], lambda p: f"{p}.xmp")
+
+    # Lightroom gives 2 stars; then, later, a label is given here: the rating still comes in
+    exported = sidecar.read_bytes()
+    put(sidecar, exported.replace(b"<xmp:Rating>3<", b"<xmp:Rating>2<"), time.time_ns() - HOUR)
+    catalog.update_decisions([pid], change_fn(DecisionChange(label="Red")))
+    report = run()
+    assert (report.imported, report.kept) == ([pid], [])
+    assert decision(catalog, pid) == Decision(2, False, "Red")
+
+    # 5 stars here; darktable then changes only develop settings: the 2 it rewrites is not news
+    catalog.update_decisions([pid], change_fn(DecisionChange(stars=5)))
+    develop = b'<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"'
+    edited = sidecar.read_bytes().replace(b"</rdf:RDF>", develop + b' crs:Exposure2012="+0.30"/></rdf:RDF>')
+    put(sidecar, edited, time.time_ns() + HOUR)
+    report = run()
+    assert (report.imported, report.kept) == ([], [])
+    assert decision(catalog, pid) == Decision(5, False, "Red")
+
+    # both sides change the rating: the later change wins (here: ours)
+    catalog.update_decisions([pid], change_fn(DecisionChange(stars=4)))
+    put(sidecar, edited.replace(b"<xmp:Rating>2<", b"<xmp:Rating>1<"), time.time_ns() - 2 * HOUR)
+    report = run()
+    assert (report.imported, report.kept) == ([], [pid])
+    assert decision(catalog, pid) == Decision(4, False, "Red")
+    with catalog.transaction() as tx:
+        assert tx.sidecar_states([pid])[pid].fields == {"rating": 1}, "the record follows the file"
