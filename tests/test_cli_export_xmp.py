@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
+from clipiqa_desktop.catalog import Decision
 from clipiqa_desktop.cli import main
+from clipiqa_desktop.culling.xmp import parse_decision
 
 from .conftest import TINY_ARGS as MODEL
 from .conftest import photo
@@ -106,6 +108,24 @@ def test_export_xmp_reports_each_failure_and_exits_1(indexed, capsys):
     err = capsys.readouterr().err
     assert "wrote 2 sidecars, 0 unchanged, 1 failed" in err
     assert f"failed {folder / 'IMG_2.jpg.xmp'}: is not a regular file" in err and "Traceback" not in err
+
+
+def test_export_xmp_merges_a_sidecar_with_a_default_namespace(indexed, capsys):
+    """Valid XMP whose Description declares xmlns="…/xap/1.0/" (no xmp: prefix to add a Label
+    with) is merged, not a KeyError traceback that leaves the whole batch unrecorded."""
+    folder, cat = indexed
+    sidecar = folder / "IMG_1.jpg.xmp"
+    sidecar.write_bytes(
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns="http://ns.adobe.com/xap/1.0/"><Rating>4</Rating>'
+        b"</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    assert main(["index", str(folder), *cat, *MODEL, "--size", "64"]) == 0  # the catalog reads it
+    capsys.readouterr()
+    assert main(["export", str(folder), *cat, "--xmp"]) == 0
+    err = capsys.readouterr().err
+    assert "wrote 3 sidecars, 0 unchanged" in err and "Traceback" not in err, err
+    assert parse_decision(sidecar.read_bytes()) == Decision(4, True, "Green")
 
 
 def test_export_needs_csv_or_xmp_and_valid_choices(indexed, capsys):
