@@ -70,9 +70,12 @@ class MoveBatch:
 
 
 @contextmanager
-def moves_lock(catalog: Catalog) -> Iterator[None]:
-    """Held while files move: a second move-rejects on the same catalog is refused, so that one
-    run never 'repairs' a batch another run is still moving."""
+def moves_lock(catalog: Catalog, shared: bool = False) -> Iterator[None]:
+    """Held while files move (exclusive): a second move-rejects on the same catalog is refused, so
+    that one run never 'repairs' a batch another run is still moving. An index run holds it
+    `shared` (indexing/pipeline.py): while files move no index starts (it would adopt a file half
+    way between its two places), and while any index runs no move starts; both are refused with a
+    message (MovesBusy), in any process that uses this catalog, never waited for."""
     if fcntl is None:  # pragma: no cover
         yield
         return
@@ -80,10 +83,13 @@ def moves_lock(catalog: Catalog) -> Iterator[None]:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise MovesBusy(
-                "another move-rejects (or its undo) is running on this catalog; try again when it is done"
+                "rejects are being moved (or put back) on this catalog; index again when that is done"
+                if shared
+                else "another move-rejects (or its undo) or an index is running on this catalog; "
+                "try again when it is done"
             ) from None
         yield
     finally:

@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..catalog import Catalog, PhotoRecord, PhotoState
 from ..catalog.catalog import file_fingerprint
+from ..catalog.moves import MovesBusy, moves_lock
 from ..culling.prompts import prompt_scores
 from ..culling.sidecars import sidecar_to_read
 from ..culling.xmp import PhotoXmp, read_photo_xmp
@@ -181,7 +182,25 @@ def index_folder(
     the window show) moves to this run's analysis only when the run completes, or when the folder
     had none. Raises IndexingError when the folder cannot be read at all or vanishes during the
     run, CatalogError when the catalog cannot be written (nothing committed is lost).
+    Refused (IndexingError) while rejects are being moved on this catalog (catalog/moves.py).
     """
+    try:
+        with moves_lock(catalog, shared=True):
+            return _index_folder(catalog, scorer, folder, options, pairs, on_progress, on_batch, cancel)
+    except MovesBusy as exc:
+        raise IndexingError(str(exc)) from None
+
+
+def _index_folder(
+    catalog: Catalog,
+    scorer: ClipIqaScorer | LazyScorer,
+    folder: Path,
+    options: IndexOptions | None,
+    pairs: Sequence[AttributePair],
+    on_progress: Callable[[IndexProgress], None] | None,
+    on_batch: Callable[[list[int]], None] | None,
+    cancel: threading.Event | None,
+) -> IndexSummary:
     options = options or IndexOptions()
     folder = Path(folder).expanduser()
     if not folder.exists():

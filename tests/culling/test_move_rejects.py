@@ -578,3 +578,24 @@ def test_a_frame_decided_otherwise_after_the_plan_stays(tmp_path, catalog):
     assert_catalog_agrees(catalog, ids)
     batch = last_batch(catalog, shoot)
     assert batch is not None and [f.src.name for f in batch.files] == ["C.JPG"]
+
+
+def test_an_index_and_a_move_never_run_at_the_same_time(tmp_path, catalog, tiny_scorer, make_jpeg):
+    """The moves lock: an index run (any process) is refused while files move, and a move (or its
+    repair) is refused while an index runs; each with a message, nothing changed."""
+    from clipiqa_desktop.catalog.moves import MovesBusy, moves_lock
+    from clipiqa_desktop.indexing.pipeline import IndexingError, index_folder
+
+    shoot = (tmp_path / "shoot").resolve()
+    make_shoot(catalog, shoot, {"A.JPG": REJECT})
+    make_jpeg("shoot/B.jpg")
+    plan = plan_moves(catalog, shoot)
+    with moves_lock(catalog), pytest.raises(IndexingError, match="rejects are being moved"):
+        index_folder(catalog, tiny_scorer, shoot)
+    with moves_lock(catalog, shared=True):  # what index_folder holds while it runs
+        with pytest.raises(MovesBusy, match="or an index is running"):
+            execute(catalog, plan)
+        with pytest.raises(MovesBusy):
+            undo_last(catalog, shoot)
+    assert (shoot / "A.JPG").is_file() and not plan.target.exists()
+    assert index_folder(catalog, tiny_scorer, shoot).indexed == 1  # the lock is free again

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from PySide6.QtWidgets import QMessageBox
 
 from clipiqa_desktop.catalog import Decision
-from clipiqa_desktop.gui.controllers import MovesController
+from clipiqa_desktop.culling.move_rejects import MoveResult
+from clipiqa_desktop.gui.controllers import HandoffController, MovesController
+from tests.conftest import photo
 
 
 def test_move_rejects_aside_after_a_confirmation_then_undo(qtbot, window, shoot, catalog, monkeypatch):
@@ -73,3 +76,30 @@ def test_no_rejects_says_so_and_moves_nothing(qtbot, window, shoot, monkeypatch)
 
 def pytest_fail() -> None:
     raise AssertionError("no confirmation is asked when nothing would move")
+
+
+def test_while_rejects_move_no_index_export_or_folder_switch_starts(qtbot, window, shoot, tmp_path):
+    """The window's one "files busy" guard: a move in flight (held open here) refuses the other work
+    on the folder's files, each with a status line; once it is done they run again."""
+    assert window.open_folder(shoot)
+    qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)
+    moves = window.controller(MovesController)
+    release = threading.Event()
+    moves._start(lambda: release.wait(30) and MoveResult(), moves._moved)
+    other = tmp_path / "other"
+    other.mkdir()
+    photo(240, 160).save(other / "x.jpg")
+    try:
+        assert not window.open_folder(other)
+        assert "Rejects are being moved: open another folder" in window.status_label.text()
+        assert window.session.folder == shoot.resolve()
+        window.start_indexing()
+        assert not window.indexing and "index again" in window.status_label.text()
+        handoff = window.controller(HandoffController)
+        handoff.export()
+        assert handoff.worker_thread is None and "export XMP" in window.status_label.text()
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: moves.worker_thread is None, timeout=10_000)
+    assert window.open_folder(other)
+    qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)

@@ -17,6 +17,7 @@ from ...culling.session import CullingSession
 from ...imaging.formats import is_photo
 from ..settings import remember_subfolders, subfolders_choice
 from .base import Controller
+from .moves import MovesController
 
 if TYPE_CHECKING:
     from ..main_window import MainWindow
@@ -92,6 +93,8 @@ class FolderController(Controller):
             self.open_folder(folder)
 
     def open_folder(self, folder: str | Path) -> bool:
+        if self.window.controller(MovesController).files_busy("open another folder"):
+            return False
         path = Path(folder).expanduser()
         problem = None
         if not path.exists():

@@ -15,6 +15,7 @@ from ...catalog import Catalog, CatalogError
 from ...culling.handoff import XmpOptions, XmpReport, folder_photo_ids, write_sidecars
 from ..workers import start_in_thread
 from .base import Controller
+from .moves import MovesController
 
 if TYPE_CHECKING:
     from ..main_window import MainWindow
@@ -77,6 +78,8 @@ class HandoffController(Controller):
             return
         if self.worker_thread is not None and self.worker_thread.isRunning():
             self.window.say("Still writing XMP sidecars …")
+            return
+        if self.window.controller(MovesController).files_busy("export XMP sidecars"):
             return
         session.flush(5.0)  # decisions made a moment ago are in the catalog before it is read
         settings = self.ctx.settings

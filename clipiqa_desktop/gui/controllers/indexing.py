@@ -15,6 +15,7 @@ from ..dialogs import FailedDialog, WeightsDialog
 from ..workers import IndexWorker, start_in_thread
 from .base import Controller
 from .folder import has_photos_below
+from .moves import MovesController
 
 if TYPE_CHECKING:
     from ..main_window import MainWindow
@@ -78,7 +79,7 @@ class IndexingController(Controller):
 
     def start(self) -> None:
         session = self.session
-        if session is None:
+        if session is None or self.window.controller(MovesController).files_busy("index again"):
             return
         self.last_failures = []
         self.failed_button.setVisible(False)

@@ -73,6 +73,14 @@ class MovesController(Controller):
     def busy(self) -> bool:
         return self.worker_thread is not None and self.worker_thread.isRunning()
 
+    def files_busy(self, what: str) -> bool:
+        """The window's one guard for work on the folder's files: True, and the status line says
+        so, while rejects are being moved or put back. Indexing, Export XMP and opening a folder
+        ask it first (across processes, catalog/moves.moves_lock keeps index and moves apart)."""
+        if self.busy:
+            self.window.say(f"Rejects are being moved: {what} when that is done.")
+        return self.busy
+
     def _ready(self) -> bool:
         """A folder is open, nothing else moves files, the indexer is not reading them, and every
         decision made so far is in the catalog."""
@@ -80,6 +88,12 @@ class MovesController(Controller):
             return False
         if self.window.indexer.indexing:
             self.window.say("Indexing is running: wait for it to finish (or cancel it) to move rejects.")
+            return False
+        from .handoff import HandoffController  # it asks files_busy: imported here, not above
+
+        exporting = self.window.controller(HandoffController).worker_thread
+        if exporting is not None and exporting.isRunning():
+            self.window.say("XMP sidecars are being written: move rejects when that is done.")
             return False
         if not self.window.decisions.flush(10):
             self.window.say("Decisions are still being saved; try again in a moment.")
