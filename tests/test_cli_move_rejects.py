@@ -214,3 +214,20 @@ def test_a_run_killed_at_any_point_is_repaired_by_a_rerun_or_an_undo(tmp_path, c
         assert not pending_batches(cat, folder.resolve())
     finally:
         cat.close()
+
+
+def test_undo_with_the_target_drive_not_mounted_does_nothing_and_says_why(shoot, tmp_path, capsys):
+    folder, db, _ids = shoot
+    ext = tmp_path / "ext"
+    assert main(["move-rejects", str(folder), "--to", str(ext / "rej"), "--catalog", str(db)]) == 0
+    ext.rename(tmp_path / "unmounted")
+    capsys.readouterr()
+    assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.strip()
+        == f"clipiqa-desktop: {ext / 'rej'} is not there (is its drive mounted?); nothing was put back"
+    )
+    (tmp_path / "unmounted").rename(ext)
+    assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 0
+    assert "put back 4 file(s)" in capsys.readouterr().err
