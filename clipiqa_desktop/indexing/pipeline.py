@@ -28,7 +28,7 @@ from ..catalog import Catalog, PhotoRecord, PhotoState
 from ..catalog.catalog import file_fingerprint
 from ..catalog.moves import MovesBusy, moves_lock
 from ..culling.prompts import prompt_scores
-from ..culling.sidecars import sidecar_to_read
+from ..culling.sidecars import sidecar_to_read, stem_owner
 from ..culling.xmp import PhotoXmp, read_photo_xmp
 from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
@@ -116,14 +116,15 @@ class IndexSummary:
                 "stored embeddings"
             )
         if self.sidecars_imported:
-            notes.append(f"{self.sidecars_imported} decisions imported from sidecars changed in another tool")
+            n = self.sidecars_imported
+            notes.append(f"{_count(n, 'decision')} imported from sidecars changed in another tool")
         if self.sidecars_kept:
             notes.append(
-                f"{self.sidecars_kept} sidecars changed in another tool before the decision made here "
-                "(kept ours)"
+                f"{_count(self.sidecars_kept, 'sidecar')} changed in another tool before the decision "
+                "made here (kept ours)"
             )
         if self.sidecars_removed:
-            notes.append(f"{self.sidecars_removed} sidecars removed (decisions kept)")
+            notes.append(f"{_count(self.sidecars_removed, 'sidecar')} removed (decisions kept)")
         if self.sidecar_problems:
             rel, reason = self.sidecar_problems[0]
             n = len(self.sidecar_problems)
@@ -375,6 +376,11 @@ def _index_folder(
     return summary
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 decision', '3 decisions'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def vanished_message(folder: Path) -> str:
     return (
         f"the folder {folder} is no longer there — was the card removed? "
@@ -432,6 +438,7 @@ class _Names:
         self._listed: dict[str, frozenset[str]] = {str(folder): names for folder, names in listed.items()}
         # per folder: casefolded stem -> names with that stem, for stems that some sidecar has
         self._groups: dict[str, dict[str, list[str]]] = {}
+        self.second_sidecars: list[tuple[Path, str]] = []  # (sidecar never read, why)
 
     def __call__(self, photo: Path) -> list[str]:
         """The names that decide which sidecar belongs to `photo` (none when no sidecar is among
@@ -451,10 +458,26 @@ class _Names:
         names = self._names(folder)
         for candidate in (name + ".xmp", name + ".XMP"):  # sidecars.full_name, tried first there too
             if candidate in names:
+                self._note_second(photo, names, candidate)
                 return os.path.join(folder, candidate)
         siblings = self(photo)
         found = sidecar_to_read(photo, siblings) if siblings else None
         return None if found is None else str(found)
+
+    def _note_second(self, photo: Path, names: frozenset[str], read: str) -> None:
+        """A photo with both `IMG_1.JPG.xmp` (read) and its own `IMG_1.xmp`: edits another tool
+        makes in the second are never imported, so say so on every run until one is removed."""
+        stem = photo.name.rpartition(".")[0]
+        for second in (stem + ".xmp", stem + ".XMP"):
+            if second in names and stem_owner(photo, self(photo))[0]:
+                self.second_sidecars.append(
+                    (
+                        photo.with_name(second),
+                        f"not read: {photo.name}'s decisions come from {read}; "
+                        "remove one of its two sidecars",
+                    )
+                )
+                return
 
     def _names(self, folder: str) -> frozenset[str]:
         names = self._listed.get(folder)
@@ -490,6 +513,7 @@ def _import_sidecars(
     """Import decisions from the sidecars of known photos that another tool changed since the
     catalog last read or wrote them (culling/xmp_import.py): a stat per photo, a parse per change."""
     result = import_changed_sidecars(catalog, known, names_in.sidecar)
+    result.problems.extend(names_in.second_sidecars)
     summary.sidecars_imported = len(result.imported)
     summary.sidecars_kept = len(result.kept)
     summary.sidecars_removed = result.removed

@@ -104,7 +104,7 @@ def test_a_sidecar_edited_after_indexing_is_imported_field_by_field(catalog, tin
     assert summary.sidecars_imported == 1 and pid in batches[0], "the window is told to refresh it"
     # darktable's sidecar says nothing of picks and labels: only the rating came in
     assert decision(catalog, pid) == Decision(4, True, "Blue")
-    assert "1 decisions imported from sidecars changed in another tool" in summary.notes()
+    assert "1 decision imported from sidecars changed in another tool" in summary.notes()
     state = catalog.sidecar_states([pid])[pid]
     assert state == SidecarState("IMG_1.jpg.xmp", later, (shoot / "IMG_1.jpg.xmp").stat().st_size)
 
@@ -229,7 +229,7 @@ def test_a_removed_sidecar_keeps_the_decision(catalog, tiny_scorer, shoot):
     assert decision(catalog, pid) == Decision(4)
     (shoot / "IMG_0.jpg.xmp").unlink()
     summary, _ = index(catalog, tiny_scorer, shoot)
-    assert summary.sidecars_removed == 1 and "1 sidecars removed (decisions kept)" in summary.notes()
+    assert summary.sidecars_removed == 1 and "1 sidecar removed (decisions kept)" in summary.notes()
     assert decision(catalog, pid) == Decision(4)
     assert catalog.sidecar_states([pid])[pid] is None
 
@@ -327,3 +327,21 @@ def test_only_the_fields_the_other_tool_changed_come_in(catalog, tmp_path):
     assert decision(catalog, pid) == Decision(4, False, "Red")
     with catalog.transaction() as tx:
         assert tx.sidecar_states([pid])[pid].fields == {"rating": 1}, "the record follows the file"
+
+
+def test_a_photo_with_two_sidecars_says_which_one_is_never_read(catalog, tiny_scorer, shoot):
+    """IMG_2.jpg.xmp (darktable naming, read) beside IMG_2.xmp (Adobe naming, e.g. Lightroom's): edits
+    in IMG_2.xmp could never come in, so every run says so until one is removed."""
+    put(shoot / "IMG_2.jpg.xmp", darktable(3), time.time_ns() - HOUR)
+    index(catalog, tiny_scorer, shoot)
+    put(shoot / "IMG_2.xmp", digikam(5, 0), time.time_ns())
+    summary, _ = index(catalog, tiny_scorer, shoot)
+    assert decision(catalog, ids(catalog, shoot)["IMG_2.jpg"]) == Decision(3)
+    assert [(rel, why) for rel, why in summary.sidecar_problems if rel == "IMG_2.xmp"] == [
+        (
+            "IMG_2.xmp",
+            "not read: IMG_2.jpg's decisions come from IMG_2.jpg.xmp; remove one of its two sidecars",
+        )
+    ]
+    (shoot / "IMG_2.xmp").unlink()
+    assert index(catalog, tiny_scorer, shoot)[0].sidecar_problems == []
