@@ -69,7 +69,9 @@ def test_move_then_undo_exit_zero_and_a_second_undo_has_nothing_to_do(shoot, cap
     before = snapshot(folder)
     assert main(["move-rejects", str(folder), "--catalog", str(db)]) == 0
     err = capsys.readouterr().err
-    assert "moved 2 rejected photo(s), 4 file(s) in all" in err
+    assert "moved 2 rejected photos, 4 files in all" in err
+    # the undo it suggests works pasted as shown: on the same catalog
+    assert f"(undo: clipiqa-desktop move-rejects {folder} --undo --catalog {db})" in err
     assert sorted(os.listdir(folder / "_rejected")) == [
         "IMG_1.CR2",
         "IMG_1.CR2.xmp",
@@ -82,7 +84,7 @@ def test_move_then_undo_exit_zero_and_a_second_undo_has_nothing_to_do(shoot, cap
     finally:
         cat.close()
     assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 0
-    assert "put back 4 file(s)" in capsys.readouterr().err
+    assert "put back 4 files" in capsys.readouterr().err
     assert snapshot(folder) == before and not (folder / "_rejected").exists()
     assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 2
     assert "no move of rejects to undo" in capsys.readouterr().err
@@ -230,4 +232,18 @@ def test_undo_with_the_target_drive_not_mounted_does_nothing_and_says_why(shoot,
     )
     (tmp_path / "unmounted").rename(ext)
     assert main(["move-rejects", str(folder), "--undo", "--catalog", str(db)]) == 0
-    assert "put back 4 file(s)" in capsys.readouterr().err
+    assert "put back 4 files" in capsys.readouterr().err
+
+
+def test_a_folder_with_only_sub_folders_says_how_to_reach_them(shoot, capsys):
+    """A card's DCIM holds no photos itself: nothing moves without -r, and the message says the
+    command that would (on the same catalog)."""
+    folder, db, _ids = shoot
+    files = snapshot(folder)
+    dcim = folder.parent
+    assert main(["move-rejects", str(dcim), "--catalog", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"its sub-folders hold 6 more photos: `clipiqa-desktop move-rejects -r {dcim} --catalog {db}`" in err
+    )
+    assert snapshot(folder) == files

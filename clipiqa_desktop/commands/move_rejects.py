@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from ..catalog import CatalogError
 from ..catalog.moves import MovesBusy, pending_batches
 from ..culling.move_rejects import DEFAULT_TARGET, MoveError, execute, plan_moves, recover, undo_last
-from .common import CommandError, open_catalog
+from .common import CommandError, catalog_option, open_catalog
 
 EPILOG = f"""examples:
   clipiqa-desktop move-rejects shoot --dry-run      what would move where
@@ -76,11 +77,12 @@ def _move(catalog: Any, args: argparse.Namespace) -> int:
     for line in plan.held:
         _say(line)
     if plan.absent:
-        _say(f"{len(plan.absent)} rejected photo(s) are not on disk any more: nothing to move for them")
-    if not plan.frames:
+        n = len(plan.absent)
         _say(
-            f"no rejected photos to move in {plan.folder}" + ("" if args.recursive else " (-r: sub-folders)")
+            f"{_count(n, 'rejected photo')} {'is' if n == 1 else 'are'} not on disk any more: nothing to move"
         )
+    if not plan.frames:
+        _say(f"no rejected photos to move in {plan.folder}" + _sub_folder_hint(catalog, folder, args))
         return 0
     verb = "would move" if args.dry_run else "moving"
     _say(f"{verb} {plan.headline()}")
@@ -93,13 +95,32 @@ def _move(catalog: Any, args: argparse.Namespace) -> int:
         _say(line)
     for line in result.failed:
         _say(line)
-    _say(
-        f"moved {result.photos} rejected photo(s), {result.files} file(s) in all, to {plan.target}"
-        f" (undo: clipiqa-desktop move-rejects {args.folder} --undo)"
-    )
+    moved = f"moved {_count(result.photos, 'rejected photo')}, {_count(result.files, 'file')} in all"
+    if result.files:
+        undo = f"clipiqa-desktop move-rejects {shlex.quote(str(args.folder))} --undo{catalog_option(args)}"
+        _say(f"{moved}, to {plan.target} (undo: {undo})")
+    else:
+        _say(moved)
     if result.failed:
         return 1 if result.moved else 2
     return 0
+
+
+def _sub_folder_hint(catalog: Any, folder: Path, args: argparse.Namespace) -> str:
+    """For a folder with no rejects of its own: how to reach the photos of its sub-folders (a card's
+    DCIM). Files are moved only with -r asked for, never by a guess."""
+    if not folder.is_dir() or args.recursive:
+        return ""
+    below = catalog.photo_count(catalog.folder_ids(folder.resolve(), recursive=True))
+    here = catalog.photo_count(catalog.folder_ids(folder.resolve(), recursive=False))
+    if below > here:
+        cmd = f"clipiqa-desktop move-rejects -r {shlex.quote(str(args.folder))}{catalog_option(args)}"
+        return f"; its sub-folders hold {below - here:,} more photos: `{cmd}` (add --dry-run to see first)"
+    return ""
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _undo(catalog: Any, args: argparse.Namespace) -> int:
@@ -109,7 +130,7 @@ def _undo(catalog: Any, args: argparse.Namespace) -> int:
     for line in [*result.notes, *result.lost, *result.failed]:
         _say(line)
     assert result.batch is not None
-    _say(f"put back {result.restored} file(s) from {result.batch.target}")
+    _say(f"put back {_count(result.restored, 'file')} from {result.batch.target}")
     if result.failed:
         return 1 if result.restored else 2
     return 1 if result.lost else 0

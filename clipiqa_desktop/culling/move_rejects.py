@@ -204,7 +204,8 @@ def plan_moves(
     if target.exists() and not target.is_dir():
         raise MoveError(f"the target {target} is a file, not a folder")
     tree = set(catalog.folder_ids(root, recursive))
-    if not tree:
+    if not tree and not (not recursive and catalog.folder_ids(root, recursive=True)):
+        # (a folder whose sub-folders only are indexed, a card's DCIM, plans nothing without -r)
         raise MoveError(f"{root} is not in the catalog {catalog.path}; index it first")
     paths = {fid: path for fid, path in catalog.folders() if fid in tree}
     ids = [fid for fid, path in paths.items() if not (path == target or path.is_relative_to(target))]

@@ -261,8 +261,10 @@ def test_a_dry_plan_changes_nothing_and_bad_targets_are_refused(tmp_path, catalo
         plan_moves(catalog, shoot, to=".")
     with pytest.raises(MoveError, match="is a file"):
         plan_moves(catalog, shoot, to="a.jpg")
+    (tmp_path / "elsewhere").mkdir()
     with pytest.raises(MoveError, match="not in the catalog"):
-        plan_moves(catalog, tmp_path)
+        plan_moves(catalog, tmp_path / "elsewhere")
+    assert plan_moves(catalog, tmp_path).frames == [], "a parent of indexed folders plans nothing without -r"
 
 
 def test_a_name_taken_meanwhile_fails_that_frame_alone_which_stays_whole(tmp_path, catalog):
