@@ -104,6 +104,9 @@ def test_list_and_export_explain_missing_scores(env, capsys, tmp_path):
     capsys.readouterr()
     assert main(["list", str(folder), *cat]) == 2
     assert "not in the catalog" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope"), *cat, "--xmp"]) == 2
+    err = capsys.readouterr().err
+    assert "nope does not exist" in err and "index" not in err, "a typo is not told to get indexed"
     main(["index", str(folder), *cat, *MODEL, "--size", "128"])
     capsys.readouterr()
     assert main(["list", str(folder), *cat, *MODEL, "--size", "512"]) == 2

@@ -158,6 +158,8 @@ def folder_analysis(
             )
             folder_ids = tree
     if not folder_ids:
+        if not folder.exists():  # a typo, not a folder to index
+            raise CommandError(f"{folder} does not exist (and the catalog {catalog.path} has no such folder)")
         raise CommandError(
             f"{folder} is not in the catalog {catalog.path}; run `{index_command(folder, args)}` first"
         )
