@@ -28,6 +28,10 @@ EPILOG = """examples:
 clipiqa namespace) into its sidecar, keeping everything else in it; a sidecar already up to date is
 not touched, so a second run changes nothing. Photo files are never written.
 
+A sidecar left alone on purpose is listed as skipped and does not change the exit status: one
+another program changed since the folder was indexed (index it, then export again), the JPEG of a
+RAW+JPEG pair under Adobe naming.
+
 exit status: 0 exported; 1 some sidecars could not be written (each is listed); 2 nothing was written
 (bad arguments, no catalog, folder not indexed, no such scores, the CSV cannot be written, no sidecar
 could be written)"""
