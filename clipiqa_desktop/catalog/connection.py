@@ -288,7 +288,8 @@ def _on_connect_readonly(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _remove_catalog_files(path: Path) -> None:
-    for p in (path, *_sidecars(path)):
+    # and the lock file of move-rejects (catalog/moves.py), which an index run takes shared
+    for p in (path, *_sidecars(path), path.with_name(path.name + ".moves.lock")):
         with suppress(OSError):
             p.unlink(missing_ok=True)
 
