@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..catalog.records import Decision, PhotoScores, SidecarState
+from .durable import sync_folder
 from .sidecars import DEFAULT_NAMING, NAMINGS, sidecar_target, sidecar_to_read
 from .xmp import stated_fields
 from .xmp_write import DEFAULT_REJECT_AS, MAX_PACKET_BYTES, REJECT_AS, XmpError, fields_for, merge_packet
@@ -279,20 +280,6 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
-
-
-def sync_folder(folder: Path) -> None:
-    """fsync a folder (its entries: renames, new files); a no-op where the file system cannot."""
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass  # some file systems (network, FAT on some kernels) cannot fsync a folder
-    finally:
-        os.close(dfd)
 
 
 def _reason(exc: OSError) -> str:

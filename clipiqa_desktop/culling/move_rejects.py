@@ -62,6 +62,7 @@ from ..catalog.moves import (
     record_batch,
 )
 from ..imaging.formats import is_photo
+from .durable import sync_folder
 
 DEFAULT_TARGET = "_rejected"
 PARTIAL_SUFFIX = ".clipiqa-partial"  # a copy to another drive is written under a temporary name
@@ -393,16 +394,7 @@ def _remove_quietly(path: Path) -> None:
 def _fsync_dirs(dirs: Iterable[Path]) -> None:
     """Make the renames durable before the catalog says they happened (POSIX; elsewhere a no-op)."""
     for d in set(dirs):
-        try:
-            fd = os.open(d, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        sync_folder(d)
 
 
 def _why(exc: OSError) -> str:
