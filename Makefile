@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/index_throughput.py
 	$(PY) benchmarks/gui_latency.py
+	$(PY) benchmarks/xmp_export.py
 
 # Runs every failure case of docs/reliability.md against the real command line and rewrites that
 # page; --memory first runs benchmarks/memory_50k.py (50,000 generated photos, ~20 minutes).
