@@ -96,7 +96,7 @@ def write_sidecars(
     options = options or XmpOptions()
     report = XmpReport()
     photos = catalog.photo_scores(list(photo_ids), analysis_id)
-    listings: dict[Path, set[str] | str] = {}
+    listings: dict[Path, _Listing | str] = {}
     for start in range(0, len(photos), _CHUNK):
         if should_stop is not None and should_stop():
             break
@@ -135,7 +135,7 @@ def _write_one(
     decision: Decision,
     recorded: SidecarState | None,
     options: XmpOptions,
-    listings: dict[Path, set[str] | str],
+    listings: dict[Path, _Listing | str],
     report: XmpReport,
 ) -> SidecarState | None:
     """Write one photo's sidecar; returns the state to record (None: leave the record alone)."""
@@ -149,7 +149,8 @@ def _write_one(
     if photo.path.name not in names:
         report.skipped.append((photo.path, "the photo is not there any more (index the folder again)"))
         return None
-    target = sidecar_target(photo.path, options.naming, names)
+    near = names.near(photo.path)  # the few names that decide (a set per photo: linear, not quadratic)
+    target = sidecar_target(photo.path, options.naming, near)
     if target.path is None:
         report.skipped.append((photo.path, target.reason))
         return None
@@ -168,11 +169,12 @@ def _write_one(
             # Not the sidecar the catalog last read or wrote (changed since, or made by another
             # program after the folder was indexed, or before this catalog knew sidecars): the
             # decision in it would be lost, so it is left for the index to import.
-            report.skipped.append((path, _not_ours(photo.path, path, recorded, names)))
+            report.skipped.append((path, _not_ours(photo.path, path, recorded, near)))
             return None
         else:
             write_atomically(path, packet, mode, sync=False)
             names.add(path.name)
+            near.add(path.name)
             report.written.append(path)
     except XmpError as exc:
         report.failed.append((path, f"the existing sidecar is not valid XMP ({exc}); left as it is"))
@@ -183,7 +185,7 @@ def _write_one(
     except Exception as exc:  # a packet no rule foresaw: this file fails, the others go on
         report.failed.append((path, f"could not be merged ({type(exc).__name__}: {exc}); left as it is"))
         return None
-    read = sidecar_to_read(photo.path, names)
+    read = sidecar_to_read(photo.path, near)
     if read is None or read.name != path.name:
         return None  # another sidecar is the one read for this photo: its record stays
     try:
@@ -214,11 +216,38 @@ def _not_ours(photo: Path, path: Path, recorded: SidecarState | None, names: set
     return "changed by another program since the catalog last read it; index the folder to import it first"
 
 
-def _listing(folder: Path, listings: dict[Path, set[str] | str]) -> set[str] | str:
+class _Listing(set[str]):
+    """A folder's file names, indexed by case-folded stem, so that each photo's naming questions look
+    at the few names that concern it (`IMG_1.*`, `IMG_1.CR2.xmp`) and not the whole folder."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__(names)
+        self._by_stem: dict[str, set[str]] = {}
+        for name in self:
+            self._index(name)
+
+    def _index(self, name: str) -> None:
+        self._by_stem.setdefault((name.rpartition(".")[0] or name).casefold(), set()).add(name)
+
+    def add(self, name: str) -> None:
+        super().add(name)
+        self._index(name)
+
+    def near(self, photo: Path) -> set[str]:
+        """The names sharing the photo's stem, and its `IMG_1.CR2.xmp` ones."""
+        empty: set[str] = set()
+        return (
+            {photo.name}
+            | self._by_stem.get(photo.stem.casefold(), empty)
+            | self._by_stem.get(photo.name.casefold(), empty)
+        )
+
+
+def _listing(folder: Path, listings: dict[Path, _Listing | str]) -> _Listing | str:
     """The file names of `folder` (cached per hand-off), or the reason it cannot be listed."""
     if folder not in listings:
         try:
-            listings[folder] = set(os.listdir(folder))
+            listings[folder] = _Listing(os.listdir(folder))
         except OSError as exc:
             listings[folder] = _reason(exc)
     return listings[folder]
