@@ -53,6 +53,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_description  # benchmarks/machine.py (this script's folder is on sys.path)
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent
@@ -338,24 +340,6 @@ def index_worker() -> Any:
     if len(running) != 1:
         raise RuntimeError(f"{len(running)} indexers run, expected one")
     return running[0]
-
-
-def cpu_description() -> str:
-    """CPU model, the SIMD flags torch's CPU kernels care about, and the load average."""
-    model, flags = "unknown CPU", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown CPU":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
-    present = [f for f in wanted if f in flags]
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return f"{model}; flags: {' '.join(present) or 'none of ' + ' '.join(wanted)}; load average {load}"
 
 
 def close_window(window: Any, catalog: Any) -> list[str]:

@@ -43,6 +43,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the Lightroom sample of the tests
 
+from machine import cpu_description  # noqa: E402  (benchmarks/machine.py)
+
 from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord  # noqa: E402
 from clipiqa_desktop.culling.handoff import XmpOptions, XmpReport, write_sidecars  # noqa: E402
 from clipiqa_desktop.culling.sidecars import sidecar_to_read  # noqa: E402
@@ -113,24 +115,6 @@ def lightroom_sidecar(i: int) -> bytes:
     packet = packet.replace(b"</dc:subject>", b"</dc:subject>" + _HIERARCHY)
     packet = packet.replace(b'xmp:Rating="4"', f'xmp:Rating="{i % 6}"'.encode())
     return packet.replace(b'xmp:Label="To print"', f'xmp:Label="{LABELS[i % 5]}"'.encode())
-
-
-def cpu_description() -> str:
-    """CPU model, its SIMD flags, and the load average (as benchmarks/gui_latency.py prints it)."""
-    model, flags = "unknown CPU", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown CPU":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
-    present = [f for f in wanted if f in flags]
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return f"{model}; flags: {' '.join(present) or 'none of ' + ' '.join(wanted)}; load average {load}"
 
 
 def file_system(path: Path) -> str:
