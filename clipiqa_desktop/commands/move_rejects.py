@@ -11,6 +11,7 @@ from typing import Any
 from ..catalog import CatalogError
 from ..catalog.moves import MovesBusy, pending_batches
 from ..culling.move_rejects import DEFAULT_TARGET, MoveError, execute, plan_moves, recover, undo_last
+from ..text import counted
 from .common import CommandError, catalog_option, open_catalog
 
 EPILOG = f"""examples:
@@ -79,7 +80,8 @@ def _move(catalog: Any, args: argparse.Namespace) -> int:
     if plan.absent:
         n = len(plan.absent)
         _say(
-            f"{_count(n, 'rejected photo')} {'is' if n == 1 else 'are'} not on disk any more: nothing to move"
+            f"{counted(n, 'rejected photo')} {'is' if n == 1 else 'are'} not on disk any more: "
+            "nothing to move"
         )
     if not plan.frames:
         _say(f"no rejected photos to move in {plan.folder}" + _sub_folder_hint(catalog, folder, args))
@@ -95,7 +97,7 @@ def _move(catalog: Any, args: argparse.Namespace) -> int:
         _say(line)
     for line in result.failed:
         _say(line)
-    moved = f"moved {_count(result.photos, 'rejected photo')}, {_count(result.files, 'file')} in all"
+    moved = f"moved {counted(result.photos, 'rejected photo')}, {counted(result.files, 'file')} in all"
     if result.files:
         undo = f"clipiqa-desktop move-rejects {shlex.quote(str(args.folder))} --undo{catalog_option(args)}"
         _say(f"{moved}, to {plan.target} (undo: {undo})")
@@ -119,10 +121,6 @@ def _sub_folder_hint(catalog: Any, folder: Path, args: argparse.Namespace) -> st
     return ""
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def _undo(catalog: Any, args: argparse.Namespace) -> int:
     if args.dry_run:
         raise CommandError("--undo and --dry-run cannot be combined")
@@ -130,7 +128,7 @@ def _undo(catalog: Any, args: argparse.Namespace) -> int:
     for line in [*result.notes, *result.lost, *result.failed]:
         _say(line)
     assert result.batch is not None
-    _say(f"put back {_count(result.restored, 'file')} from {result.batch.target}")
+    _say(f"put back {counted(result.restored, 'file')} from {result.batch.target}")
     if result.failed:
         return 1 if result.restored else 2
     return 1 if result.lost else 0

@@ -34,6 +34,7 @@ from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import describe_os_error, model_long_side
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
+from ..text import counted
 from .scan import ScannedFile, find_photos, root_vanished
 from .stream import PhotoResult, is_scoring_failure, score_photos
 
@@ -117,19 +118,19 @@ class IndexSummary:
             )
         if self.sidecars_imported:
             n = self.sidecars_imported
-            notes.append(f"{_count(n, 'decision')} imported from sidecars changed in another tool")
+            notes.append(f"{counted(n, 'decision')} imported from sidecars changed in another tool")
         if self.sidecars_kept:
             notes.append(
-                f"{_count(self.sidecars_kept, 'sidecar')} changed in another tool before the decision "
+                f"{counted(self.sidecars_kept, 'sidecar')} changed in another tool before the decision "
                 "made here (kept ours)"
             )
         if self.sidecars_removed:
-            notes.append(f"{_count(self.sidecars_removed, 'sidecar')} removed (decisions kept)")
+            notes.append(f"{counted(self.sidecars_removed, 'sidecar')} removed (decisions kept)")
         if self.sidecar_problems:
             rel, reason = self.sidecar_problems[0]
             n = len(self.sidecar_problems)
             notes.append(
-                f"{n} sidecar{'s' if n > 1 else ''} not read, decisions unchanged "
+                f"{counted(n, 'sidecar')} not read, decisions unchanged "
                 f"({rel}: {reason}{'; …' if n > 1 else ''})"
             )
         return notes
@@ -374,11 +375,6 @@ def _index_folder(
         catalog.set_last_analysis(tree, analysis_id)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _count(n: int, noun: str) -> str:
-    """'1 decision', '3 decisions'."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def vanished_message(folder: Path) -> str:
