@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..catalog.records import Decision, PhotoScores, SidecarState
+from ..text import counted
 from .durable import sync_folder
 from .sidecars import DEFAULT_NAMING, NAMINGS, sidecar_target, sidecar_to_read
 from .xmp import stated_fields
@@ -66,8 +67,7 @@ class XmpReport:
 
     def summary(self) -> str:
         """'wrote 120 sidecars, 30 unchanged, 2 skipped, 1 failed' (the reasons are listed apart)."""
-        n = len(self.written)
-        parts = [f"wrote {n:,} sidecar{'s' if n != 1 else ''}", f"{len(self.unchanged):,} unchanged"]
+        parts = [f"wrote {counted(len(self.written), 'sidecar')}", f"{len(self.unchanged):,} unchanged"]
         if self.skipped:
             parts.append(f"{len(self.skipped):,} skipped")
         if self.failed:
@@ -122,11 +122,9 @@ def write_sidecars(
             continue
         with catalog.transaction() as tx:
             now = tx.sidecar_states(list(new))
-            for pid, state in new.items():
-                # Recorded only over the record the write was decided on: one changed meanwhile
-                # (an index imported the sidecar, another export wrote it) is left as it is.
-                if now.get(pid) == states.get(pid):
-                    tx.set_sidecar_state(pid, state)
+            # Recorded only over the record the write was decided on: one changed meanwhile (an
+            # index imported the sidecar, another export wrote it) is left as it is.
+            tx.set_sidecar_states({pid: st for pid, st in new.items() if now.get(pid) == states.get(pid)})
     return report
 
 
