@@ -12,7 +12,6 @@ threads; writes from several threads are serialised by SQLite.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,7 +47,7 @@ from .records import (
     ScoreMatrix,
     SidecarState,
 )
-from .transaction import CatalogTransaction, DecisionChangeFn, read_decisions
+from .transaction import CatalogTransaction, DecisionChangeFn, read_decisions, read_sidecar_states
 
 FINGERPRINT_CHUNK = 64 * 1024
 
@@ -648,20 +647,11 @@ class Catalog:
             return read_decisions(conn, [int(p) for p in photo_ids])  # numpy ints do not bind
 
     def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:
-        """The sidecar each photo was last seen or written with (None: none recorded), read without
-        the write lock. The indexer asks this for every photo of a tree on every run
-        (culling/xmp_import.py): one query for all the ids (json_each), only rows that have one."""
+        """The sidecar each photo was last seen or written with (None: none recorded, or no such
+        photo), read without the write lock (culling/xmp_import.py compares every photo's)."""
         ids = [int(i) for i in photo_ids]
-        out: dict[int, SidecarState | None] = dict.fromkeys(ids)
-        p = s.photos.c
-        given = func.json_each(json.dumps(ids)).table_valued("value")
-        q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size).where(
-            p.sidecar_name.is_not(None), p.id.in_(select(given.c.value))
-        )
         with self._begin() as conn:
-            for pid, name, mtime, size in conn.execute(q):
-                out[int(pid)] = SidecarState(str(name), int(mtime), int(size))
-        return out
+            return dict.fromkeys(ids) | read_sidecar_states(conn, ids, recorded_only=True)
 
     def update_decisions(
         self, photo_ids: Iterable[int], change: DecisionChangeFn, source: str = "user"

@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from . import schema as s
@@ -105,18 +105,8 @@ class CatalogTransaction:
     # --- sidecars --------------------------------------------------------------------------------
     def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:
         """The sidecar each photo was last seen or written with, with the fields it stated then
-        (None: none recorded)."""
-        p = s.photos.c
-        out: dict[int, SidecarState | None] = {}
-        for chunk in _chunks([int(i) for i in photo_ids]):
-            q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size, p.sidecar_fields)
-            for pid, name, mtime, size, fields in self.conn.execute(q.where(p.id.in_(chunk))):
-                out[int(pid)] = (
-                    None
-                    if name is None
-                    else SidecarState(str(name), int(mtime), int(size), _fields_from(fields))
-                )
-        return out
+        (None: none recorded; photos that do not exist are left out)."""
+        return read_sidecar_states(self.conn, photo_ids)
 
     def set_sidecar_state(self, photo_id: int, state: SidecarState | None) -> None:
         """Record the sidecar as it is now (after reading or writing it); None forgets it."""
@@ -148,6 +138,27 @@ class CatalogTransaction:
             for pid, st in states.items()
         ]
         self.conn.execute(stmt, rows)
+
+
+def read_sidecar_states(
+    conn: Connection, photo_ids: Sequence[int], recorded_only: bool = False
+) -> dict[int, SidecarState | None]:
+    """The recorded sidecar of each existing photo among `photo_ids` (None: none recorded), in one
+    query whatever the number of ids (json_each: the indexer asks for every photo of a tree on every
+    run). With `recorded_only`, photos without a record are left out too (fewer rows to read)."""
+    p = s.photos.c
+    given = func.json_each(json.dumps([int(i) for i in photo_ids])).table_valued("value")
+    q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size, p.sidecar_fields).where(
+        p.id.in_(select(given.c.value))
+    )
+    if recorded_only:
+        q = q.where(p.sidecar_name.is_not(None))
+    return {
+        int(pid): None
+        if name is None
+        else SidecarState(str(name), int(mtime), int(size), _fields_from(fields))
+        for pid, name, mtime, size, fields in conn.execute(q)
+    }
 
 
 def _fields_from(raw: str | None) -> dict[str, int | bool | str | None] | None:
