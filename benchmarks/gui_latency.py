@@ -588,8 +588,9 @@ def keys_while_indexing(args: argparse.Namespace, window: Any, watch: Any, used:
     }
 
 
-# --- child: part 3, stalls while indexing a real shoot ------------------------------------------------
-def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
+def _rn50_window(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(QApplication, Catalog, MainWindow) of parts 3 and 5: randomly initialised RN50 at 224 px on
+    the CPU, on the benchmark's catalog."""
     QtCore, QtWidgets, _ = _qt()
     from clipiqa_desktop.catalog import Catalog
     from clipiqa_desktop.gui.main_window import MainWindow
@@ -601,7 +602,12 @@ def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
         model="RN50", pretrained="none", device="cpu", precision="auto", size="224", catalog=args.catalog
     )
     catalog = Catalog(settings.catalog_path)
-    window = MainWindow(settings, catalog, persist=False)
+    return app, catalog, MainWindow(settings, catalog, persist=False)
+
+
+# --- child: part 3, stalls while indexing a real shoot ------------------------------------------------
+def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
+    app, catalog, window = _rn50_window(args)
     watch = make_paint_watch(window.grid.viewport(), window.model)
     window.show()
     spin(lambda: watch.count > 0, 5.0, watch)
@@ -647,18 +653,7 @@ def child_stalls(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- child: part 5, how long a folder switch and a close take while the indexer works --------------
 def child_cancel(args: argparse.Namespace) -> dict[str, Any]:
-    QtCore, QtWidgets, _ = _qt()
-    from clipiqa_desktop.catalog import Catalog
-    from clipiqa_desktop.gui.main_window import MainWindow
-    from clipiqa_desktop.gui.settings import AppSettings
-
-    QtCore.QCoreApplication.setOrganizationName("clipiqa-desktop-bench")
-    app = QtWidgets.QApplication(sys.argv[:1])
-    settings = AppSettings(
-        model="RN50", pretrained="none", device="cpu", precision="auto", size="224", catalog=args.catalog
-    )
-    catalog = Catalog(settings.catalog_path)
-    window = MainWindow(settings, catalog, persist=False)
+    app, catalog, window = _rn50_window(args)
     window.show()
     result: dict[str, Any] = {"switch_ms": [], "close_ms": None, "switch_during": []}
     for _ in range(args.switches):
