@@ -161,7 +161,7 @@ def attribute_info(key: str) -> AttributeInfo:
     info = _PIXEL.get(key) or _clip_info(key)
     if info is not None:
         return info
-    if key == "quality+":
+    if key == "quality_plus":
         return AttributeInfo(
             key,
             "Quality+ (CLIP-IQA+)",
