@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     delete,
     func,
     select,
@@ -221,16 +222,27 @@ class Catalog:
 
     # --- indexing ------------------------------------------------------------------------------
     def photo_states(
-        self, folder_ids: int | Sequence[int], analysis_id: int | None, root: Path | None = None
+        self,
+        folder_ids: int | Sequence[int],
+        analysis_id: int | None,
+        root: Path | None = None,
+        measures: Sequence[str] = (),
     ) -> dict[str, PhotoState]:
         """What the catalog knows of the photos of these folder rows, keyed by their path relative
         to `root` ("100CANON/a.jpg"; default: the first folder's path), or by their absolute path
-        when they are not under `root`."""
+        when they are not under `root`. `PhotoState.measured` says which of the attributes
+        `measures` (the pixel measures) each photo has in that analysis."""
         ids = _ids(folder_ids)
         if not ids:
             return {}
         scored = (
-            select(s.scores.c.photo_id)
+            select(
+                s.scores.c.photo_id,
+                # which pixel measures it has (a photo indexed before they existed lacks them)
+                func.group_concat(
+                    case((s.scores.c.attribute.in_(list(measures)), s.scores.c.attribute), else_=None)
+                ).label("measured"),
+            )
             .where(s.scores.c.analysis_id == analysis_id)
             .group_by(s.scores.c.photo_id)
             .subquery()
@@ -244,7 +256,7 @@ class Catalog:
                 s.photos.c.status,
                 scored.c.photo_id.is_not(None),
             )
-            .add_columns(s.photos.c.folder_id, s.photos.c.error)
+            .add_columns(s.photos.c.folder_id, s.photos.c.error, scored.c.measured)
             .select_from(s.photos.outerjoin(scored, scored.c.photo_id == s.photos.c.id))
             .where(s.photos.c.folder_id.in_(ids))
         )
@@ -257,7 +269,10 @@ class Catalog:
             states = {}
             for r in conn.execute(q):
                 key = where[r[6]] + r[1]
-                states[key] = PhotoState(int(r[0]), key, int(r[2]), int(r[3]), r[4], bool(r[5]), r[7])
+                measured = frozenset(r[8].split(",")) if r[8] else frozenset()
+                states[key] = PhotoState(
+                    int(r[0]), key, int(r[2]), int(r[3]), r[4], bool(r[5]), r[7], measured
+                )
             return states
 
     def mark_missing(self, photo_ids: Iterable[int]) -> int:

@@ -97,6 +97,7 @@ class PhotoState:
     status: str
     scored: bool  # has scores for the analysis in question
     error: str | None = None  # the reason, for a photo with status "error"
+    measured: frozenset[str] = frozenset()  # the pixel measures it has in that analysis
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,9 @@ class DecodedPhoto:
     thumbnail: Image.Image | None = None
     meta: PhotoMeta = field(default_factory=PhotoMeta)
     xmp: bytes | None = field(default=None, repr=False)  # XMP packet embedded in the file, if any
+    # The upright full-resolution RGB image, only when asked for (`full=True`: the pixel measures
+    # need it); the caller drops it as soon as it has measured (24 MP = 72 MB).
+    full: Image.Image | None = field(default=None, repr=False)
 
 
 def target_size(width: int, height: int, long_side: int | None, multiple: int = 1) -> tuple[int, int]:
@@ -260,11 +263,14 @@ def decode_photo(
     long_side: int | None,
     thumb_long_side: int | None = None,
     multiple: int = 1,
+    full: bool = False,
 ) -> DecodedPhoto:
     """Decode `path` into an upright RGB analysis image whose long side is `long_side` (None = full).
 
     `multiple` rounds the analysis size to a multiple (ViT patch size). With `thumb_long_side` a
-    thumbnail is made from the same decode.
+    thumbnail is made from the same decode. With `full` the file is decoded at its full resolution
+    (no JPEG draft scaling) and `DecodedPhoto.full` holds the upright full-resolution image; the
+    analysis image and thumbnail are resized from it (one decode for everything).
     """
     path = Path(path)
     try:
@@ -287,7 +293,7 @@ def decode_photo(
             need = max(long_side or max(stored_w, stored_h), thumb_long_side or 0)
             if path.suffix.lower() in JPEG_EXTENSIONS or img.format == "JPEG":
                 scale = need / max(stored_w, stored_h)
-                if scale < 1:
+                if scale < 1 and not full:
                     img.draft("RGB", (math.ceil(stored_w * scale), math.ceil(stored_h * scale)))
             # Load before reading EXIF: for PNG/WebP getexif() loads the pixels, and a failure there
             # (swallowed as "unreadable EXIF") would leave a half-decoded image that load() accepts.
@@ -312,7 +318,7 @@ def decode_photo(
         raise DecodeError(f"damaged {_kind(path)}: it could not be decoded ({type(exc).__name__})") from exc
 
     try:
-        return _finish(rgb, (tw, th), thumb_long_side, orientation, (up_w, up_h), meta, xmp)
+        return _finish(rgb, (tw, th), thumb_long_side, orientation, (up_w, up_h), meta, xmp, full)
     except (OSError, ValueError, MemoryError) as exc:
         raise DecodeError(_describe_failure(path, exc)) from exc
 
@@ -325,6 +331,7 @@ def _finish(
     upright: tuple[int, int],
     meta: PhotoMeta,
     xmp: object,
+    full: bool = False,
 ) -> DecodedPhoto:
     """Resize to the analysis size, make the thumbnail, apply the orientation."""
     analysis = rgb if rgb.size == size else rgb.resize(size, _RESAMPLE)
@@ -341,6 +348,7 @@ def _finish(
         thumbnail=thumb,
         meta=meta,
         xmp=xmp if isinstance(xmp, bytes) else (xmp.encode() if isinstance(xmp, str) else None),
+        full=_apply_orientation(rgb, orientation) if full else None,
     )
 
 

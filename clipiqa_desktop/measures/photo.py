@@ -1,0 +1,68 @@
+"""All pixel measures of one photo, from one decode: what the indexer and `score` store.
+
+`measure_photo(full, analysis)` runs in the decoding threads (numpy, single-threaded), beside the
+CLIP encoder on the model's thread, so on a normal machine the focus pass never becomes the wall:
+- focus and motion_blur from the luminance of the FULL-resolution image (focus.py);
+- highlights_clipped and shadows_clipped from the analysis image (exposure.py: free, it is decoded);
+- faces, face_focus and eyes_closed when the [faces] extra is installed (faces.py): detection on a
+  reduced copy, eyes and face focus on the full-resolution crops. Without a face, face_focus and
+  eyes_closed are absent (NaN in tables), and `faces` is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+from PIL import Image
+
+from .registry import FACE_KEYS, PIXEL_KEYS
+
+
+def faces_unavailable() -> str | None:
+    """Why faces cannot be measured here (None when they can)."""
+    try:
+        from .faces import faces_unavailable as why
+    except ImportError as exc:  # never a traceback for a missing optional part
+        return f"faces and eyes cannot be measured: {exc}"
+    return why()
+
+
+def measurable_keys(with_faces: bool | None = None) -> tuple[str, ...]:
+    """The pixel measures this installation computes (faces only with the [faces] extra)."""
+    if with_faces is None:
+        with_faces = faces_unavailable() is None
+    return tuple(k for k in PIXEL_KEYS if with_faces or k not in FACE_KEYS)
+
+
+def measure_photo(
+    full: Image.Image, analysis: Image.Image | None = None, keys: Collection[str] | None = None
+) -> dict[str, float]:
+    """The pixel measures of one upright RGB photo at full resolution (`analysis`: the reduced
+    image the clipping is counted on; default: `full`). `keys` limits what is computed (default:
+    everything this installation can measure). Values absent from the result were not measured
+    or do not apply (no face)."""
+    from .exposure import clipping
+    from .focus import luminance, measure_focus
+
+    wanted = set(measurable_keys() if keys is None else keys)
+    out: dict[str, float] = {}
+    rgb = np.asarray(full.convert("RGB") if full.mode != "RGB" else full)
+    if wanted & {"focus", "motion_blur"}:
+        focus = measure_focus(luminance(rgb))
+        out["focus"] = float(focus.score)
+        out["motion_blur"] = float(focus.motion)
+    if wanted & {"highlights_clipped", "shadows_clipped"}:
+        small = rgb if analysis is None else np.asarray(analysis.convert("RGB"))
+        clip = clipping(small)
+        out["highlights_clipped"] = float(clip.highlights)
+        out["shadows_clipped"] = float(clip.shadows)
+    if wanted & set(FACE_KEYS) and faces_unavailable() is None:
+        from .faces import detect_faces
+
+        faces = detect_faces(rgb)
+        out["faces"] = float(len(faces))
+        if faces:
+            out["face_focus"] = float(max(f.focus for f in faces))
+            out["eyes_closed"] = float(sum(1 for f in faces if f.eyes_closed))
+    return {k: v for k, v in out.items() if k in wanted and np.isfinite(v)}
