@@ -6,6 +6,7 @@
     clipiqa-desktop rate PATH...         reject / pick / stars / colour label
     clipiqa-desktop export FOLDER        scores and decisions as CSV
     clipiqa-desktop move-rejects FOLDER  move rejected photos aside (never deleted); --undo
+    clipiqa-desktop evaluate FOLDER      how well the flags match a shoot you already culled
     clipiqa-desktop score PATH...        CLIP-IQA scores of photos, without a catalog
 
 Exit status: 0 success; 1 some photos failed (each reported); 2 the command could not run at all
@@ -201,7 +202,7 @@ exit status: 0 success, 1 some photos failed (each reported), 2 the command coul
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import export, index, listing, move_rejects, rate, score
+    from .commands import evaluate, export, index, listing, move_rejects, rate, score
 
     parents = {
         "verbose": verbose_options(),
@@ -219,12 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (index, listing, rate, export, score, move_rejects):
+    for command in (index, listing, rate, export, score, move_rejects, evaluate):
         command.add_parser(sub, parents)
     return parser
 
 
-COMMANDS = ("index", "list", "rate", "export", "score", "move-rejects")
+COMMANDS = ("index", "list", "rate", "export", "score", "move-rejects", "evaluate")
 
 
 def build_gui_parser() -> argparse.ArgumentParser:

@@ -210,6 +210,7 @@ class ThresholdResult:
     current_match: Match | None
     measured_rejects: int
     measured_keepers: int
+    unmeasured: int  # decided photos without a value (left out)
 
     @property
     def label(self) -> str:
@@ -239,6 +240,7 @@ class ThresholdResult:
             "best": self.best_match.as_dict() if self.best_match else None,
             "measured_rejects": self.measured_rejects,
             "measured_keepers": self.measured_keepers,
+            "not_measured": self.unmeasured,
             "best_flags_every_photo": self.flags_all,
         }
 
@@ -293,6 +295,7 @@ def evaluate_threshold(
     column = table.score_column(attribute)
     measured = ~np.isnan(column)
     m_rej, m_keep = int((measured & labels.reject).sum()), int((measured & labels.keeper).sum())
+    unmeasured = labels.rejects + labels.keepers - m_rej - m_keep
     current = current_match = None
     if condition is not None and side is not None:
         lo, hi = condition_range(condition, column, relative)
@@ -304,7 +307,9 @@ def evaluate_threshold(
         tried: list[Side] = [side] if side is not None else ["≤", "≥"]
         scored = [(s, *best_threshold(column, s, labels)) for s in tried]
         chosen, best, best_match, _ = max(scored, key=lambda t: t[3])  # first of equals: "≤"
-    return ThresholdResult(attribute, chosen, best, best_match, current, current_match, m_rej, m_keep)
+    return ThresholdResult(
+        attribute, chosen, best, best_match, current, current_match, m_rej, m_keep, unmeasured
+    )
 
 
 @dataclass(frozen=True)
