@@ -1,0 +1,258 @@
+"""Focus at native resolution: how sharp the sharpest region is, whether its blur has a direction.
+
+The method (numpy only, single-threaded, no Python loop over pixels):
+
+- A Haar pyramid of the luminance. The level-1 details (2×2 blocks) carry the finest edges the
+  sensor recorded; the level-4 details (16×16 blocks) carry the same edges seen from afar, where a
+  blur of a few pixels makes no difference. Per tile, the *ratio* of fine to coarse gradient energy
+  falls as the blur widens (a step edge blurred by σ loses fine energy as 1/σ, coarse energy barely),
+  whatever the edge's contrast: a dark or low-contrast frame that is sharp stays sharp.
+- Noise is not detail: the noise level is estimated from the finest diagonal band (median absolute
+  deviation, Donoho's estimator) and its expected energy is subtracted from every band before the
+  ratio is taken; tiles whose coarse edges do not stand clear of the noise are not judged.
+- Gradient energy is kept as a 2×2 structure tensor per tile and scale, so the ratio can be read in
+  every direction: the smallest fine/coarse ratio (a generalised eigenvalue) is the blur along its
+  worst direction, the largest the blur across it. A defocus blur is the same in all directions; a
+  motion blur leaves the edges along the motion sharp — the gap between the two is `motion`, the
+  worst direction its `angle`.
+- The frame's score is that of its sharpest tiles (the top 5 %), so a sharp subject on a soft
+  background is sharp. The ratio is mapped to 0..1 so that a Gaussian blur of σ = 2 px reads at or
+  below `registry.FOCUS_OUT` (0.30) and a sharp frame well above `registry.FOCUS_SOFT` (0.50).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FocusResult", "luminance", "measure_focus", "peaking_mask"]
+
+# Rec. 709 luma weights on the encoded (sRGB) values, scaled so that 255 reads 1.0.
+_LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
+
+_COARSE_LEVEL = 4  # coarse details from 16×16 blocks
+_MIN_SIDE = 64  # smaller inputs (a small face crop) are mirrored out to this size
+_TOP_FRACTION = 0.05  # the sharpest region: this fraction of the judged tiles (at least one)
+_NOISE_MARGIN = 30.0  # a judged tile's coarse energy exceeds the noise's fluctuation this many times
+_ISOTROPY = 0.3  # the direction is read on tiles whose coarse edges are this close to all-directional
+
+# Mapping of the fine/coarse energy ratio to 0..1: score = 1 / (1 + (RATIO_MID / ratio) ** POWER).
+# Calibrated on scenes built from real photographs (tests/measures/scenes.py).
+RATIO_MID = 1.63
+POWER = 1.76
+
+
+@dataclass(frozen=True)
+class FocusResult:
+    """Focus of one frame: score 0..1 (sharpest region), motion 0..1, angle in degrees or None."""
+
+    score: float  # 0 out of focus .. 1 sharp at 100 %
+    motion: float  # 0 even (defocus) .. 1 all the blur in one direction (shake, moving subject)
+    angle: float | None  # direction of the motion blur, degrees counter-clockwise from horizontal
+    region: tuple[int, int, int, int]  # (x, y, w, h) of the sharpest tile, in the input's pixels
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Luma (Rec. 709 weights on the encoded values) of an 8-bit RGB image, float32 0..1."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 2:
+        return rgb.astype(np.float32) * np.float32(1 / 255)
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise ValueError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
+    y = rgb[..., 0] * np.float32(_LUMA[0])
+    y += rgb[..., 1] * np.float32(_LUMA[1])
+    y += rgb[..., 2] * np.float32(_LUMA[2])
+    return y
+
+
+def _haar(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One Haar level on an even-sized array: (means, x details, y details, diagonal details).
+
+    Details are differences of half-block means, so a step edge of height A reads A at every level.
+    """
+    a = g[0::2, 0::2]
+    b = g[0::2, 1::2]
+    c = g[1::2, 0::2]
+    d = g[1::2, 1::2]
+    top = a + b
+    bottom = c + d
+    left_minus_right_top = a - b
+    left_minus_right_bottom = c - d
+    mean = (top + bottom) * np.float32(0.25)
+    dy = (top - bottom) * np.float32(0.5)
+    dx = (left_minus_right_top + left_minus_right_bottom) * np.float32(0.5)
+    diag = (left_minus_right_top - left_minus_right_bottom) * np.float32(0.5)
+    return mean, dx, dy, diag
+
+
+def _tile_sums(x: np.ndarray, per_tile: int) -> np.ndarray:
+    rows, cols = x.shape[0] // per_tile, x.shape[1] // per_tile
+    return x.reshape(rows, per_tile, cols, per_tile).sum(axis=(1, 3), dtype=np.float64)
+
+
+def _tensor(dx: np.ndarray, dy: np.ndarray, per_tile: int, scale: float) -> np.ndarray:
+    """Per-tile structure tensor (xx, yy, xy) of the details, each scaled by the block size."""
+    return np.stack(
+        [
+            _tile_sums(dx * dx, per_tile) * scale,
+            _tile_sums(dy * dy, per_tile) * scale,
+            _tile_sums(dx * dy, per_tile) * scale,
+        ]
+    )
+
+
+def _generalised_eigen(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smallest and largest λ with det(A − λB) = 0 per tile, and the angle (radians) of the smallest.
+
+    a, b: (3, ...) arrays of (xx, yy, xy); b must be positive definite.
+    """
+    a11, a22, a12 = a
+    b11, b22, b12 = b
+    qa = b11 * b22 - b12 * b12
+    qb = -(a11 * b22 + a22 * b11 - 2 * a12 * b12)
+    qc = a11 * a22 - a12 * a12
+    disc = np.sqrt(np.maximum(qb * qb - 4 * qa * qc, 0.0))
+    lo = (-qb - disc) / (2 * qa)
+    hi = (-qb + disc) / (2 * qa)
+    # (A − λB) v = 0: v = (−(a12 − λ b12), a11 − λ b11), or from the second row when that is degenerate.
+    vx = -(a12 - lo * b12)
+    vy = a11 - lo * b11
+    alt_vx = a22 - lo * b22
+    alt_vy = -(a12 - lo * b12)
+    use_alt = (vx * vx + vy * vy) < (alt_vx * alt_vx + alt_vy * alt_vy)
+    vx = np.where(use_alt, alt_vx, vx)
+    vy = np.where(use_alt, alt_vy, vy)
+    return lo, hi, np.arctan2(vy, vx)
+
+
+def _score(ratio: np.ndarray | float) -> np.ndarray:
+    r = np.maximum(np.asarray(ratio, dtype=np.float64), 1e-9)
+    return 1.0 / (1.0 + (RATIO_MID / r) ** POWER)
+
+
+def noise_sigma(gray: np.ndarray) -> float:
+    """The frame's noise standard deviation (0..1 scale): MAD of the finest diagonal Haar band."""
+    g = np.asarray(gray, dtype=np.float32)
+    h, w = g.shape[0] // 2 * 2, g.shape[1] // 2 * 2
+    g = g[:h, :w]
+    step = 1 + (h * w) // 4_000_000  # a few million samples are plenty
+    diag = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2])[::step]
+    diag = np.abs(diag, out=diag).ravel()
+    if diag.size == 0:
+        return 0.0
+    k = diag.size // 2
+    return float(np.partition(diag, k)[k]) * 0.5 / 0.6745
+
+
+def measure_focus(gray: np.ndarray) -> FocusResult:
+    """Focus of a frame from its luminance at native resolution (2-D float 0..1, any size ≥ 16 px)."""
+    g = np.asarray(gray, dtype=np.float32)
+    if g.ndim != 2:
+        raise ValueError(f"expected a 2-D luminance image, got shape {g.shape}")
+    if not np.isfinite(g).all():
+        g = np.nan_to_num(g, nan=0.0, posinf=1.0, neginf=0.0)
+    height, width = g.shape
+    if min(height, width) < _MIN_SIDE:
+        pad_y = max(0, _MIN_SIDE - height)
+        pad_x = max(0, _MIN_SIDE - width)
+        g = np.pad(g, ((0, pad_y), (0, pad_x)), mode="wrap")
+
+    side = min(g.shape)
+    tile = 256 if side >= 1024 else max(_MIN_SIDE, 1 << int(math.log2(side / 4)))
+    rows, cols = g.shape[0] // tile, g.shape[1] // tile
+    oy = (g.shape[0] - rows * tile) // 2
+    ox = (g.shape[1] - cols * tile) // 2
+    g = g[oy : oy + rows * tile, ox : ox + cols * tile]
+
+    # Level 1: the finest details (2×2 blocks); level 4: details of 16×16 blocks (Haar of the 8×8
+    # block means). Energies are scaled by the block size so that a step edge weighs the same at both.
+    mean1, dx1, dy1, diag1 = _haar(g)
+    fine = _tensor(dx1, dy1, tile // 2, 2.0)
+    # White noise puts the same energy in the diagonal band as in each gradient band, and a blurred
+    # edge puts almost none there: the tile's own diagonal energy is its noise energy (whatever the
+    # noise's level in this tile's brightness), subtracted from each direction below.
+    noise = _tile_sums(diag1 * diag1, tile // 2) * 2.0
+    del dx1, dy1, diag1
+    per8 = tile // 8
+    mean3 = mean1.reshape(rows * per8, 4, cols * per8, 4).mean(axis=(1, 3))
+    _, dx4, dy4, _ = _haar(mean3)
+    coarse = _tensor(dx4, dy4, tile // 16, 16.0)
+
+    blocks = (tile // 2) ** 2
+    fine[:2] = np.maximum(fine[:2] - noise, 0.0)
+    # A level-4 detail averages 128 pixels per half: 1/64 of the level-1 noise variance, 8× the weight.
+    coarse[:2] = np.maximum(coarse[:2] - noise / 512.0, 0.0)
+    fine_tr = fine[0] + fine[1]
+    coarse_tr = coarse[0] + coarse[1]
+
+    # Judge only tiles whose coarse edges stand clear of the noise's fluctuation (and quantisation):
+    # the fine energy left after subtracting the noise varies by about noise / sqrt(blocks).
+    judged = coarse_tr > np.maximum(_NOISE_MARGIN * noise / math.sqrt(blocks), 2e-6 * tile * tile)
+    if not judged.any():
+        judged = coarse_tr >= coarse_tr.max()
+    ratio = np.where(judged, fine_tr / np.maximum(coarse_tr, 1e-12), -np.inf)
+    order = np.argsort(ratio, axis=None)[::-1]
+    n_judged = int(judged.sum())
+    count = max(1, round(_TOP_FRACTION * n_judged))
+    sharpest = float(fine_tr.flat[order[:count]].sum() / max(coarse_tr.flat[order[:count]].sum(), 1e-12))
+
+    # Direction: the sharpest tiles, widened (in order of sharpness) until their coarse edges run in
+    # every direction, read as one tensor pair. Its smallest and largest fine/coarse ratios, relative
+    # to its mean, say how much worse the blur is along one direction than across it.
+    k = count
+    while True:
+        f = fine.reshape(3, -1)[:, order[:k]].sum(axis=1)
+        c = coarse.reshape(3, -1)[:, order[:k]].sum(axis=1)
+        spread = math.sqrt(max((c[0] - c[1]) ** 2 + 4 * c[2] ** 2, 0.0))
+        isotropy = (c[0] + c[1] - spread) / max(c[0] + c[1] + spread, 1e-12)
+        if isotropy >= _ISOTROPY or k >= n_judged:
+            break
+        k = min(n_judged, k * 2)
+    c = c + np.array([1e-12, 1e-12, 0.0])
+    lo, hi, theta = _generalised_eigen(f[:, None], c[:, None])
+    mean = (f[0] + f[1]) / (c[0] + c[1])
+    lo_ratio = sharpest * max(float(lo[0]), 0.0) / max(mean, 1e-12)
+    hi_ratio = sharpest * max(float(hi[0]), 0.0) / max(mean, 1e-12)
+    s_lo = float(_score(lo_ratio))
+    s_hi = float(_score(hi_ratio))
+    motion = min(1.0, max(0.0, s_hi - s_lo))
+    # The blurred direction in image coordinates (y down), reported counter-clockwise from horizontal.
+    angle = float((-math.degrees(float(theta[0]))) % 180.0) if motion > 0.0 else None
+
+    best_row, best_col = divmod(int(order[0]), cols)
+    x0 = min(ox + best_col * tile, width - 1)
+    y0 = min(oy + best_row * tile, height - 1)
+    region = (x0, y0, min(tile, width - x0), min(tile, height - y0))
+    score = s_lo if math.isfinite(s_lo) else 0.0
+    return FocusResult(score=score, motion=motion, angle=angle, region=region)
+
+
+def peaking_mask(gray: np.ndarray) -> np.ndarray:
+    """Where the image is in focus (bool, same shape), for the loupe's focus-peaking overlay.
+
+    True on edges whose finest gradient is close to that of a step edge, relative to the frame's
+    sharpest edges and never below an absolute floor (a soft frame shows little); flat and noisy
+    areas never light up. Meant for display resolution (1–4 MP).
+    """
+    g = np.asarray(gray, dtype=np.float32)
+    if g.ndim != 2:
+        raise ValueError(f"expected a 2-D luminance image, got shape {g.shape}")
+    out = np.zeros(g.shape, dtype=bool)
+    if min(g.shape) < 8:
+        return out
+    sigma = noise_sigma(g)
+    inner = g[2:-2, 2:-2]
+    # Fine: one-pixel differences; wide: four-pixel differences per pixel. A step edge reads 4× wider.
+    fine = np.abs(g[2:-2, 3:-1] - inner) + np.abs(g[3:-1, 2:-2] - inner)
+    wide = (np.abs(g[2:-2, 4:] - g[2:-2, :-4]) + np.abs(g[4:, 2:-2] - g[:-4, 2:-2])) * np.float32(0.25)
+    edge = wide > np.float32(0.02 + 3.0 * sigma)
+    if not edge.any():
+        return out
+    ratio = fine / np.maximum(wide, np.float32(1e-6))
+    values = ratio[edge]
+    reference = float(np.percentile(values, 95)) if values.size > 20 else float(values.max())
+    threshold = max(2.0, 0.75 * reference)
+    out[2:-2, 2:-2] = edge & (ratio >= np.float32(threshold))
+    return out
