@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .base import Controller, WindowContext
 from .decisions import DecisionController
+from .evaluate import EvaluateController
 from .folder import FolderController
 from .handoff import HandoffController
 from .indexing import IndexingController
@@ -25,12 +26,14 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     IndexingController,
     HandoffController,
     MovesController,
+    EvaluateController,
 )
 
 __all__ = [
     "CONTROLLERS",
     "Controller",
     "DecisionController",
+    "EvaluateController",
     "FolderController",
     "HandoffController",
     "IndexingController",
