@@ -7,6 +7,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+FACES_STAMP := $(VENV)/.installed-faces
 
 .PHONY: run test system-deps lint typecheck pytest bench reliability screenshot clean
 
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# The tests run with every extra: [faces] (mediapipe, ~1 GB) is installed for them, not for `make run`.
+$(FACES_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test,faces]'
+	touch $(FACES_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/clipiqa-desktop $(ARGS)
@@ -39,10 +45,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(FACES_STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(FACES_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
