@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipiqa_desktop.measures.exposure import HIGH_LEVEL, LOW_LEVEL, clipping, histogram, luma8
+from clipiqa_desktop.measures.exposure import HIGH_LEVEL, LOW_LEVEL, clipping, histogram
 
 
 def test_exact_fractions_on_a_constructed_image():
@@ -28,6 +28,8 @@ def test_exact_fractions_on_a_constructed_image():
     assert c.channel_highlights == pytest.approx((20 / 200, 10 / 200, 10 / 200))
     # red ≤ 2: 8 + 3 + 7 black-red; green ≤ 2: 8 + 3 + 7 + 2; blue ≤ 2: 8 + 3 + 2
     assert c.channel_shadows == pytest.approx((18 / 200, 20 / 200, 13 / 200))
+    assert clipping(a, histogram(a)) == c  # per channel from the histogram: the same
+    assert clipping(Image.fromarray(a)) == c
 
 
 def test_uniform_and_empty_and_gray_images():
@@ -52,10 +54,9 @@ def test_histogram_counts_and_luma():
     h = histogram(a)
     assert h.shape == (4, 256) and (h.sum(axis=1) == 6).all()
     assert h[1, 255] == 2 and h[2, 255] == 2 and h[3, 255] == 2 and h[1, 0] == 3
-    y = luma8(a)
-    assert y[0, 0] == 255 and y[1, 1] == 100 and y[1, 2] == 0
-    assert y[0, 2] > y[0, 1] > y[1, 0]  # Rec. 709: green brightest, blue darkest
-    assert h[0, 255] == 1 and h[0, 100] == 1
+    # luma (Rec. 601): white 255, gray stays gray, green 150 > red 76 > blue 29, black 0
+    assert {i: int(v) for i, v in enumerate(h[0]) if v} == {0: 1, 29: 1, 76: 1, 100: 1, 150: 1, 255: 1}
+    assert (histogram(Image.fromarray(a)) == h).all()
 
 
 def _jpeg(a: np.ndarray, quality: int = 90) -> np.ndarray:
