@@ -1,5 +1,6 @@
-"""The loupe: Space/Enter/E toggles it, Escape returns to the grid, Z zooms, ←/→ step. It shows the
-current photo of the grid and follows both the current photo and its decisions."""
+"""The loupe: Space/Enter/E toggles it, Escape returns to the grid, Z zooms, F toggles focus peaking,
+←/→ step. It shows the current photo of the grid and follows both the current photo and its
+decisions."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class LoupeController(Controller):
         w.toolbar.addAction(self.loupe_action)
         w.add_action("Back to grid", self.back_to_grid, "Escape")
         w.add_action("Zoom fit ↔ 100 %", self.loupe.toggle_zoom, "Z", widget=self.loupe)
+        w.add_action("Focus peaking on/off", self.loupe.toggle_peaking, "F", widget=self.loupe)
         w.add_action("Next photo", lambda: w.decisions.step(1), "Right", widget=self.loupe)
         w.add_action("Previous photo", lambda: w.decisions.step(-1), "Left", widget=self.loupe)
         w.view_menu.addAction(self.loupe_action)

@@ -1,0 +1,194 @@
+"""The loupe's flags, offscreen: F paints focus peaking where the photo is sharp (at fit and at
+100 %), a histogram with clipping marks, and the pixel measures' reasons under readable names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel
+
+from clipiqa_desktop.gui.histogram import MARK_RED
+from clipiqa_desktop.gui.loupe import LoupeView
+from clipiqa_desktop.measures.registry import HIGHLIGHTS_BLOWN, SHADOWS_CRUSHED
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Real photographs: scikit-image's camera man (a gray photo, so every red pixel on screen is
+    the overlay) twice side by side, then twice blurred with σ 4 px: 2048 × 512, sharp on the
+    left half only. A flat gray frame of another size; the coffee cup pushed +2 EV (blown
+    highlights, no black) and the astronaut as it is (under 2 % clipped white, over 5 % black)."""
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("loupe")
+    cam = Image.fromarray(data.camera()).convert("RGB")
+    blurred = cam.filter(ImageFilter.GaussianBlur(4))
+    half = Image.new("RGB", (2048, 512))
+    for i, tile in enumerate((cam, cam, blurred, blurred)):
+        half.paste(tile, (512 * i, 0))
+    half.save(folder / "half.png")
+    Image.new("RGB", (640, 480), (120, 120, 120)).save(folder / "flat.png")
+    bright = np.clip(data.coffee().astype(np.float32) * 4, 0, 255).astype(np.uint8)
+    Image.fromarray(bright).save(folder / "bright.jpg", quality=92)
+    Image.fromarray(data.astronaut()).save(folder / "astronaut.jpg", quality=92)
+    return folder
+
+
+@pytest.fixture
+def loupe(qtbot):
+    view = LoupeView()
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    yield view
+    view.wait()
+
+
+def _show(qtbot, loupe, path, scores=None):
+    loupe.show_photo(str(path), scores or {}, [], "ok", None)
+    qtbot.waitUntil(lambda: not loupe.view.item.pixmap().isNull(), timeout=20_000)
+
+
+def _array(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = image.height(), image.width()
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.bytesPerLine() * h)
+    return data.reshape(h, image.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()  # image is freed
+
+
+def _red(pixels: np.ndarray) -> int:
+    """Pixels of the peaking colour (the photos under it are gray)."""
+    r, g, b = (pixels[..., c].astype(int) for c in range(3))
+    return int(np.count_nonzero((r - g > 120) & (r - b > 120)))
+
+
+def _red_in(loupe, screen: np.ndarray, scene_rect: QRectF) -> tuple[int, int]:
+    """Red pixels inside the part of `scene_rect` on screen, and that part's area."""
+    rect = loupe.view.mapFromScene(scene_rect).boundingRect().intersected(loupe.view.viewport().rect())
+    if rect.isEmpty():
+        return 0, 0
+    part = screen[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1]
+    return _red(part), part.shape[0] * part.shape[1]
+
+
+def _peaking_drawn(qtbot, loupe) -> np.ndarray:
+    qtbot.waitUntil(lambda: loupe.view.overlay.isVisible(), timeout=30_000)
+    qtbot.wait(50)
+    return _array(loupe.view.viewport().grab().toImage())
+
+
+def test_f_paints_peaking_on_the_sharp_half_only_at_fit_and_at_100(qtbot, loupe, photos):
+    _show(qtbot, loupe, photos / "half.png")
+    assert "F: focus peaking" in loupe.message.text()
+    before = _array(loupe.view.viewport().grab().toImage())
+    assert _red(before) == 0, "no overlay before F"
+    sharp, soft = QRectF(0, 0, 1024, 512), QRectF(1024 + 64, 0, 1024 - 64, 512)
+
+    loupe.toggle_peaking()  # F, the window's action (tests/gui/test_window.py presses the key)
+    assert loupe.peaking
+    screen = _peaking_drawn(qtbot, loupe)
+    assert "Focus peaking on — F" in loupe.message.text()
+    assert loupe.view.fit and loupe.view.overlay_level >= 1, "at fit a pooled level of the map is drawn"
+    red_sharp, area_sharp = _red_in(loupe, screen, sharp)
+    red_soft, _ = _red_in(loupe, screen, soft)
+    assert red_sharp > 0.01 * area_sharp, (red_sharp, area_sharp)
+    assert red_soft < 0.05 * red_sharp, (red_soft, red_sharp)
+
+    loupe.toggle_zoom()  # 100 %
+    assert not loupe.view.fit and loupe.view.overlay_level == 0
+    screen = _peaking_drawn(qtbot, loupe)
+    red_sharp, area_sharp = _red_in(loupe, screen, sharp)
+    red_soft, area_soft = _red_in(loupe, screen, soft)
+    assert area_sharp > 0 and area_soft > 0, "100 % centred on the seam shows both halves"
+    assert red_sharp > 0.01 * area_sharp and red_soft < 0.05 * red_sharp, (red_sharp, red_soft)
+
+    loupe.toggle_peaking()  # off again: nothing drawn, the state says so
+    assert not loupe.view.overlay.isVisible() and "F: focus peaking" in loupe.message.text()
+    qtbot.wait(50)
+    assert _red(_array(loupe.view.viewport().grab().toImage())) == 0
+
+
+def test_peaking_follows_the_photo_and_drops_a_stale_map(qtbot, loupe, photos):
+    loupe.toggle_peaking()
+    _show(qtbot, loupe, photos / "half.png")
+    # step on while the half-blurred photo's map is still being measured: its result is dropped
+    qtbot.waitUntil(lambda: loupe._peaking_state in ("measuring", "ready"), timeout=20_000)
+    _show(qtbot, loupe, photos / "flat.png")
+    screen = _peaking_drawn(qtbot, loupe)
+    assert loupe.view.peaking_levels[0].size().toTuple() == (640, 480), "the map is the flat photo's"
+    assert _red(screen) == 0, "a flat photo has nothing in focus"
+    assert "Focus peaking on — F" in loupe.message.text()
+
+
+def _corners(loupe) -> tuple[bool, bool]:
+    """Whether the histogram's top-left / top-right corner holds the red mark colour."""
+    loupe.histogram.repaint()
+    hist = _array(loupe.histogram.grab().toImage())
+    red = MARK_RED.getRgb()[:3]
+    is_red = (hist[:12] == red).all(axis=2)
+    return bool(is_red[:, :12].any()), bool(is_red[:, -12:].any())
+
+
+def test_histogram_marks_clipping_in_red_above_the_preset_threshold(qtbot, loupe, photos):
+    _show(qtbot, loupe, photos / "bright.jpg")
+    h = loupe.histogram
+    assert h.counts is not None and h.counts.sum(axis=1).tolist() == [400 * 600] * 4
+    high, low = h.mark("highlights"), h.mark("shadows")
+    assert high is not None and high.alarming and high.fraction > 0.3
+    assert low is not None and not low.alarming
+    assert _corners(loupe) == (False, True), "red at the highlights' end only"
+    assert "Clipped white" in h.toolTip() and f"{high.fraction * 100:.1f} %" in h.toolTip()
+
+    _show(qtbot, loupe, photos / "astronaut.jpg")
+    high, low = h.mark("highlights"), h.mark("shadows")
+    assert high is not None and low is not None
+    assert not high.alarming and 0 < high.fraction < HIGHLIGHTS_BLOWN
+    assert low.alarming and low.fraction >= SHADOWS_CRUSHED
+    assert _corners(loupe) == (True, False), "red at the shadows' end only"
+
+
+def test_reasons_and_readable_names_in_groups(qtbot, loupe, photos):
+    scores = {
+        "sharpness": 0.42,
+        "focus": 0.21,
+        "motion_blur": 0.7,
+        "highlights_clipped": 0.048,
+        "shadows_clipped": 0.0,
+        "faces": 2.0,
+        "eyes_closed": 1.0,
+        "face_focus": 0.8,
+    }
+    loupe.show_photo(str(photos / "astronaut.jpg"), scores, [], "ok", None)
+    text = loupe.pixels.text()
+    assert "sharpest region 0.21: out of focus (motion blur)" in text
+    assert "2 faces, 1 with eyes closed" in text
+    assert "4.8 % of pixels clipped white" in text
+    rows = []  # ("group", title) or (label, value text), top to bottom
+    for i in range(loupe.bars.rowCount()):
+        span = loupe.bars.itemAt(i, loupe.bars.ItemRole.SpanningRole)
+        if span is not None:
+            rows.append(("group", span.widget().text().replace("<b>", "").replace("</b>", "")))
+            continue
+        label = loupe.bars.itemAt(i, loupe.bars.ItemRole.LabelRole).widget()
+        field = loupe.bars.itemAt(i, loupe.bars.ItemRole.FieldRole).widget()
+        rows.append((label.text(), field.findChildren(QLabel)[0].text()))
+    assert [t for kind, t in rows if kind == "group"] == ["Technical", "People", "Look (CLIP-IQA)"]
+    values = dict(r for r in rows if r[0] != "group")
+    assert values["Focus"] == "0.21" and values["Motion blur"] == "0.70"
+    assert values["Blown highlights"] == "4.8 %" and values["Crushed shadows"] == "0.0 %"
+    assert values["Faces"] == "2" and values["Eyes closed"] == "1"
+    assert values["Sharpness (CLIP-IQA)"] == "0.42"
+    assert not set(values) & set(scores), "no raw keys"
+    # each group's rows under its header, the groups in the registry's order
+    order = [t if kind == "group" else kind for kind, t in rows]
+    assert order.index("Technical") < order.index("Focus") < order.index("People") < order.index("Faces")
+    assert order.index("Faces") < order.index("Look (CLIP-IQA)") < order.index("Sharpness (CLIP-IQA)")
+    loupe.wait()
+
+    loupe.wait()
+    loupe.show_photo(str(photos / "astronaut.jpg"), {"sharpness": 0.5}, [], "ok", None)
+    assert "not measured yet" in loupe.pixels.text()
