@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..catalog import CatalogError, PhotoTable, QueryError, parse_where, select_rows
+from ..measures.registry import PIXEL_KEYS, attribute_info
 from ..scoring import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES
 from .common import CommandError, folder_analysis, open_catalog
 from .views import load_table
@@ -124,6 +125,15 @@ def write_csv(table: PhotoTable, rows: Any, out: TextIO) -> None:
         )
 
 
+# The pixel measures `list` shows by default (motion_blur and face_focus with --columns).
+LIST_MEASURES = ("focus", "faces", "eyes_closed", "highlights_clipped", "shadows_clipped")
+
+
+def _cell(key: str, value: float) -> str:
+    """A count as an integer, anything else with four decimals (fractions too: 0.0480 = 4.8 %)."""
+    return attribute_info(key).format(value) if attribute_info(key).kind == "count" else f"{value:.4f}"
+
+
 def write_table(table: PhotoTable, rows: Any, out: TextIO, columns: list[str]) -> None:
     widths = [max(len(c), 6) for c in columns]
     out.write(
@@ -134,7 +144,7 @@ def write_table(table: PhotoTable, rows: Any, out: TextIO, columns: list[str]) -
     for i in rows:
         scores = table.scores_of(i)
         cells = "  ".join(
-            (f"{scores[c]:.4f}" if c in scores else "-").rjust(w)
+            (_cell(c, scores[c]) if c in scores else "-").rjust(w)
             for c, w in zip(columns, widths, strict=True)
         )
         name = table.names[i]  # relative to the folder: sub-folders stay apart
@@ -162,8 +172,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                     f"unknown column {', '.join(unknown)}; known: {', '.join(table.attributes)}"
                 )
         else:
-            custom = [a for a in table.attributes if a not in DEFAULT_ATTRIBUTES]  # prompt pairs
-            columns = [a for a in LOOK_ATTRIBUTES if a in table.attributes] + custom
+            measured = [a for a in LIST_MEASURES if a in table.attributes]
+            custom = [a for a in table.attributes if a not in DEFAULT_ATTRIBUTES and a not in PIXEL_KEYS]
+            columns = measured + [a for a in LOOK_ATTRIBUTES if a in table.attributes] + custom
     except (CommandError, CatalogError, QueryError) as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,8 @@ from ..culling.xmp import PhotoXmp, read_photo_xmp
 from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import describe_os_error, model_long_side
+from ..measures.photo import measurable_keys, measure_photo
+from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from ..text import counted
 from .scan import ScannedFile, find_photos, root_vanished
@@ -58,6 +60,8 @@ class IndexOptions:
     workers: int = 2
     recursive: bool = False
     thumb_long_side: int = THUMB_LONG_SIDE
+    # the pixel measures to compute (measures/registry.py); None = every one this installation can
+    measures: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,16 @@ class IndexSummary:
     sidecars_kept: int = 0  # changed sidecars older than the decision made here (not imported)
     sidecars_removed: int = 0  # sidecars deleted (decisions kept)
     sidecar_problems: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, reason) not read
+    remeasured: int = 0  # photos indexed before a pixel measure existed, decoded again for it
 
     def notes(self) -> list[str]:
         """What else this run did, for the summary line of `index` and of the window."""
         notes = []
+        if self.remeasured:
+            notes.append(
+                f"{counted(self.remeasured, 'photo')} indexed before focus, exposure or faces were measured: "
+                "decoded again to measure them"
+            )
         if self.renamed:
             notes.append(f"{self.renamed} renamed or moved (kept their decisions)")
         if self.missing:
@@ -145,11 +155,23 @@ class IndexedPhoto:
     thumbnail_jpeg: tuple[int, int, bytes] | None
     fingerprint: str
     xmp: PhotoXmp
+    measures: dict[str, float] = field(default_factory=dict)  # focus, clipping, faces ...
 
 
 def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collection[str]) -> IndexedPhoto:
     assert options.long_side is None or isinstance(options.long_side, int)
-    decoded = decode_photo(path, options.long_side, options.thumb_long_side, multiple=multiple)
+    keys = options.measures if options.measures is not None else measurable_keys()
+    decoded = decode_photo(
+        path, options.long_side, options.thumb_long_side, multiple=multiple, full=bool(keys)
+    )
+    measures: dict[str, float] = {}
+    if decoded.full is not None:
+        try:
+            measures = measure_photo(decoded.full, decoded.image, keys)
+        except MemoryError as exc:
+            raise DecodeError("cannot measure: not enough memory for the full-resolution pixels") from exc
+        finally:
+            decoded = replace(decoded, full=None)  # 72 MB at 24 MP: never kept past this thread
     thumb = None
     if decoded.thumbnail is not None:
         buf = io.BytesIO()
@@ -160,7 +182,7 @@ def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collect
     except OSError as exc:
         raise DecodeError(describe_os_error(exc)) from exc  # "file no longer exists ..." when gone
     return IndexedPhoto(
-        decoded.image, decoded, thumb, fingerprint, read_photo_xmp(path, decoded.xmp, siblings)
+        decoded.image, decoded, thumb, fingerprint, read_photo_xmp(path, decoded.xmp, siblings), measures
     )
 
 
@@ -254,8 +276,9 @@ def _index_folder(
     looked = {key_of.prefix(d) for d in selection.listed}
     protected = {key_of(path) for path, _ in selection.unreadable}
 
-    states = catalog.photo_states(tree, analysis_id, root=folder)
-    plan = _plan(scanned, states, looked, protected)
+    measures = options.measures if options.measures is not None else measurable_keys()
+    states = catalog.photo_states(tree, analysis_id, root=folder, measures=PIXEL_KEYS)
+    plan = _plan(scanned, states, looked, protected, measures)
     summary.missing = catalog.mark_missing(plan.gone)
     if plan.returned:
         catalog.mark_present(plan.returned)
@@ -269,8 +292,9 @@ def _index_folder(
         if size_label(long_side) != label:  # the guess was wrong: plan again for the real analysis
             label = size_label(long_side)
             analysis_id = catalog.analysis_id(model.model_id, label)
-            states = catalog.photo_states(tree, analysis_id, root=folder)
-            plan = _plan(scanned, states, looked, protected)
+            states = catalog.photo_states(tree, analysis_id, root=folder, measures=PIXEL_KEYS)
+            plan = _plan(scanned, states, looked, protected, measures)
+    summary.remeasured = plan.remeasure
     summary.unchanged, summary.failed_before, summary.returned = (
         plan.unchanged,
         plan.failed_before,
@@ -555,23 +579,33 @@ class _Plan:
     failed_before: int = 0
     returned: list[int] = field(default_factory=list)  # ids of missing photos that are back, unchanged
     gone: list[int] = field(default_factory=list)  # ids of photos no longer on disk
+    remeasure: int = 0  # unchanged photos decoded again for pixel measures they lack
 
 
 def _plan(
-    scanned: dict[str, ScannedFile], states: dict[str, PhotoState], looked: set[str], protected: set[str]
+    scanned: dict[str, ScannedFile],
+    states: dict[str, PhotoState],
+    looked: set[str],
+    protected: set[str],
+    measures: Sequence[str] = (),
 ) -> _Plan:
-    """What to (re)index: new or changed files (size + mtime), files without scores yet, and
-    files whose scoring (not decoding) failed last time (a device error is not the photo's fault).
+    """What to (re)index: new or changed files (size + mtime), files without scores yet, files
+    whose scoring (not decoding) failed last time (a device error is not the photo's fault), and
+    files indexed before a pixel measure of `measures` existed (or before the [faces] extra was
+    installed): those need their pixels once more (`_Plan.remeasure`).
 
     Only photos of the folders this run listed (`looked`, as key prefixes) can be "gone": without
     -r, photos of sub-folders (indexed earlier with -r) are left alone, and so are those of hidden
     or unreadable folders and unreadable files (`protected`)."""
     plan = _Plan()
+    # face_focus and eyes_closed exist only for photos with a face; `faces` says faces were looked for
+    required = set(measures) - {"face_focus", "eyes_closed"}
     for key, f in scanned.items():
         st = states.get(key)
         unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns
         settled_error = st is not None and st.status == "error" and not is_scoring_failure(st.error)
-        if st is not None and unchanged and (st.scored or settled_error):
+        lacking = st is not None and st.scored and not required <= st.measured
+        if st is not None and unchanged and (st.scored or settled_error) and not lacking:
             plan.unchanged += 1
             if st.status == "missing":
                 plan.returned.append(st.id)
@@ -579,6 +613,7 @@ def _plan(
                 plan.failed_before += 1
         else:
             plan.todo.append((key, f))
+            plan.remeasure += bool(unchanged and lacking)
     plan.gone = [
         st.id
         for key, st in states.items()
@@ -621,7 +656,7 @@ def _record(result: PhotoResult, scanned: ScannedFile, rel: str, new: bool) -> P
         height=d.source_size[1],
         orientation=d.orientation,
         meta=d.meta,
-        scores=result.scores,
+        scores=None if result.scores is None else {**result.scores, **prep.measures},
         embedding=result.embedding,
         thumbnail=prep.thumbnail_jpeg,
         xmp_decision=prep.xmp.decision if new or prep.xmp.path is None else None,
