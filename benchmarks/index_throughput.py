@@ -124,8 +124,47 @@ def decode_only(folder: Path, long_side: int, workers: int) -> float:
     opts = IndexOptions(long_side=long_side)
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda p: _prepare(p, opts, 1), paths))
+        list(pool.map(lambda p: _prepare(p, opts, 1, ()), paths))
     return len(paths) / (time.perf_counter() - start)
+
+
+def measure_costs(folder: Path, scorer: ClipIqaScorer, batch: int, n: int = 6) -> dict[str, float]:
+    """Seconds per 24 MP JPEG of each step of the pixel measures (one thread, as a decode thread
+    runs them), beside the decode the analysis needs anyway and the encoder's time per photo at 512."""
+    from clipiqa_desktop.imaging import decode_photo
+    from clipiqa_desktop.measures.exposure import clipping
+    from clipiqa_desktop.measures.faces import detect_faces, faces_unavailable
+    from clipiqa_desktop.measures.focus import luminance, measure_focus
+
+    paths = sorted(folder.glob("*.JPG"))[:n]
+    t: dict[str, float] = dict.fromkeys(("draft", "full", "luminance", "focus", "clipping", "faces"), 0.0)
+    faces = faces_unavailable() is None
+    for p in paths:
+        start = time.perf_counter()
+        decode_photo(p, 512, 320)
+        t["draft"] += time.perf_counter() - start
+        start = time.perf_counter()
+        d = decode_photo(p, 512, 320, full=True)
+        t["full"] += time.perf_counter() - start
+        rgb = np.asarray(d.full)
+        start = time.perf_counter()
+        gray = luminance(rgb)
+        t["luminance"] += time.perf_counter() - start
+        start = time.perf_counter()
+        measure_focus(gray)
+        t["focus"] += time.perf_counter() - start
+        start = time.perf_counter()
+        clipping(np.asarray(d.image))
+        t["clipping"] += time.perf_counter() - start
+        if faces:
+            start = time.perf_counter()
+            detect_faces(rgb)
+            t["faces"] += time.perf_counter() - start
+    out = {k: v / len(paths) for k, v in t.items()}
+    if not faces:
+        out["faces"] = float("nan")
+    out["encoder"] = 1.0 / ceiling(scorer, analysis_shapes(folder, 512), batch)
+    return out
 
 
 def end_to_end(scorer: ClipIqaScorer, folder: Path, long_side: int, batch: int, workers: int) -> float:
@@ -302,6 +341,20 @@ def main() -> None:
             f"| {e2e / min(top, dec):.2f} | {e2e / base:.1f} |",
             flush=True,
         )
+
+    c = measure_costs(folder, fast, args.batch_size, 3 if args.quick else 6)
+    focus = c["luminance"] + c["focus"]
+    extra = c["full"] - c["draft"] + focus + c["clipping"] + np.nan_to_num(c["faces"])
+    print(
+        "\n## Pixel measures, seconds per 24 MP JPEG on one decode thread (encoder: per photo at 512)\n"
+        "| decode (draft, 512) | decode (full) | focus (luminance + measure) | clipping | faces "
+        "| encoder at 512 | focus / encoder (< 1) | all measures + extra decode / encoder |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        f"| {c['draft']:.3f} | {c['full']:.3f} | {focus:.3f} | {c['clipping']:.4f} | {c['faces']:.3f} "
+        f"| {c['encoder']:.3f} | {focus / c['encoder']:.2f} "
+        f"| {extra / c['encoder']:.2f} |",
+        flush=True,
+    )
 
     per_k = reindex_unchanged(200 if args.quick else 1000)
     print(f"\n- re-index of an unchanged folder: {per_k:.2f} s per 1,000 photos (goal < 1 s)")
