@@ -38,7 +38,9 @@ from ..measures.exposure import Clipping, clipping, histogram
 from ..measures.registry import GROUP_TITLES, PIXEL_KEYS, attribute_info, reasons
 from .histogram import HistogramView
 
-PEAKING_COLOR = QColor(255, 40, 40)  # red, the default peaking colour of most cameras
+# Magenta: cameras offer red, yellow, blue or white, but those vanish on skin, a red dress, sky or a
+# white gown; pure magenta is rare in photographs and stands out on all of them.
+PEAKING_COLOR = QColor(255, 0, 255)
 _PEAKING_SMALLEST = 128  # the pyramid stops once a level's long side is this small
 
 
@@ -287,8 +289,10 @@ class LoupeView(QWidget):
             self.bars.addRow(QLabel(f"<b>{title}</b>"))
             for info in members:
                 value = scores[info.key]
-                label = QLabel(info.label)
-                label.setToolTip(f"{info.help}\n{info.scale}")
+                # "Sharpness (CLIP-IQA)" reads "Sharpness" under "Look (CLIP-IQA)"; the tooltip has it all
+                name, _, suffix = info.label.partition(" (")
+                label = QLabel(name if suffix and f"({suffix}" in title else info.label)
+                label.setToolTip(f"{info.label}: {info.help}\n{info.scale}")
                 row = QWidget()
                 lay = QHBoxLayout(row)
                 lay.setContentsMargins(0, 0, 0, 0)
