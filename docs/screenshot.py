@@ -1,4 +1,5 @@
-"""Render the real window under Xvfb to docs/screenshot.png (and docs/screenshot-loupe.png).
+"""Render the real window under Xvfb to docs/screenshot.png (and docs/screenshot-loupe.png, and
+docs/screenshot-peaking.png: the loupe with focus peaking on a shallow-depth-of-field frame).
 
     .venv/bin/python docs/screenshot.py            # needs Debian's xvfb (and the Qt xcb libraries)
 
@@ -50,6 +51,25 @@ def demo_photos() -> list[Image.Image]:
             ),
         ]
     return out
+
+
+SHALLOW = "DSC_4731.JPG"  # the frame the focus-peaking screenshot shows
+
+
+def shallow_depth_of_field() -> Image.Image | None:
+    """scikit-image's coffee cup kept sharp inside an ellipse, the table around it blurred σ 8 px
+    (feathered), as a wide aperture would: focus peaking marks the cup, not the table."""
+    try:
+        from skimage import data
+    except ImportError:
+        return None
+    from PIL import ImageDraw
+
+    img = Image.fromarray(data.coffee()).convert("RGB").resize((900, 600), Image.Resampling.BICUBIC)
+    mask = Image.new("L", img.size, 0)
+    ImageDraw.Draw(mask).ellipse((170, 40, 730, 560), fill=255)
+    mask = mask.filter(ImageFilter.GaussianBlur(20))
+    return Image.composite(img, img.filter(ImageFilter.GaussianBlur(8)), mask)
 
 
 def start_xvfb(size: str = "1600x1000x24") -> subprocess.Popen[bytes] | None:
@@ -107,6 +127,9 @@ def shoot(args: argparse.Namespace) -> int:
     for i, img in enumerate(demo_photos()):
         img.save(folder / f"DSC_{4711 + i:04d}.JPG", quality=90)
     (folder / "DSC_9999.JPG").write_bytes(b"\xff\xd8\xff\xe0 truncated on the card")
+    shallow = shallow_depth_of_field()
+    if shallow is not None:
+        shallow.save(folder / SHALLOW, quality=92)
 
     QCoreApplication.setOrganizationName("clipiqa-desktop-screenshot")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
@@ -159,6 +182,25 @@ def shoot(args: argparse.Namespace) -> int:
     loupe = out.with_name(out.stem + "-loupe.png")
     window.grab().save(str(loupe))
     print(f"wrote {loupe}")
+    if shallow is not None:  # F on the shallow-depth-of-field frame
+        from clipiqa_desktop.gui.photo_model import TableRowRole
+
+        paths = window.session.table.paths if window.session is not None else []
+        for r in range(window.model.rowCount()):
+            row = window.model.index(r).data(TableRowRole)
+            if row is not None and paths[int(row)].endswith(SHALLOW):
+                window.grid.setCurrentIndex(window.model.index(r))
+        window.loupe.toggle_peaking()  # F
+        deadline = time.monotonic() + 60
+        while not window.loupe.view.overlay.isVisible() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.02)
+        for _ in range(20):
+            app.processEvents()
+            QTest.qWait(20)
+        peaking = out.with_name(out.stem + "-peaking.png")
+        window.grab().save(str(peaking))
+        print(f"wrote {peaking}")
     window.close()
     catalog.close()
     shutil.rmtree(tmp, ignore_errors=True)

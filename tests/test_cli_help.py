@@ -14,6 +14,7 @@ from PIL import Image
 
 from clipiqa_desktop.cli import COMMANDS, main
 from clipiqa_desktop.commands import listing, score
+from clipiqa_desktop.measures.photo import measurable_keys
 from clipiqa_desktop.scoring import DEFAULT_ATTRIBUTES
 
 from .conftest import TINY_ARGS, photo
@@ -262,7 +263,11 @@ def test_list_json_lines_always_carry_every_key(indexed, capsys):
         assert row["model"] == "tiny-rn/none" and row["size"] == "128"
     ok, labelled, dated, failed = rows["IMG_0.jpg"], rows["IMG_1.jpg"], rows["IMG_7.jpg"], rows["IMG_9.jpg"]
     assert ok["error"] is None and ok["captured_at"] is None and ok["label"] is None
-    assert set(ok["scores"]) == set(DEFAULT_ATTRIBUTES) and all(0 < v < 1 for v in ok["scores"].values())
+    # every CLIP-IQA score, and every pixel measure that applies (no face here: no face_focus)
+    measured = {k for k in measurable_keys() if k not in ("face_focus", "eyes_closed")}
+    assert set(ok["scores"]) == set(DEFAULT_ATTRIBUTES) | measured
+    assert all(0 < ok["scores"][k] < 1 for k in DEFAULT_ATTRIBUTES)
+    assert all(ok["scores"][k] is not None for k in measured)
     assert labelled["label"] == "Red"
     assert dated["captured_at"].startswith("2024-06-01T10:11:12")
     assert failed["status"] == "error" and failed["error"] and failed["scores"] is None

@@ -24,6 +24,7 @@ loupe, the filter panel and the status bar subscribe:
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -35,8 +36,10 @@ import numpy as np
 from ..catalog import Catalog, PhotoTable, build_table
 from ..catalog.records import Decision, DecisionDelta, ScoreMatrix
 from ..catalog.table import sort_rows
+from ..measures.registry import attribute_info
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change, restore_fn
+from .presets import PRESETS, Preset, condition_range, get_preset, preset_mask
 from .prompts import prompt_scores
 from .writer import DecisionWriter, JobKind, Step, WriteJob, WriteResult
 
@@ -46,6 +49,17 @@ from .writer import DecisionWriter, JobKind, Step, WriteJob, WriteResult
 FLUSH_SECONDS = 60.0
 
 
+def _faces_unavailable() -> str | None:
+    """Why this installation cannot measure faces (None: it can), without importing the detector:
+    the window asks on every folder, and mediapipe takes a second to import and brings OpenCV's own
+    Qt along (the indexer's processes load it, never the window)."""
+    if importlib.util.find_spec("mediapipe") is not None:
+        return None
+    from ..measures.faces import INSTALL_HINT
+
+    return f"needs the [faces] extra: {INSTALL_HINT}"
+
+
 def column_order(attributes: Sequence[str]) -> list[str]:
     """Score columns in the registry's order, then custom prompt keys alphabetically."""
     present = set(attributes)
@@ -53,31 +67,16 @@ def column_order(attributes: Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Preset:
-    """A one-click filter: a score range, absolute or as percentiles of the shoot."""
-
-    name: str
-    attribute: str
-    absolute: tuple[float, float]
-    percentile: tuple[float, float]
-
-
-PRESETS: tuple[Preset, ...] = (
-    Preset("Blurry", "sharpness", (0.0, 0.35), (0.0, 15.0)),
-    Preset("Too dark", "brightness", (0.0, 0.25), (0.0, 10.0)),
-    Preset("Too bright", "brightness", (0.8, 1.0), (90.0, 100.0)),
-    Preset("Noisy", "noisiness", (0.6, 1.0), (85.0, 100.0)),
-    Preset("Low quality", "quality", (0.0, 0.4), (0.0, 15.0)),
-)
-
-
-@dataclass(frozen=True)
 class FilterState:
-    """Everything the filter panel can ask for. Ranges are inclusive; with `relative` they are
-    percentiles (0..100) of this shoot's scores instead of absolute scores (0..1)."""
+    """Everything the filter panel can ask for. Ranges are inclusive, in the attribute's units
+    (scores 0..1, fractions 0..1, counts); with `relative` they are percentiles (0..100) of this
+    shoot's values instead. `presets` are names of `presets.PRESETS`: a photo must match every
+    active preset (each one: any of its conditions). A photo without a value (NaN: not measured,
+    no face) never passes a range or a condition on that attribute."""
 
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     relative: bool = False
+    presets: frozenset[str] = frozenset()
     flags: frozenset[str] = frozenset()  # subset of {"picked", "rejected", "unflagged"}; empty = all
     min_rating: int = 0  # 1..5 to require stars
     label: str | None = None
@@ -85,7 +84,7 @@ class FilterState:
 
     @property
     def active(self) -> bool:
-        return bool(self.ranges or self.flags or self.min_rating or self.label)
+        return bool(self.ranges or self.presets or self.flags or self.min_rating or self.label)
 
 
 class Event:
@@ -241,6 +240,9 @@ class CullingSession:
             col = t.score_column(attr) if attr in t.attributes else np.full(len(t), np.nan)
             with np.errstate(invalid="ignore"):
                 mask &= (col >= lo_abs) & (col <= hi_abs)
+        for name in f.presets:  # AND between presets, OR between a preset's conditions
+            preset = get_preset(name)
+            mask &= preset_mask(preset, self._columns(preset), len(t), f.relative)
         if f.flags:
             flag = np.where(t.rating == -1, "rejected", np.where(t.picked, "picked", "unflagged"))
             mask &= np.isin(flag, list(f.flags))
@@ -250,8 +252,13 @@ class CullingSession:
             mask &= np.array([lab == f.label for lab in t.labels], dtype=bool)
         return mask
 
+    def _columns(self, preset: Preset) -> dict[str, np.ndarray]:
+        t = self.table
+        return {a: t.score_column(a) for a in preset.attributes if a in t.attributes}
+
     def absolute_range(self, attr: str, lo: float, hi: float) -> tuple[float, float]:
-        """A filter range in score units (percentiles of the shoot are converted when `relative`)."""
+        """A filter range in the attribute's units (percentiles of the shoot are converted when
+        `relative`)."""
         if not self.filters.relative or attr not in self.table.attributes:
             return lo, hi
         col = self.table.score_column(attr)
@@ -262,20 +269,81 @@ class CullingSession:
         return float(a), float(b)
 
     def why(self, row: int) -> list[str]:
-        """Why table row `row` passes the active score filters, e.g. 'sharpness 0.12 ≤ 0.35'."""
+        """Why table row `row` passes the active filters, readable: the range filters
+        ('Sharpness (CLIP-IQA) 0.12 ≤ 0.35') and the conditions of each active preset it meets
+        ('Focus 0.21 (Focus ≤ 0.30)')."""
         out = []
-        for attr, (lo, hi) in self.filters.ranges.items():
-            if attr not in self.table.attributes:
+        t, f = self.table, self.filters
+        for attr, (lo, hi) in f.ranges.items():
+            if attr not in t.attributes:
                 continue
-            value = float(self.table.score_column(attr)[row])
+            info = attribute_info(attr)
+            value = float(t.score_column(attr)[row])
             lo_abs, hi_abs = self.absolute_range(attr, lo, hi)
-            unit = f" (percentiles {lo:.0f}–{hi:.0f} of this shoot)" if self.filters.relative else ""
-            if lo_abs > 0.0 and hi_abs < 1.0:
-                out.append(f"{attr} {lo_abs:.2f} ≤ {value:.2f} ≤ {hi_abs:.2f}{unit}")
-            elif hi_abs < 1.0:
-                out.append(f"{attr} {value:.2f} ≤ {hi_abs:.2f}{unit}")
+            unit = f" (percentiles {lo:.0f}–{hi:.0f} of this shoot)" if f.relative else ""
+            top = info.maximum if info.maximum is not None else self.count_maximum(attr)
+            v, a, b = info.format(value), info.format(lo_abs), info.format(hi_abs)
+            if lo_abs > 0.0 and hi_abs < top:
+                out.append(f"{info.label} {a} ≤ {v} ≤ {b}{unit}")
+            elif hi_abs < top:
+                out.append(f"{info.label} {v} ≤ {b}{unit}")
             else:
-                out.append(f"{attr} {value:.2f} ≥ {lo_abs:.2f}{unit}")
+                out.append(f"{info.label} {v} ≥ {a}{unit}")
+        if f.presets:
+            values = t.scores_of(row)  # NaN left out: it never matches
+            for preset in PRESETS:  # in the panel's order
+                if preset.name in f.presets:
+                    out.extend(self._matched(preset, values))
+        return out
+
+    def _matched(self, preset: Preset, values: dict[str, float]) -> list[str]:
+        """The conditions of `preset` a photo meets: 'Focus 0.21 (Focus ≤ 0.30)'; a CLIP-IQA
+        condition in relative mode says its percentiles and what they are in this shoot."""
+        out = []
+        columns, relative = self._columns(preset), self.filters.relative
+        for condition in preset.conditions:
+            value, column = values.get(condition.attribute), columns.get(condition.attribute)
+            if value is None or column is None:
+                continue
+            lo, hi = condition_range(condition, column, relative)
+            if not lo <= value <= hi:
+                continue
+            info = attribute_info(condition.attribute)
+            rule = condition.describe()
+            if relative and condition.percentile is not None:
+                p_lo, p_hi = condition.percentile
+                rule = f"percentiles {p_lo:.0f}–{p_hi:.0f} of this shoot: {info.format(lo)}–{info.format(hi)}"
+            out.append(f"{info.label} {info.format(value)} ({rule})")
+        return out
+
+    def count_maximum(self, attr: str) -> float:
+        """The largest value of a column in this shoot (0 when it has none): a count's range."""
+        if attr not in self.table.attributes or not len(self.table):
+            return 0.0
+        col = self.table.score_column(attr)
+        return float(np.nanmax(col)) if not np.isnan(col).all() else 0.0
+
+    def unavailable(self, attributes: Sequence[str]) -> dict[str, str]:
+        """Why each of `attributes` has no value in this folder (absent: it has, or the folder has
+        no photo yet, so nothing is known), e.g. "needs the [faces] extra: pip install
+        'clipiqa-desktop[faces]'" or 'index the folder again to measure focus'."""
+        t = self.table
+        if not len(t):
+            return {}
+        have = {a for a in t.attributes if not np.isnan(t.score_column(a)).all()}
+        out = {}
+        for attr in attributes:
+            if attr in have:
+                continue
+            info = attribute_info(attr)
+            if info.needs_faces and "faces" in have:
+                out[attr] = "no face found in this folder"
+            elif info.needs_faces and (reason := _faces_unavailable()) is not None:
+                out[attr] = reason
+            elif info.pixel:
+                out[attr] = f"index the folder again to measure {info.label.lower()}"
+            else:
+                out[attr] = f"{info.label} is not scored in this folder (index it again to add it)"
         return out
 
     # --- decisions, with undo --------------------------------------------------------------------------

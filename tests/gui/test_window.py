@@ -99,6 +99,7 @@ def test_loupe_opens_zooms_and_steps(qtbot, window, shoot):
     assert window.loupe.view.fit
     qtbot.keyClick(window.loupe, Qt.Key.Key_Z)
     assert not window.loupe.view.fit and window.loupe.view.transform().m11() == 1.0
+    assert "sharpest region" in window.loupe.pixels.text(), "the reasons of the measures the index stored"
     qtbot.keyClick(window.loupe, Qt.Key.Key_F)  # focus peaking (tests/gui/test_loupe_flags.py)
     assert window.loupe.peaking
     qtbot.waitUntil(lambda: window.loupe.message.text().endswith("Focus peaking on — F"), timeout=20_000)
