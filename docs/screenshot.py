@@ -152,7 +152,7 @@ def shoot(args: argparse.Namespace) -> int:
     while (window.indexing or window.index_thread is not None) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.02)
-    window.sort_box.setCurrentText("sharpness")
+    window.sort_box.set_current_key("sharpness")
     window.size_slider.setValue(190)
     for row, change in (
         (0, DecisionChange(reject=True)),

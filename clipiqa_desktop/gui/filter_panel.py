@@ -1,7 +1,15 @@
-"""The filter panel: a range per look attribute, presets, decision filters, a custom prompt pair and
-the "relative to this shoot" switch. It emits plain FilterState values; the session applies them."""
+"""The filter panel: presets that combine attributes, a labelled range slider per attribute in
+collapsible groups (Technical, People, Look, Feel, Your prompts), decision filters, a custom prompt
+pair and the "relative to this shoot" switch. It emits plain FilterState values; the session applies
+them (numpy over the whole table: nothing here runs per photo).
+
+The range sliders are superqt's `QLabeledDoubleRangeSlider` (both ends on one track, each end's
+value shown and editable) and the groups superqt's `QCollapsible`."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -14,74 +22,165 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible, QLabeledDoubleRangeSlider
 
 from ..catalog.records import LABELS
-from ..culling.session import PRESETS, FilterState, Preset
-from ..scoring.attributes import LOOK_ATTRIBUTES, get_attribute
+from ..culling.presets import PRESETS, Preset
+from ..culling.session import FilterState
+from ..measures.registry import GROUP_TITLES, PIXEL_KEYS, attribute_info
+from ..scoring.attributes import DEFAULT_ATTRIBUTES
 
-STEPS = 100
+# The rows every panel has, in the order of their groups; other attributes of a folder (CLIP-IQA+
+# quality, the user's prompt pairs) get a row when the folder has them.
+FIXED_KEYS: tuple[str, ...] = (*PIXEL_KEYS, *DEFAULT_ATTRIBUTES)
+GROUPS: tuple[str, ...] = ("technical", "people", "look", "feel", "custom")
+COLLAPSED: frozenset[str] = frozenset({"feel"})  # open by default: the flags and the look
+
+
+def short_label(key: str) -> str:
+    """The row's name inside its group: the registry's label without the group's engine
+    ('Sharpness (CLIP-IQA)' reads 'Sharpness' under 'Look (CLIP-IQA)')."""
+    label = attribute_info(key).label
+    return label.removesuffix(" (CLIP-IQA)")
 
 
 class RangeRow(QWidget):
-    """Two sliders (low, high) over 0..1 (or 0..100 percentiles) with their values shown."""
+    """One attribute's range on one labelled range slider, in the units a photographer reads:
+    scores 0..1, fractions of pixels in % (0..100), counts as integers 0..the shoot's maximum,
+    and in relative mode percentiles of the shoot 0..100. `range()` and `set_range()` speak the
+    data's units (fractions 0..1) or percentiles."""
 
     changed = Signal()
 
     def __init__(self, key: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.key = key
+        self.info = attribute_info(key)
         self.relative = False
-        self.low, self.high = QSlider(Qt.Orientation.Horizontal), QSlider(Qt.Orientation.Horizontal)
-        for s, v in ((self.low, 0), (self.high, STEPS)):
-            s.setRange(0, STEPS)
-            s.setValue(v)
-            s.valueChanged.connect(self._moved)
-            s.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep culling keys for the grid
-        self.value_label = QLabel()
-        self.value_label.setMinimumWidth(78)
+        self.count_max = 1.0
+        self.reason: str | None = None  # why the attribute has no value here (row disabled)
+        self.slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
+        self.slider.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
+        self.slider.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep culling keys for the grid
+        for child in self.slider.findChildren(QWidget):
+            child.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.slider.valueChanged.connect(self._moved)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.low)
-        lay.addWidget(self.high)
-        lay.addWidget(self.value_label)
-        self._update_label()
+        lay.addWidget(self.slider)
+        self.name = QLabel()
+        self._configure()
+        self.slider.setValue((self._low_end, self._high_end))
+        self._update_tooltip()
 
-    def _moved(self) -> None:
-        if self.low.value() > self.high.value():
-            sender = self.sender()
-            other = self.high if sender is self.low else self.low
-            other.blockSignals(True)
-            other.setValue(sender.value())  # type: ignore[attr-defined]
-            other.blockSignals(False)
-        self._update_label()
+    # --- units ----------------------------------------------------------------------------------
+    @property
+    def _scale(self) -> float:
+        """Slider units per data unit: fractions are shown in %."""
+        return 100.0 if self.info.kind == "fraction" and not self.relative else 1.0
+
+    @property
+    def _low_end(self) -> float:
+        return 0.0
+
+    @property
+    def _high_end(self) -> float:
+        if self.relative:
+            return 100.0
+        if self.info.kind == "count":
+            return self.count_max
+        return 1.0 * self._scale
+
+    def _configure(self) -> None:
+        kind = "relative" if self.relative else self.info.kind
+        decimals, step = {"relative": (0, 1.0), "count": (0, 1.0), "fraction": (1, 0.1)}.get(kind, (2, 0.01))
+        self.slider.blockSignals(True)
+        # superqt's stubs say int; the double slider takes floats (its own docs and tests do)
+        self.slider.setRange(self._low_end, self._high_end)  # type: ignore[arg-type]
+        self.slider.setDecimals(decimals)
+        self.slider.setSingleStep(step)  # type: ignore[arg-type]
+        self.slider.setPageStep(step * 10)  # type: ignore[arg-type]
+        self.slider.blockSignals(False)
+        unit = " (%)" if kind == "fraction" else " (percentile)" if kind == "relative" else ""
+        self.name.setText(short_label(self.key) + unit)
+
+    def _update_tooltip(self) -> None:
+        info = self.info
+        scale = "percentiles of this shoot, " if self.relative else ""
+        text = f"{info.help}\n{scale}{info.scale}"
+        if self.reason:
+            text += f"\nNot available here: {self.reason}"
+        self.setToolTip(text)
+        self.name.setToolTip(text)
+
+    # --- values ---------------------------------------------------------------------------------
+    def _moved(self, _value: object = None) -> None:
         self.changed.emit()
 
-    def _update_label(self) -> None:
-        lo, hi = self.range()
-        self.value_label.setText(f"{lo:.0f}–{hi:.0f} %" if self.relative else f"{lo:.2f}–{hi:.2f}")
+    def _positions(self) -> tuple[float, float]:
+        lo, hi = self.slider.value()
+        span = (self._high_end - self._low_end) or 1.0
+        return (lo - self._low_end) / span, (hi - self._low_end) / span
+
+    def _set_positions(self, lo: float, hi: float) -> None:
+        span = self._high_end - self._low_end
+        self._set_slider(self._low_end + lo * span, self._low_end + hi * span)
+
+    def _set_slider(self, lo: float, hi: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue((lo, hi))
+        self.slider.blockSignals(False)
 
     def range(self) -> tuple[float, float]:
-        scale = 1.0 if self.relative else 1.0 / STEPS
-        return self.low.value() * scale, self.high.value() * scale
+        lo, hi = self.slider.value()
+        if self.relative:
+            return float(lo), float(hi)
+        if self.info.kind == "count":
+            return float(round(lo)), float(round(hi))
+        return lo / self._scale, hi / self._scale
 
     def is_full(self) -> bool:
-        return self.low.value() == 0 and self.high.value() == STEPS
+        lo, hi = self._positions()
+        return lo <= 1e-9 and hi >= 1.0 - 1e-9
 
     def set_range(self, lo: float, hi: float) -> None:
-        scale = 1.0 if self.relative else STEPS
-        for s, v in ((self.low, lo), (self.high, hi)):
-            s.blockSignals(True)
-            s.setValue(round(v * scale))
-            s.blockSignals(False)
-        self._update_label()
+        """In the data's units (fractions 0..1), or percentiles when relative."""
+        self._set_slider(lo * self._scale, hi * self._scale)
+
+    def reset(self) -> None:
+        self._set_slider(self._low_end, self._high_end)
 
     def set_relative(self, relative: bool) -> None:
+        """Switch units, keeping the handles where they are on the track."""
+        positions = self._positions()
         self.relative = relative
-        self._update_label()
+        self._configure()
+        self._set_positions(*positions)
+        self._update_tooltip()
+
+    def set_count_maximum(self, maximum: float) -> None:
+        """A count's track ends at the shoot's maximum (at least 1); a handle at the end stays there."""
+        top = float(max(1, math.ceil(maximum))) if math.isfinite(maximum) else 1.0
+        if self.info.kind != "count" or top == self.count_max:
+            return
+        lo, hi = self.slider.value()
+        at_end = hi >= self._high_end - 1e-9
+        self.count_max = top
+        if self.relative:
+            return
+        self._configure()
+        self._set_slider(min(lo, top), top if at_end else min(hi, top))
+
+    def set_reason(self, reason: str | None) -> None:
+        """Disable the row (with the reason on hover) when the folder has no value for it."""
+        self.reason = reason
+        self.setEnabled(reason is None)
+        self.name.setEnabled(reason is None)
+        self._update_tooltip()
 
 
 class FilterPanel(QWidget):
@@ -90,7 +189,7 @@ class FilterPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(320)
         outer = QVBoxLayout(self)
         self.count_label = QLabel("no folder open")
         self.count_label.setWordWrap(True)
@@ -98,39 +197,57 @@ class FilterPanel(QWidget):
         outer.addWidget(self.count_label)
 
         presets = QGroupBox("Find")
+        presets.setToolTip("Each preset matches any of its conditions; several presets: all of them.")
         grid = QGridLayout(presets)
         self.preset_buttons: dict[str, QPushButton] = {}
+        self.preset_reasons: dict[str, str] = {}  # preset -> why it is disabled
         for i, preset in enumerate(PRESETS):
             b = QPushButton(preset.name)
             b.setCheckable(True)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            b.clicked.connect(lambda checked, p=preset: self._preset(p, checked))
-            grid.addWidget(b, i // 3, i % 3)
+            b.setToolTip(preset.explain())
+            b.toggled.connect(lambda _checked: self.emit_state())
+            grid.addWidget(b, i // 2, i % 2)
             self.preset_buttons[preset.name] = b
         clear = QPushButton("Show all")
+        clear.setToolTip("Clear every preset, range and decision filter.")
         clear.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         clear.clicked.connect(self.clear)
-        grid.addWidget(clear, 1, 2)
+        grid.addWidget(clear, len(PRESETS) // 2, len(PRESETS) % 2)
         outer.addWidget(presets)
 
-        looks = QGroupBox("Scores")
-        form = QFormLayout(looks)
-        self.relative = QCheckBox("relative to this shoot (percentiles)")
+        self.relative = QCheckBox("ranges relative to this shoot (percentiles)")
         self.relative.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.relative.setToolTip(
+            "Ranges and the CLIP-IQA presets in percentiles of this shoot's values "
+            "(pixel-measure presets keep their absolute meaning)."
+        )
         self.relative.toggled.connect(self._relative_toggled)
-        form.addRow(self.relative)
+        outer.addWidget(self.relative)
+
+        self.groups: dict[str, QCollapsible] = {}
+        self._forms: dict[str, QFormLayout] = {}
+        for group in GROUPS:
+            section = QCollapsible(GROUP_TITLES[group])
+            section.toggleButton().setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            body = QWidget()
+            form = QFormLayout(body)
+            form.setContentsMargins(0, 0, 0, 0)
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # names above: long tracks
+            form.setVerticalSpacing(2)
+            section.addWidget(body)
+            self.groups[group] = section
+            self._forms[group] = form
+            outer.addWidget(section)
         self.ranges: dict[str, RangeRow] = {}
-        for key in LOOK_ATTRIBUTES:
-            row = RangeRow(key)
-            row.changed.connect(self._emit_soon)
-            pair = get_attribute(key)
-            row.setToolTip(
-                f"{pair.key}: 0 = “{pair.negative}”, 1 = “{pair.positive}”. "
-                "Left slider: lowest score shown; right slider: highest."
-            )
-            form.addRow(pair.scale, row)
-            self.ranges[key] = row
-        outer.addWidget(looks)
+        for key in FIXED_KEYS:
+            self._add_row(key)
+        self.groups["custom"].setVisible(False)  # until the folder has a prompt pair
+        for group, section in self.groups.items():
+            if group in COLLAPSED:
+                section.collapse(animate=False)
+            else:
+                section.expand(animate=False)
 
         decisions = QGroupBox("Decisions")
         dform = QFormLayout(decisions)
@@ -178,19 +295,90 @@ class FilterPanel(QWidget):
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.emit_state)
 
+    def _add_row(self, key: str) -> RangeRow:
+        row = RangeRow(key)
+        if self.relative.isChecked():
+            row.set_relative(True)
+        row.changed.connect(self._emit_soon)
+        group = attribute_info(key).group
+        self._forms[group].addRow(row.name, row)
+        self.ranges[key] = row
+        return row
+
+    # --- what the folder has ----------------------------------------------------------------------
+    def set_columns(
+        self, attributes: Iterable[str], unavailable: Mapping[str, str], maxima: Mapping[str, float]
+    ) -> None:
+        """Follow the open folder: a row for each of its attributes (CLIP-IQA+ and prompt pairs
+        appear, another folder's prompt pairs go), rows and presets without values disabled with
+        the reason on hover (their filter cleared: a filter on nothing would hide every photo),
+        and each count's track up to the shoot's maximum. Emits (soon) when a filter had to be cleared."""
+        present = list(attributes)
+        cleared = False
+        for key in present:
+            if key not in self.ranges:
+                self._add_row(key)
+        for key, row in self.ranges.items():
+            extra = key not in FIXED_KEYS
+            shown = not extra or key in present
+            row.setVisible(shown)
+            row.name.setVisible(shown)
+            reason = unavailable.get(key) if shown else "not in this folder"
+            if reason is not None and not row.is_full():
+                row.reset()
+                cleared = True
+            row.set_reason(reason)
+            if key in maxima:
+                row.set_count_maximum(maxima[key])
+        self.groups["custom"].setVisible(any(not r.isHidden() for r in self._rows_of("custom")))
+        for preset in PRESETS:
+            cleared |= self._set_preset_availability(preset, unavailable)
+        if cleared:
+            self._emit_soon()  # not from inside the session's event that brought the columns
+
+    def _rows_of(self, group: str) -> list[RangeRow]:
+        return [r for r in self.ranges.values() if r.info.group == group]
+
+    def _set_preset_availability(self, preset: Preset, unavailable: Mapping[str, str]) -> bool:
+        button = self.preset_buttons[preset.name]
+        missing = [a for a in preset.attributes if a in unavailable]
+        lines = [f"{attribute_info(a).label}: {unavailable[a]}" for a in missing]
+        tip = preset.explain()
+        cleared = False
+        if missing and len(missing) == len(preset.attributes):
+            self.preset_reasons[preset.name] = "; ".join(unavailable[a] for a in dict.fromkeys(missing))
+            tip += "\nNot available here — " + "; ".join(lines)
+            if button.isChecked():
+                button.blockSignals(True)
+                button.setChecked(False)
+                button.blockSignals(False)
+                cleared = True
+            button.setEnabled(False)
+        else:
+            self.preset_reasons.pop(preset.name, None)
+            if missing:
+                tip += "\nWithout (not measured here) — " + "; ".join(lines)
+            button.setEnabled(True)
+        button.setToolTip(tip)
+        return cleared
+
+    # --- the state ----------------------------------------------------------------------------------
     def state(self) -> FilterState:
-        ranges = {k: r.range() for k, r in self.ranges.items() if not r.is_full()}
+        ranges = {k: r.range() for k, r in self.ranges.items() if r.isEnabled() and not r.is_full()}
+        presets = frozenset(n for n, b in self.preset_buttons.items() if b.isChecked() and b.isEnabled())
         flags = frozenset(n for n, cb in self.flags.items() if cb.isChecked())
         label = self.label.currentText() if self.label.currentIndex() > 0 else None
         return FilterState(
             ranges=ranges,
             relative=self.relative.isChecked(),
+            presets=presets,
             flags=flags,
             min_rating=self.min_rating.currentIndex(),
             label=label,
         )
 
     def emit_state(self) -> None:
+        self._timer.stop()
         self.changed.emit(self.state())
 
     def _emit_soon(self) -> None:
@@ -198,36 +386,24 @@ class FilterPanel(QWidget):
 
     def _relative_toggled(self, relative: bool) -> None:
         for r in self.ranges.values():
-            lo, hi = r.range()
             r.set_relative(relative)
-            if relative:
-                r.set_range(lo * STEPS, hi * STEPS)
-            else:
-                r.set_range(lo / STEPS, hi / STEPS)
-        self.emit_state()
-
-    def _preset(self, preset: Preset, checked: bool) -> None:
-        for name, b in self.preset_buttons.items():
-            if name != preset.name:
-                b.setChecked(False)
-        for r in self.ranges.values():
-            r.set_range(0, STEPS if r.relative else 1.0)
-        if checked:
-            lo, hi = preset.percentile if self.relative.isChecked() else preset.absolute
-            self.ranges[preset.attribute].set_range(lo, hi)
         self.emit_state()
 
     def clear(self) -> None:
         for b in self.preset_buttons.values():
+            b.blockSignals(True)
             b.setChecked(False)
+            b.blockSignals(False)
         for r in self.ranges.values():
-            r.set_range(0, STEPS if r.relative else 1.0)
+            r.reset()
         for cb in self.flags.values():
             cb.blockSignals(True)
             cb.setChecked(False)
             cb.blockSignals(False)
-        self.min_rating.setCurrentIndex(0)
-        self.label.setCurrentIndex(0)
+        for box in (self.min_rating, self.label):
+            box.blockSignals(True)
+            box.setCurrentIndex(0)
+            box.blockSignals(False)
         self.emit_state()
 
     def _prompt(self) -> None:

@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QLabel,
     QListView,
     QMainWindow,
@@ -38,6 +37,7 @@ from .controllers import (
     ViewController,
     WindowContext,
 )
+from .controllers.view import SortBox
 from .delegate import PhotoDelegate
 from .dialogs import SettingsDialog
 from .filter_panel import FilterPanel
@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         return self.view.filters
 
     @property
-    def sort_box(self) -> QComboBox:
+    def sort_box(self) -> SortBox:
         return self.view.sort_box
 
     @property

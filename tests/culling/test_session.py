@@ -11,10 +11,11 @@ import pytest
 
 from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
 from clipiqa_desktop.culling.decisions import DecisionChange
-from clipiqa_desktop.culling.session import PRESETS, CullingSession, FilterState
+from clipiqa_desktop.culling.presets import PRESETS
+from clipiqa_desktop.culling.session import CullingSession, FilterState
 
 
-def _rec(name, sharp, bright=0.5, captured=None):
+def _rec(name, sharp, bright=0.5, captured=None, **measures):
     from clipiqa_desktop.imaging import PhotoMeta
 
     return PhotoRecord(
@@ -22,7 +23,7 @@ def _rec(name, sharp, bright=0.5, captured=None):
         1,
         1,
         fingerprint=name,
-        scores={"sharpness": sharp, "brightness": bright},
+        scores={"sharpness": sharp, "brightness": bright, **measures},
         embedding=np.ones(4, np.float32) / 2,
         meta=PhotoMeta(captured_at=captured),
     )
@@ -64,16 +65,89 @@ def test_absolute_and_relative_ranges_and_why(session):
     session.set_filters(FilterState(ranges={"sharpness": (0.0, 0.35)}))
     assert sorted(names(session)) == ["IMG_1.jpg", "IMG_3.jpg", "IMG_5.jpg", "IMG_8.jpg"]
     row = session.view[0]
-    assert session.why(row)[0].startswith("sharpness ") and "≤ 0.35" in session.why(row)[0]
+    assert session.why(row)[0].startswith("Sharpness (CLIP-IQA) ") and "≤ 0.35" in session.why(row)[0]
     session.set_filters(FilterState(ranges={"sharpness": (0.0, 20.0)}, relative=True))  # lowest 20 %
     assert sorted(names(session)) == ["IMG_1.jpg", "IMG_5.jpg"]
     assert "percentiles 0–20" in session.why(session.view[0])[0]
 
 
-def test_presets_are_ranges_on_known_attributes():
-    assert {p.name for p in PRESETS} == {"Blurry", "Too dark", "Too bright", "Noisy", "Low quality"}
-    for p in PRESETS:
-        assert 0 <= p.absolute[0] < p.absolute[1] <= 1 and 0 <= p.percentile[0] < p.percentile[1] <= 100
+NAN = float("nan")
+# name: focus, highlights_clipped, faces, eyes_closed, sharpness (NaN: not measured / no face)
+MEASURED = {
+    "A.jpg": (0.9, 0.00, 1, 0, 0.9),  # a keeper
+    "B.jpg": (0.1, 0.00, 0, NAN, 0.2),  # out of focus
+    "C.jpg": (0.8, 0.05, 0, NAN, 0.8),  # blown highlights
+    "D.jpg": (0.7, 0.00, 2, 1, 0.7),  # eyes closed
+    "E.jpg": (0.2, 0.10, 1, 1, 0.1),  # everything wrong
+    "F.jpg": (NAN, NAN, NAN, NAN, 0.05),  # not measured: never matches a pixel condition
+    "G.jpg": (0.6, 0.01, 0, NAN, 0.6),
+    "H.jpg": (0.5, 0.00, 0, NAN, 0.5),
+}
+
+
+@pytest.fixture
+def measured(tmp_path):
+    cat = Catalog(tmp_path / "m.sqlite")
+    folder = tmp_path / "measured"
+    fid = cat.folder_id(folder)
+    aid = cat.analysis_id("m", "512", 4, 100.0)
+    recs = []
+    for name, (focus, high, faces, eyes, sharp) in MEASURED.items():
+        values = {"focus": focus, "highlights_clipped": high, "faces": faces, "eyes_closed": eyes}
+        recs.append(_rec(name, sharp, **{k: v for k, v in values.items() if not np.isnan(v)}))
+    cat.write_batch(fid, aid, recs)
+    cat.set_last_analysis(fid, aid)
+    s = CullingSession(cat, folder)
+    yield s
+    s.close()
+    cat.close()
+
+
+def test_a_preset_matches_any_of_its_conditions(measured):
+    measured.set_filters(FilterState(presets=frozenset({"Reject candidates"})))
+    assert sorted(names(measured)) == ["B.jpg", "C.jpg", "D.jpg", "E.jpg"], "focus OR eyes OR highlights"
+    row = measured.row_of(int(measured.table.ids[measured.table.names.index("E.jpg")]))
+    assert measured.why(row) == [
+        "Focus 0.20 (Focus ≤ 0.30)",
+        "Eyes closed 1 (Eyes closed ≥ 1)",
+        "Blown highlights 10.0 % (Blown highlights ≥ 2.0 %)",
+    ]
+    assert FilterState(presets=frozenset({"Out of focus"})).active
+
+
+def test_two_presets_must_both_match_and_nan_never_matches(measured):
+    measured.set_filters(FilterState(presets=frozenset({"Out of focus", "Blown highlights"})))
+    assert names(measured) == ["E.jpg"]
+    measured.set_filters(FilterState(presets=frozenset({"Out of focus"}), ranges={"focus": (0.0, 1.0)}))
+    assert sorted(names(measured)) == ["B.jpg", "E.jpg"], "F has no focus: neither preset nor range"
+    measured.set_filters(FilterState(ranges={"focus": (0.0, 1.0)}))
+    assert "F.jpg" not in names(measured) and len(names(measured)) == 7
+    measured.set_filters(FilterState(ranges={"faces": (1.0, 2.0)}))  # a count range
+    assert sorted(names(measured)) == ["A.jpg", "D.jpg", "E.jpg"]
+
+
+def test_presets_relative_and_absolute(measured):
+    blurry = frozenset({"Blurry (CLIP-IQA)"})  # sharpness <= 0.35, or the lowest 15 % of the shoot
+    measured.set_filters(FilterState(presets=blurry))
+    assert sorted(names(measured)) == ["B.jpg", "E.jpg", "F.jpg"]
+    measured.set_filters(FilterState(presets=blurry, relative=True))
+    assert sorted(names(measured)) == ["E.jpg", "F.jpg"]
+    row = measured.row_of(int(measured.table.ids[measured.table.names.index("E.jpg")]))
+    assert measured.why(row) == ["Sharpness (CLIP-IQA) 0.10 (percentiles 0–15 of this shoot: 0.05–0.11)"]
+    # pixel presets keep their absolute meaning in relative mode
+    measured.set_filters(FilterState(presets=frozenset({"Out of focus"}), relative=True))
+    assert sorted(names(measured)) == ["B.jpg", "E.jpg"]
+
+
+def test_every_preset_is_a_valid_filter_and_unavailable_says_why(session, measured):
+    for preset in PRESETS:
+        session.set_filters(FilterState(presets=frozenset({preset.name})))  # no KeyError
+    assert session.unavailable(["sharpness", "focus"]) == {"focus": "index the folder again to measure focus"}
+    reasons = measured.unavailable(["focus", "faces", "face_focus", "eyes_closed", "quality"])
+    assert set(reasons) == {"face_focus", "quality"}
+    assert reasons["face_focus"] == "no face found in this folder"  # faces measured: none had one
+    assert reasons["quality"].startswith("Quality (CLIP-IQA) is not scored")
+    assert measured.count_maximum("faces") == 2.0 and session.count_maximum("faces") == 0.0
 
 
 def test_decisions_filters_undo_redo(session):

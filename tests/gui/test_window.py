@@ -20,7 +20,7 @@ def test_open_index_sort_reject_undo(qtbot, window, shoot, catalog):
     assert window.filters.count_label.text() == "<b>13</b> of 13 photos"
     assert window.failed_button.isVisible() and "1 failed" in window.failed_button.text()
 
-    window.sort_box.setCurrentText("sharpness")
+    window.sort_box.set_current_key("sharpness")
     session = window.session
     values = [session.table.score_column("sharpness")[r] for r in session.view[:12]]
     assert values == sorted(values)
@@ -73,12 +73,12 @@ def test_keys_stars_labels_pick_multiselect_and_auto_advance(qtbot, window, shoo
 def test_filters_presets_decisions_and_reject_all_shown(qtbot, window, shoot, catalog, monkeypatch):
     _open_and_index(qtbot, window, shoot)
     window.filters.relative.setChecked(True)
-    window.filters.preset_buttons["Blurry"].click()
+    window.filters.preset_buttons["Blurry (CLIP-IQA)"].click()
     shown = len(window.session.view)
     assert 0 < shown < 13
     assert f"<b>{shown}</b> of 13" in window.filters.count_label.text()
     row = int(window.session.view[0])
-    assert window.session.why(row)[0].startswith("sharpness")
+    assert window.session.why(row)[0].startswith("Sharpness (CLIP-IQA) ")
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.reject_all_shown()
     assert window.decisions.flush(10)
@@ -119,7 +119,7 @@ def test_custom_prompt_scores_from_embeddings_and_sorts(qtbot, window, shoot):
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")
     window.filters.score_button.click()
-    qtbot.waitUntil(lambda: window.sort_box.currentText() == "eyes_closed", timeout=60_000)
+    qtbot.waitUntil(lambda: window.sort_box.current_key() == "eyes_closed", timeout=60_000)
     qtbot.waitUntil(
         lambda: window.prompt_thread is not None and not window.prompt_thread.isRunning(), timeout=10_000
     )
@@ -229,9 +229,9 @@ def test_the_photo_keys_act_on_is_always_visibly_selected(qtbot, window, shoot):
     _open_and_index(qtbot, window, shoot)
     current = window.grid.currentIndex()
     assert current.isValid() and window.grid.selectionModel().isSelected(current)
-    window.filters.preset_buttons["Blurry"].click()
+    window.filters.preset_buttons["Blurry (CLIP-IQA)"].click()
     window.filters.clear()
-    window.sort_box.setCurrentText("sharpness")
+    window.sort_box.set_current_key("sharpness")
     current = window.grid.currentIndex()
     assert current.isValid() and window.grid.selectionModel().isSelected(current)
     assert window.target_rows() == [current.data(TableRowRole)]
@@ -244,11 +244,11 @@ def test_a_prompt_sort_does_not_follow_into_another_folder(qtbot, window, shoot,
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")
     window.filters.score_button.click()
-    qtbot.waitUntil(lambda: window.sort_box.currentText() == "eyes_closed", timeout=60_000)
+    qtbot.waitUntil(lambda: window.sort_box.current_key() == "eyes_closed", timeout=60_000)
     other = tmp_path / "other"
     other.mkdir()
     photo(200, 150, seed=1).save(other / "A.jpg")
     assert window.open_folder(other)  # this folder has no "eyes_closed" column
-    assert window.session.sort_key == "name" and window.sort_box.currentText() == "name"
+    assert window.session.sort_key == "name" and window.sort_box.current_key() == "name"
     qtbot.waitUntil(lambda: window.index_thread is None, timeout=60_000)
     assert window.model.rowCount() == 1
