@@ -208,3 +208,16 @@ def test_one_model_per_thread_and_no_start_up_chatter(astronaut, astronaut_face,
 def test_wrong_input_is_a_clear_error(extra):
     with pytest.raises(ValueError, match="H×W×3 uint8"):
         detect_faces(np.zeros((10, 10), np.float32))
+
+
+def test_measure_photo_gives_the_three_face_keys(astronaut, astronaut_face):
+    """What the indexer stores: the count, the sharpest face's focus, the faces with closed eyes;
+    without a face only the count (0), the other two absent (NaN in tables)."""
+    from clipiqa_desktop.measures.photo import measure_photo
+
+    keys = ("faces", "face_focus", "eyes_closed")
+    out = measure_photo(Image.fromarray(astronaut), keys=keys)
+    assert out == {"faces": 1.0, "face_focus": pytest.approx(astronaut_face.focus), "eyes_closed": 0.0}
+    shut = measure_photo(Image.fromarray(close_eyes(astronaut, astronaut_face.landmarks)), keys=keys)
+    assert shut["faces"] == 1.0 and shut["eyes_closed"] == 1.0
+    assert measure_photo(Image.fromarray(skimage_data.coffee()), keys=keys) == {"faces": 0.0}
