@@ -79,14 +79,16 @@ class _Decode(QRunnable):
 
 
 def _mask_image(mask: np.ndarray) -> QImage:
-    """A bool mask as an 8-bit indexed image: transparent, or the peaking colour where True."""
+    """A bool mask as an image: transparent, or the peaking colour where True. Made here, in the
+    pool thread, in the format a pixmap is drawn from, so that the GUI thread's QPixmap.fromImage
+    is a copy (0.2 s less per 24 MP frame on Z than converting an indexed image there)."""
     h, w = mask.shape
     stride = (w + 3) // 4 * 4
     buf = np.zeros((h, stride), np.uint8)
     buf[:, :w] = mask
-    img = QImage(buf.tobytes(), w, h, stride, QImage.Format.Format_Indexed8).copy()
+    img = QImage(buf.data, w, h, stride, QImage.Format.Format_Indexed8)
     img.setColorTable([0x00000000, PEAKING_COLOR.rgba()])
-    return img
+    return img.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)  # a copy: buf may go
 
 
 def peaking_levels(mask: np.ndarray) -> list[QImage]:
