@@ -132,7 +132,6 @@ def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
     segment rasterised with bilinear weights (the path of a point during the exposure).
     """
     h, w = img.shape[:2]
-    kernel = np.zeros((h, w), dtype=np.float64)
     samples = max(2, int(length * 8))
     t = np.linspace(-0.5, 0.5, samples) * (length - 1)
     theta = math.radians(angle)
@@ -142,15 +141,13 @@ def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
     y0 = np.floor(ys).astype(int)
     fx = xs - x0
     fy = ys - y0
-    for dy, dx, weight in (
-        (0, 0, (1 - fy) * (1 - fx)),
-        (0, 1, (1 - fy) * fx),
-        (1, 0, fy * (1 - fx)),
-        (1, 1, fy * fx),
-    ):
-        np.add.at(kernel, ((y0 + dy) % h, (x0 + dx) % w), weight)
+    index = np.concatenate(
+        [((y0 + dy) % h) * w + (x0 + dx) % w for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1))]
+    )
+    weight = np.concatenate([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+    kernel = np.bincount(index, weights=weight, minlength=h * w).reshape(h, w).astype(np.float32)
     kernel /= kernel.sum()
-    return _convolve_periodic(img, np.fft.rfft2(kernel).astype(np.complex64))
+    return _convolve_periodic(img, np.fft.rfft2(kernel))
 
 
 def frame(block: np.ndarray, height: int = FRAME[0], width: int = FRAME[1]) -> np.ndarray:
