@@ -13,13 +13,13 @@ One photo (`detect_faces`):
    find faces from ~2 % of the frame's long side (a small face in a group photo or a 24 MP frame).
 2. For each face, the face mesh (468 landmarks + irises) on an enlarged crop taken from the
    FULL-resolution image, the landmarks mapped back to the photo's pixels. A detection the mesh does
-   not confirm is not counted (this is what keeps a cat's face or a pattern in a tile out).
+   not confirm is not counted (a second guard against a pattern in a tile or an animal's face).
 3. Eyes: the eye aspect ratio (mean lid opening over the corner-to-corner width, three lid pairs)
    of each eye; `openness` is the mean of both eyes, `eyes_closed` when it is below
    `EYES_CLOSED_BELOW`.
-4. Focus: `measure_focus` on the face's landmark box at native resolution (eyes, brows, lashes and
-   hair edges are its detail), so a face missed by the autofocus reads soft even when the background
-   is sharp.
+4. Focus: `measure_focus` on the box around the eyes, brows and nose at native resolution (lashes,
+   brows and irises are its detail; no background or hair in it), so a face missed by the autofocus
+   reads soft even when the background behind it is sharp.
 
 mediapipe's graphs are not thread-safe: each thread gets its own detector and mesh
 (`threading.local`), created on first use. Their start-up chatter on stderr (TensorFlow Lite and
@@ -73,6 +73,15 @@ _EYES = (
 EYE_CONTOURS = (
     ((33, 246, 161, 160, 159, 158, 157, 173, 133), (33, 7, 163, 144, 145, 153, 154, 155, 133)),
     ((263, 466, 388, 387, 386, 385, 384, 398, 362), (263, 249, 390, 373, 374, 380, 381, 382, 362)),
+)
+# The landmarks whose box is the face's focus region: both eye contours, both brows, the nose tip and
+# the upper lip; inside the face for a frontal or three-quarter face, so a sharp background or hair
+# at the box's corners cannot make a soft face read sharp.
+FOCUS_REGION = (
+    *sorted({i for eye in EYE_CONTOURS for lid in eye for i in lid}),
+    *(70, 63, 105, 66, 107, 336, 296, 334, 293, 300),
+    1,
+    0,
 )
 # Start-up notices mediapipe's C++ side writes straight to stderr on the first graph of a thread.
 _BENIGN = re.compile(
@@ -331,12 +340,13 @@ def eye_openness(points: np.ndarray) -> tuple[float, float]:
 
 
 def _face_focus(rgb: np.ndarray, points: np.ndarray) -> float:
-    """measure_focus of the face's landmark box (brows to chin) at native resolution."""
+    """measure_focus of the eye region (`FOCUS_REGION`: eyes, brows, nose) at native resolution."""
     from .focus import luminance, measure_focus
 
     height, width = rgb.shape[:2]
-    x0, y0 = np.floor(points.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+    region = points[list(FOCUS_REGION)]
+    x0, y0 = np.floor(region.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(region.max(axis=0)).astype(int)
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(width, x1), min(height, y1)
     if x1 - x0 < 8 or y1 - y0 < 8:
