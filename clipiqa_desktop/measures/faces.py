@@ -107,10 +107,18 @@ class FacesUnavailableError(RuntimeError):
     """The [faces] extra is not installed or does not load (the message says why, on one line)."""
 
 
-@functools.cache
 def _load() -> Any:
-    """Import mediapipe (and OpenCV, which it brings) once per process; raise FacesUnavailableError
-    with the reason."""
+    """mediapipe and cv2 (a namespace); raise FacesUnavailableError with the reason. The import is
+    tried once per process, a failure included (a broken install is not retried for every photo)."""
+    loaded = _import()
+    if isinstance(loaded, str):
+        raise FacesUnavailableError(loaded)
+    return loaded
+
+
+@functools.cache
+def _import() -> Any:
+    """Import mediapipe (and OpenCV, which it brings): a namespace, or the reason it failed."""
     # cv2 (a mediapipe dependency with its own Qt 5 build) points QT_QPA_PLATFORM_PLUGIN_PATH and
     # QT_QPA_FONTDIR at its bundled plugins when imported; that would break the window's Qt 6 in
     # the same process, so both are restored.
@@ -121,10 +129,10 @@ def _load() -> Any:
         cv2 = importlib.import_module("cv2")  # installed with mediapipe, which has imported it
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "mediapipe":
-            raise FacesUnavailableError(_not_installed()) from None
-        raise FacesUnavailableError(_broken(exc)) from None
+            return _not_installed()
+        return _broken(exc)
     except Exception as exc:  # a missing system library (libGL, libglib) raises ImportError/OSError
-        raise FacesUnavailableError(_broken(exc)) from None
+        return _broken(exc)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -144,6 +144,26 @@ def test_faces_unavailable_says_how_to_install_without_a_traceback():
     assert "Traceback" not in proc.stderr
 
 
+def test_a_broken_install_is_one_line_and_tried_once(extra):
+    """mediapipe installed but OpenCV not loadable (here: blocked; in life a missing libGL/libglib):
+    one line naming the cause and the fix, the same answer again without a second import."""
+    code = (
+        "import sys\n"
+        "sys.modules['cv2'] = None\n"
+        "from clipiqa_desktop.measures import faces\n"
+        "print(faces.faces_unavailable())\n"
+        "print(faces.faces_unavailable())\n"
+        "print(faces._import.cache_info().misses)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, second, misses = proc.stdout.splitlines()
+    assert first.startswith("faces and eyes: mediapipe did not load (") and "cv2" in first
+    assert "libglib2.0-0" in first and "clipiqa-desktop[faces]" in first
+    assert second == first and misses == "1"
+    assert "Traceback" not in proc.stderr
+
+
 def test_extra_loads_and_leaves_qt_alone(extra):
     """OpenCV (brought by mediapipe) points Qt at its own Qt 5 plugins when imported; the window's
     Qt 6 in the same process must not inherit that."""
