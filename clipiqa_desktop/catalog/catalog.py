@@ -487,20 +487,36 @@ class Catalog:
         return [k for k in keys if counts.get(k, 0) < n]
 
     def add_scores(
-        self, analysis_id: int, photo_ids: np.ndarray, keys: Sequence[str], values: np.ndarray
+        self,
+        analysis_id: int,
+        photo_ids: np.ndarray,
+        keys: Sequence[str],
+        values: np.ndarray,
+        replace_beyond: float | None = None,
     ) -> int:
         """Fill in scores (N photos × K keys) computed from stored embeddings, in ONE transaction;
-        scores a photo already has are kept. Returns how many were added."""
+        scores a photo already has are kept, or with `replace_beyond` replaced when they differ by
+        more than that. Returns how many were added (or replaced)."""
         rows = [
             {"photo_id": int(pid), "analysis_id": int(analysis_id), "attribute": k, "value": float(v)}
             for pid, row in zip(photo_ids, values, strict=True)
             for k, v in zip(keys, row, strict=True)
             if np.isfinite(v)
         ]
+        stmt = insert(s.scores)
+        upsert = (
+            stmt.on_conflict_do_nothing()
+            if replace_beyond is None
+            else stmt.on_conflict_do_update(
+                index_elements=["photo_id", "analysis_id", "attribute"],
+                set_={"value": stmt.excluded.value},
+                where=func.abs(s.scores.c.value - stmt.excluded.value) > replace_beyond,
+            )
+        )
         added = 0
         with self._begin(write=True) as conn:
             for chunk in _chunks(rows, 5000):
-                added += conn.execute(insert(s.scores).on_conflict_do_nothing(), chunk).rowcount
+                added += conn.execute(upsert, chunk).rowcount
         return added
 
     # --- reading ---------------------------------------------------------------------------------

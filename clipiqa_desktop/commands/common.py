@@ -36,7 +36,9 @@ def load_scorer(args: argparse.Namespace) -> ClipIqaScorer:
     """Build the scorer from the shared model options; ScoringError becomes CommandError."""
     from ..scoring import ClipIqaScorer, ModelSpec
 
-    spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
+    spec = ModelSpec.from_options(
+        args.model, args.pretrained, args.weights, getattr(args, "learned_prompts", None)
+    )
     try:
         return ClipIqaScorer.load(spec, device=args.device, precision=args.precision)
     except ScoringError as exc:
@@ -47,11 +49,24 @@ def lazy_scorer(args: argparse.Namespace) -> LazyScorer:
     """The scorer of the shared model options, loaded on first use (an unchanged folder needs none)."""
     from ..scoring import LazyScorer, ModelSpec
 
-    spec = ModelSpec.from_options(args.model, args.pretrained, args.weights)
+    spec = ModelSpec.from_options(
+        args.model, args.pretrained, args.weights, getattr(args, "learned_prompts", None)
+    )
     try:
+        _ = spec.learned_pair  # a missing or unreadable learned-prompts file stops here, before any work
         return LazyScorer(spec, device=args.device, precision=args.precision)
     except ScoringError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def add_learned_prompts_option(parser: argparse.ArgumentParser) -> None:
+    """`--learned-prompts FILE` (score, index): CLIP-IQA+ context vectors that add quality_plus."""
+    parser.add_argument(
+        "--learned-prompts",
+        metavar="FILE",
+        help="CLIP-IQA+ learned prompt vectors (a .pth you supply; the released files are "
+        "non-commercial, S-Lab License 1.0): adds the attribute quality_plus",
+    )
 
 
 def resolve_long_side(size: int | str | None, scorer: ClipIqaScorer) -> int | None:

@@ -13,6 +13,7 @@ from ..scoring.errors import ScoringError
 from .common import (
     CommandError,
     Progress,
+    add_learned_prompts_option,
     discard_new_catalog,
     index_command,
     lazy_scorer,
@@ -30,6 +31,7 @@ EPILOG = """examples:
   clipiqa-desktop index ~/shoots/wedding              new and changed photos of the folder
   clipiqa-desktop index -r ~/cards/EOS_DIGITAL        with every sub-folder (DCIM/100CANON, ...)
   clipiqa-desktop index shoot/ --weights ~/models/RN50.pt --size 1024
+  clipiqa-desktop index shoot/ --learned-prompts ~/models/CLIP-IQA+_learned_prompts.pth
 
 exit status: 0 every photo indexed; 1 some photos cannot be read (each listed, also those that
 failed in an earlier run); 2 nothing could run (bad arguments, catalog, weights, model or device);
@@ -53,6 +55,7 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("-r", "--recursive", action="store_true", help="also index sub-folders")
     p.add_argument("--batch-size", type=positive, default=8, metavar="N", help="images per model call")
     p.add_argument("--workers", type=positive, default=2, metavar="N", help="decoding threads")
+    add_learned_prompts_option(p)
     p.set_defaults(run=run)
 
 

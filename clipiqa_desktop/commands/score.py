@@ -20,7 +20,15 @@ from ..scoring import (
     parse_attribute_list,
     parse_prompt_pair,
 )
-from .common import CommandError, Progress, load_scorer, positive, resolve_long_side
+from ..scoring.learned import ALIASES as LEARNED_ALIASES
+from .common import (
+    CommandError,
+    Progress,
+    add_learned_prompts_option,
+    load_scorer,
+    positive,
+    resolve_long_side,
+)
 
 if TYPE_CHECKING:
     from ..indexing.stream import PhotoResult
@@ -30,6 +38,7 @@ EPILOG = """examples:
   clipiqa-desktop score --attributes quality,sharpness --format json IMG_0001.JPG
   clipiqa-desktop score --prompt "Eyes closed.:Eyes open." --format csv shoot/ > eyes.csv
   clipiqa-desktop score --weights ~/models/RN50.pt --size full tid2013/I01.BMP
+  clipiqa-desktop score --learned-prompts CLIP-IQA+_learned_prompts.pth --attributes quality+ shoot/
 
 exit status: 0 all scored, 1 some photos failed (reported per photo), 2 nothing could run"""
 
@@ -59,7 +68,8 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         "--attributes",
         default=",".join(DEFAULT_ATTRIBUTES),
         metavar="KEYS",
-        help=f"comma-separated, from: {', '.join(DEFAULT_ATTRIBUTES)}; or 'all' (default: all twelve)",
+        help=f"comma-separated, from: {', '.join(DEFAULT_ATTRIBUTES)}; or 'all' (default: all twelve); "
+        "--learned-prompts adds quality_plus (alias quality+)",
     )
     p.add_argument(
         "--prompt",
@@ -80,16 +90,36 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     p.add_argument("-r", "--recursive", action="store_true", help="also look inside sub-folders")
+    add_learned_prompts_option(p)
     p.set_defaults(run=run)
 
 
-def parse_pairs(attributes: str, prompts: list[str]) -> list[AttributePair]:
-    """Attribute keys plus custom prompt pairs; keys must be unique."""
+def without_quality_plus(attributes: str) -> tuple[str, bool]:
+    """The attribute list without quality_plus / quality+ (the learned-prompts file gives that
+    pair, scoring/learned.py), and whether it was asked for."""
+    keys = [k.strip() for k in attributes.split(",")]
+    rest = [k for k in keys if k.lower() not in LEARNED_ALIASES]
+    return ",".join(rest), len(rest) < len(keys)
+
+
+def parse_pairs(
+    attributes: str, prompts: list[str], learned: AttributePair | None = None
+) -> list[AttributePair]:
+    """Attribute keys plus custom prompt pairs (and the learned quality_plus pair, last); keys must
+    be unique."""
+    attributes, wants_learned = without_quality_plus(attributes)
+    if wants_learned and learned is None:
+        raise CommandError(
+            "quality_plus (CLIP-IQA+) needs its learned prompts: add --learned-prompts FILE "
+            "(you supply the file; see the README)"
+        )
     try:
         pairs = parse_attribute_list(attributes) if attributes.strip() else []
         pairs += [parse_prompt_pair(p) for p in prompts]
     except PromptError as exc:
         raise CommandError(str(exc)) from exc
+    if learned is not None:
+        pairs.append(learned)
     keys = [p.key for p in pairs]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
@@ -97,6 +127,15 @@ def parse_pairs(attributes: str, prompts: list[str]) -> list[AttributePair]:
     if not pairs:
         raise CommandError("nothing to score: give --attributes or --prompt")
     return pairs
+
+
+def _learned_pair(path: str) -> AttributePair:
+    from ..scoring.learned import LearnedPromptError, learned_pair
+
+    try:
+        return learned_pair(Path(path).expanduser())
+    except LearnedPromptError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class _Writer:
@@ -139,7 +178,9 @@ class _Writer:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        pairs = parse_pairs(args.attributes, args.prompt)
+        learned_file = getattr(args, "learned_prompts", None)
+        learned = _learned_pair(learned_file) if learned_file else None  # a missing file: stop here
+        pairs = parse_pairs(args.attributes, args.prompt, learned)
         sel = find_photos(args.paths, recursive=args.recursive)
         # Missing and unreadable files get a row where they were given; folders a line here.
         errors = {p: "file not found" for p in sel.missing}
@@ -157,7 +198,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 + ", ".join(args.paths)
                 + (f" ({len(sel.skipped)} other files skipped)" if sel.skipped else "")
             )
-        scorer = load_scorer(args) if sel.photos else None
+        scorer = load_scorer(args) if sel.photos else None  # checks the learned prompts' shape
     except CommandError as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2

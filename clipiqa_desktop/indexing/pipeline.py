@@ -94,6 +94,7 @@ class IndexSummary:
     seconds: float = 0.0
     filled_in: list[str] = field(default_factory=list)  # attributes scored from stored embeddings
     filled_in_scores: int = 0  # how many scores that added
+    learned_rescored: int = 0  # quality_plus values added or changed (another learned-prompts file)
     # XMP sidecars changed by another tool since the catalog last saw them (culling/xmp_import.py)
     sidecars_imported: int = 0  # photos whose decision a changed sidecar changed
     sidecars_kept: int = 0  # changed sidecars older than the decision made here (not imported)
@@ -125,6 +126,11 @@ class IndexSummary:
             notes.append(
                 f"{self.filled_in_scores} scores of {', '.join(self.filled_in)} filled in from the "
                 "stored embeddings"
+            )
+        if self.learned_rescored:
+            notes.append(
+                f"quality_plus of {counted(self.learned_rescored, 'photo')} scored with the learned "
+                "prompts from the stored embeddings"
             )
         if self.sidecars_imported:
             n = self.sidecars_imported
@@ -226,6 +232,7 @@ def _index_folder(
     cancel: threading.Event | None,
 ) -> IndexSummary:
     options = options or IndexOptions()
+    learned = scorer.learned_pair  # CLIP-IQA+ quality_plus; a missing file stops the run here
     folder = Path(folder).expanduser()
     if not folder.exists():
         raise IndexingError(f"folder {folder} does not exist")
@@ -367,7 +374,7 @@ def _index_folder(
     stream = score_photos(
         list(by_path),
         model,
-        pairs,
+        [*pairs, learned] if learned is not None else pairs,
         long_side,
         batch_size=options.batch_size,
         workers=options.workers,
@@ -430,6 +437,7 @@ def _fill_in(
     """Score attributes that photos indexed earlier lack (e.g. one added to the program since)
     from their stored embeddings: one matrix product, no image decoded. The model is loaded only
     when the attribute's text features are not cached in the catalog yet."""
+    _fill_in_learned(catalog, scorer, tree, analysis_id, summary, on_batch)
     missing = catalog.unscored_attributes(tree, analysis_id, [p.key for p in pairs])
     if not missing:
         return
@@ -443,6 +451,39 @@ def _fill_in(
     if added:
         summary.filled_in = missing
         summary.filled_in_scores = added
+        if on_batch is not None:
+            on_batch([int(i) for i in ids])
+
+
+# A stored quality_plus further than this from the run's learned prompts' value was made with
+# another file and is replaced; closer ones are the same file (the stream's values come from the
+# fp32 embedding, the stored ones from its float16 copy: they differ by ~1e-4).
+LEARNED_TOLERANCE = 0.005
+
+
+def _fill_in_learned(
+    catalog: Catalog,
+    scorer: ClipIqaScorer | LazyScorer,
+    tree: list[int],
+    analysis_id: int,
+    summary: IndexSummary,
+    on_batch: Callable[[list[int]], None] | None,
+) -> None:
+    """CLIP-IQA+ `quality_plus` (scoring/learned.py) of every photo of the tree, from the stored
+    embeddings and the run's learned-prompts file: photos indexed before get it, and a file that
+    changed since replaces the old values. One matrix product; the two text features are cached in
+    the catalog under the file's hash, so the model loads only for a file never seen before."""
+    pair = scorer.learned_pair
+    if pair is None:
+        return
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return scorer.get().text_features(texts).float().cpu().numpy()
+
+    ids, values = prompt_scores(catalog, tree, analysis_id, [pair], encode)
+    changed = catalog.add_scores(analysis_id, ids, [pair.key], values, replace_beyond=LEARNED_TOLERANCE)
+    if changed:
+        summary.learned_rescored = changed
         if on_batch is not None:
             on_batch([int(i) for i in ids])
 

@@ -78,15 +78,23 @@ class ScorerSpec:
     weights: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    learned_prompts: str | None = None  # CLIP-IQA+ context file (scoring/learned.py)
 
     @classmethod
     def of(cls, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> ScorerSpec:
-        return cls(spec.arch, spec.pretrained, str(spec.weights) if spec.weights else None, device, precision)
+        learned = str(spec.learned_prompts) if spec.learned_prompts else None
+        weights = str(spec.weights) if spec.weights else None
+        return cls(spec.arch, spec.pretrained, weights, device, precision, learned)
 
     def model_spec(self) -> ModelSpec:
         from ..scoring.spec import ModelSpec
 
-        return ModelSpec(self.model, self.pretrained, Path(self.weights) if self.weights else None)
+        return ModelSpec(
+            self.model,
+            self.pretrained,
+            Path(self.weights) if self.weights else None,
+            Path(self.learned_prompts) if self.learned_prompts else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ def slugify(text: str) -> str:
 # Keys a prompt pair may not be named: the built-in attributes, and the fields `list --where` and
 # `--sort` already use (a pair called "rating" could never be filtered on).
 RESERVED_KEYS: frozenset[str] = frozenset(_BY_KEY) | {
+    "quality_plus",  # CLIP-IQA+ with learned prompts (scoring/learned.py)
     "rating",
     "picked",
     "label",

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -22,6 +23,7 @@ from torch import nn
 from .attributes import AttributePair
 from .device import Precision, resolve_device, resolve_precision, torch_dtype
 from .errors import ScoringError
+from .learned import is_learned
 from .model import ModelSpec, load_clip
 from .pooling import make_size_agnostic, min_input_side
 from .scores import pair_scores
@@ -79,6 +81,7 @@ class ClipIqaScorer:
         self._std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
         self._text_cache: dict[str, torch.Tensor] = {}
         self._lock = threading.Lock()
+        self.learned_pair: AttributePair | None = None  # CLIP-IQA+ quality_plus, once loaded
 
     def get(self) -> ClipIqaScorer:
         """A loaded scorer is its own provider (see LazyScorer)."""
@@ -90,7 +93,23 @@ class ClipIqaScorer:
         dev = resolve_device(device)
         prec = resolve_precision(precision, dev)
         model, tokenizer = load_clip(spec)
-        return cls(model, tokenizer, dev, prec, model_id=spec.model_id)
+        scorer = cls(model, tokenizer, dev, prec, model_id=spec.model_id)
+        if spec.learned_prompts is not None:
+            scorer.add_learned_prompts(spec.learned_prompts)
+        return scorer
+
+    def add_learned_prompts(self, path: Path) -> AttributePair:
+        """Load a CLIP-IQA+ context file (scoring/learned.py) and cache its two text features; the
+        returned `quality_plus` pair scores with them like any pair. LearnedPromptError when the
+        file does not fit this model."""
+        from .learned import learned_pair, learned_text_features
+
+        pair = learned_pair(path)
+        with self._lock:
+            feats = learned_text_features(self._text_model, self._tokenizer, path, self.model_id)
+            self._text_cache[pair.positive], self._text_cache[pair.negative] = feats[0], feats[1]
+        self.learned_pair = pair
+        return pair
 
     @property
     def embed_dim(self) -> int:
@@ -105,6 +124,11 @@ class ClipIqaScorer:
         """Unit text features (len(prompts), D) in fp32, cached per prompt string."""
         with self._lock:
             missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
+            learned = [p for p in missing if is_learned(p)]
+            if learned:  # never tokenize a cache key as text: that would score random prompts
+                raise ScoringError(
+                    "quality_plus needs its learned-prompts file (--learned-prompts FILE, or Settings)"
+                )
             if missing:
                 with torch.inference_mode():
                     tokens = self.tokenize(missing).to(self.device)

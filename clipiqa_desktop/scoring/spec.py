@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
 from .errors import UnknownModel
 
 if TYPE_CHECKING:
+    from .attributes import AttributePair
     from .engine import ClipIqaScorer
 
 
@@ -28,6 +29,18 @@ class ModelSpec:
     arch: str = DEFAULT_MODEL
     pretrained: str = DEFAULT_PRETRAINED
     weights: Path | None = None
+    # CLIP-IQA+ context file (scoring/learned.py): adds `quality_plus`; not part of model_id
+    learned_prompts: Path | None = None
+
+    @cached_property
+    def learned_pair(self) -> AttributePair | None:
+        """The `quality_plus` pair of `learned_prompts` (hashes the file, no torch), or None.
+        LearnedPromptError when the file cannot be read."""
+        if self.learned_prompts is None:
+            return None
+        from .learned import learned_pair
+
+        return learned_pair(self.learned_prompts)
 
     @cached_property
     def model_id(self) -> str:
@@ -40,9 +53,10 @@ class ModelSpec:
 
     def for_model_id(self, model_id: str) -> ModelSpec:
         """The spec that rebuilds the model `model_id` was made with (to encode new prompts for its
-        stored embeddings); this spec itself when it is that model."""
+        stored embeddings); this spec itself when it is that model (without learned prompts: plain
+        texts are encoded, and a broken context file must not stop that)."""
         if self.model_id == model_id:
-            return self
+            return replace(self, learned_prompts=None) if self.learned_prompts else self
         arch, _, source = model_id.partition("/")
         if source.startswith("file:"):
             name = source[5:].split("#", 1)[0]
@@ -55,13 +69,20 @@ class ModelSpec:
         return ModelSpec(arch, source)
 
     @classmethod
-    def from_options(cls, arch: str | None, pretrained: str | None, weights: str | None) -> ModelSpec:
+    def from_options(
+        cls,
+        arch: str | None,
+        pretrained: str | None,
+        weights: str | None,
+        learned_prompts: str | None = None,
+    ) -> ModelSpec:
         """Apply defaults and the CLIPIQA_WEIGHTS environment variable."""
         weights = weights or os.environ.get(WEIGHTS_ENV) or None
         return cls(
             arch=arch or DEFAULT_MODEL,
             pretrained=pretrained or DEFAULT_PRETRAINED,
             weights=Path(weights).expanduser() if weights else None,
+            learned_prompts=Path(learned_prompts).expanduser() if learned_prompts else None,
         )
 
 
@@ -76,6 +97,11 @@ class LazyScorer:
         self._device, self._precision = device, precision
         self._scorer: ClipIqaScorer | None = None
         self._lock = threading.Lock()
+
+    @property
+    def learned_pair(self) -> AttributePair | None:
+        """The CLIP-IQA+ `quality_plus` pair of the spec's learned prompts, without loading."""
+        return self.spec.learned_pair
 
     @property
     def loaded(self) -> bool:
