@@ -55,6 +55,12 @@ class SettingsDialog(QDialog):
         self.pretrained = QLineEdit(settings.pretrained)
         self.weights = QLineEdit(settings.weights)
         self.weights.setPlaceholderText("download through open_clip (needs the internet once)")
+        self.learned_prompts = QLineEdit(settings.learned_prompts)
+        self.learned_prompts.setPlaceholderText("none (CLIP-IQA+ files are non-commercial: you supply one)")
+        self.learned_prompts.setToolTip(
+            "A CLIP-IQA+ learned-prompts file (.pth): indexing then also scores Quality+ (CLIP-IQA+), "
+            "for photos indexed before too, from their stored embeddings."
+        )
         self.device = QComboBox()
         self.device.addItems(list(DEVICE_CHOICES))
         self.device.setCurrentText(settings.device)
@@ -86,6 +92,10 @@ class SettingsDialog(QDialog):
         form.addRow(
             "Weights file", _file_row(self.weights, "CLIP weights", "Checkpoints (*.pt *.bin *.safetensors)")
         )
+        form.addRow(
+            "Learned prompts",
+            _file_row(self.learned_prompts, "CLIP-IQA+ learned prompts", "PyTorch files (*.pth *.pt)"),
+        )
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("Analysis size", self.size_box)
@@ -116,11 +126,16 @@ class SettingsDialog(QDialog):
         if size not in ("auto", "full") and not (size.isdigit() and 32 <= int(size) <= 16384):
             self.error.setText("Analysis size must be auto, full or a pixel count between 32 and 16384.")
             return
+        learned = self.learned_prompts.text().strip()
+        if learned and not Path(learned).expanduser().is_file():
+            self.error.setText(f"The learned-prompts file {learned} does not exist.")
+            return
         self.settings = replace(
             self.settings,
             model=self.model.text().strip() or "RN50",
             pretrained=self.pretrained.text().strip() or "openai",
             weights=self.weights.text().strip(),
+            learned_prompts=learned,
             device=self.device.currentText(),
             precision=self.precision.currentText(),
             size=size,

@@ -24,6 +24,7 @@ PERSISTED = (
     "model",
     "pretrained",
     "weights",
+    "learned_prompts",
     "device",
     "precision",
     "size",
@@ -40,6 +41,8 @@ class AppSettings:
     model: str = DEFAULT_MODEL
     pretrained: str = DEFAULT_PRETRAINED
     weights: str = ""
+    # CLIP-IQA+ learned prompts (a context file the user supplies): adds quality_plus when indexing
+    learned_prompts: str = ""
     device: str = "auto"
     precision: str = "auto"
     size: str = "auto"  # "auto", "full" or a pixel count
@@ -93,6 +96,7 @@ class AppSettings:
             model=get("model", d.model),
             pretrained=get("pretrained", d.pretrained),
             weights=get("weights", d.weights),
+            learned_prompts=get("learned_prompts", d.learned_prompts),
             device=get("device", d.device),
             precision=get("precision", d.precision),
             size=get("size", d.size),

@@ -43,7 +43,9 @@ class ScorerHolder:
         """The settings' model; the CLIPIQA_WEIGHTS environment variable applies as on the CLI."""
         from ..scoring.spec import ModelSpec
 
-        spec = ModelSpec.from_options(settings.model, settings.pretrained, settings.weights or None)
+        spec = ModelSpec.from_options(
+            settings.model, settings.pretrained, settings.weights or None, settings.learned_prompts or None
+        )
         return ScorerSpec.of(spec, settings.device, settings.precision)
 
 
