@@ -52,11 +52,12 @@ pytest: $(FACES_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench,faces]'
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/index_throughput.py
 	$(PY) benchmarks/gui_latency.py
 	$(PY) benchmarks/xmp_export.py
+	$(PY) benchmarks/flag_accuracy.py
 
 # Runs every failure case of docs/reliability.md against the real command line and rewrites that
 # page; --memory first runs benchmarks/memory_50k.py (50,000 generated photos, ~20 minutes).
