@@ -4,14 +4,19 @@ pair and the "relative to this shoot" switch. It emits plain FilterState values;
 them (numpy over the whole table: nothing here runs per photo).
 
 The range sliders are superqt's `QLabeledDoubleRangeSlider` (both ends on one track, each end's
-value shown and editable) and the groups superqt's `QCollapsible`."""
+value shown and editable) and the groups superqt's `QCollapsible`. superqt and the sliders cost
+about half a second of CPU (its import pulls qtpy's star imports), so they are built just after the
+window's first paint (or at once when something asks for `ranges` or `groups`): the grid shows
+first."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,13 +30,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QCollapsible, QLabeledDoubleRangeSlider
 
 from ..catalog.records import LABELS
 from ..culling.presets import PRESETS, Preset
 from ..culling.session import FilterState
 from ..measures.registry import GROUP_TITLES, PIXEL_KEYS, attribute_info
 from ..scoring.attributes import DEFAULT_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from superqt import QCollapsible
 
 # The rows every panel has, in the order of their groups; other attributes of a folder (CLIP-IQA+
 # quality, the user's prompt pairs) get a row when the folder has them.
@@ -57,6 +64,8 @@ class RangeRow(QWidget):
 
     def __init__(self, key: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from superqt import QLabeledDoubleRangeSlider
+
         self.key = key
         self.info = attribute_info(key)
         self.relative = False
@@ -225,29 +234,17 @@ class FilterPanel(QWidget):
         self.relative.toggled.connect(self._relative_toggled)
         outer.addWidget(self.relative)
 
-        self.groups: dict[str, QCollapsible] = {}
+        self._groups: dict[str, QCollapsible] = {}
         self._forms: dict[str, QFormLayout] = {}
-        for group in GROUPS:
-            section = QCollapsible(GROUP_TITLES[group])
-            section.toggleButton().setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            body = QWidget()
-            form = QFormLayout(body)
-            form.setContentsMargins(0, 0, 0, 0)
-            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # names above: long tracks
-            form.setVerticalSpacing(2)
-            section.addWidget(body)
-            self.groups[group] = section
-            self._forms[group] = form
-            outer.addWidget(section)
-        self.ranges: dict[str, RangeRow] = {}
-        for key in FIXED_KEYS:
-            self._add_row(key)
-        self.groups["custom"].setVisible(False)  # until the folder has a prompt pair
-        for group, section in self.groups.items():
-            if group in COLLAPSED:
-                section.collapse(animate=False)
-            else:
-                section.expand(animate=False)
+        self._ranges: dict[str, RangeRow] = {}
+        self._columns: tuple[list[str], Mapping[str, str], Mapping[str, float]] | None = None
+        self._build_scheduled = False
+        self._ranges_area = QWidget()
+        self._ranges_layout = QVBoxLayout(self._ranges_area)
+        self._ranges_layout.setContentsMargins(0, 0, 0, 0)
+        self._loading = QLabel("Range sliders …")
+        self._ranges_layout.addWidget(self._loading)
+        outer.addWidget(self._ranges_area)
 
         decisions = QGroupBox("Decisions")
         dform = QFormLayout(decisions)
@@ -295,6 +292,74 @@ class FilterPanel(QWidget):
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.emit_state)
 
+    # --- the range sliders, built after the first paint ----------------------------------------------
+    @property
+    def ranges(self) -> dict[str, RangeRow]:
+        self.build_ranges()
+        return self._ranges
+
+    @property
+    def groups(self) -> dict[str, QCollapsible]:
+        self.build_ranges()
+        return self._groups
+
+    @property
+    def built(self) -> bool:
+        """Whether the range sliders exist yet (see the module docstring)."""
+        return bool(self._groups)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self.built and not self._build_scheduled:  # after this paint pass: the grid is shown
+            self._build_scheduled = True
+            QTimer.singleShot(0, self, self.build_ranges)  # not after the panel is gone
+
+    def build_ranges(self) -> None:
+        """Build the grouped range sliders (once); the folder's columns, if already known, apply."""
+        if self.built:
+            return
+        from superqt import QCollapsible
+
+        container = QWidget()
+        column = QVBoxLayout(container)
+        column.setContentsMargins(0, 0, 0, 0)
+        for group in GROUPS:
+            section = QCollapsible(GROUP_TITLES[group])
+            section.toggleButton().setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            section_layout = section.layout()
+            if section_layout is not None:  # folded sections take one line, not a line and a gap
+                section_layout.setContentsMargins(0, 0, 0, 0)
+                section_layout.setSpacing(2)
+            body = QWidget()
+            form = QFormLayout(body)
+            form.setContentsMargins(0, 0, 0, 6)
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # names above: long tracks
+            form.setVerticalSpacing(2)
+            section.addWidget(body)
+            self._groups[group] = section
+            self._forms[group] = form
+            column.addWidget(section)
+        for key in FIXED_KEYS:
+            self._add_row(key)
+        self._groups["custom"].setVisible(False)  # until the folder has a prompt pair
+        if self._columns is not None:
+            self._apply_columns(*self._columns)
+        self._loading.hide()
+        self._ranges_layout.addWidget(container)
+        for group, section in self._groups.items():
+            if group in COLLAPSED:
+                section.collapse(animate=False)
+            else:
+                section.expand(animate=False)
+        # once more when the new rows are shown and laid out: an open section takes its content's
+        # height, which rows not yet shown do not count
+        QTimer.singleShot(0, self, self._refit)
+
+    def _refit(self) -> None:
+        for section in self._groups.values():
+            if section.isExpanded():
+                section.expand(animate=False)
+
     def _add_row(self, key: str) -> RangeRow:
         row = RangeRow(key)
         if self.relative.isChecked():
@@ -302,7 +367,7 @@ class FilterPanel(QWidget):
         row.changed.connect(self._emit_soon)
         group = attribute_info(key).group
         self._forms[group].addRow(row.name, row)
-        self.ranges[key] = row
+        self._ranges[key] = row
         return row
 
     # --- what the folder has ----------------------------------------------------------------------
@@ -314,11 +379,21 @@ class FilterPanel(QWidget):
         the reason on hover (their filter cleared: a filter on nothing would hide every photo),
         and each count's track up to the shoot's maximum. Emits (soon) when a filter had to be cleared."""
         present = list(attributes)
+        self._columns = (present, dict(unavailable), dict(maxima))
+        cleared = self._apply_columns(present, unavailable, maxima) if self.built else False
+        for preset in PRESETS:
+            cleared |= self._set_preset_availability(preset, unavailable)
+        if cleared:
+            self._emit_soon()  # not from inside the session's event that brought the columns
+
+    def _apply_columns(
+        self, present: list[str], unavailable: Mapping[str, str], maxima: Mapping[str, float]
+    ) -> bool:
         cleared = False
         for key in present:
-            if key not in self.ranges:
+            if key not in self._ranges:
                 self._add_row(key)
-        for key, row in self.ranges.items():
+        for key, row in self._ranges.items():
             extra = key not in FIXED_KEYS
             shown = not extra or key in present
             row.setVisible(shown)
@@ -330,14 +405,11 @@ class FilterPanel(QWidget):
             row.set_reason(reason)
             if key in maxima:
                 row.set_count_maximum(maxima[key])
-        self.groups["custom"].setVisible(any(not r.isHidden() for r in self._rows_of("custom")))
-        for preset in PRESETS:
-            cleared |= self._set_preset_availability(preset, unavailable)
-        if cleared:
-            self._emit_soon()  # not from inside the session's event that brought the columns
+        self._groups["custom"].setVisible(any(not r.isHidden() for r in self._rows_of("custom")))
+        return cleared
 
     def _rows_of(self, group: str) -> list[RangeRow]:
-        return [r for r in self.ranges.values() if r.info.group == group]
+        return [r for r in self._ranges.values() if r.info.group == group]
 
     def _set_preset_availability(self, preset: Preset, unavailable: Mapping[str, str]) -> bool:
         button = self.preset_buttons[preset.name]
@@ -364,7 +436,7 @@ class FilterPanel(QWidget):
 
     # --- the state ----------------------------------------------------------------------------------
     def state(self) -> FilterState:
-        ranges = {k: r.range() for k, r in self.ranges.items() if r.isEnabled() and not r.is_full()}
+        ranges = {k: r.range() for k, r in self._ranges.items() if r.isEnabled() and not r.is_full()}
         presets = frozenset(n for n, b in self.preset_buttons.items() if b.isChecked() and b.isEnabled())
         flags = frozenset(n for n, cb in self.flags.items() if cb.isChecked())
         label = self.label.currentText() if self.label.currentIndex() > 0 else None
@@ -385,7 +457,7 @@ class FilterPanel(QWidget):
         self._timer.start()
 
     def _relative_toggled(self, relative: bool) -> None:
-        for r in self.ranges.values():
+        for r in self._ranges.values():
             r.set_relative(relative)
         self.emit_state()
 
@@ -394,7 +466,7 @@ class FilterPanel(QWidget):
             b.blockSignals(True)
             b.setChecked(False)
             b.blockSignals(False)
-        for r in self.ranges.values():
+        for r in self._ranges.values():
             r.reset()
         for cb in self.flags.values():
             cb.blockSignals(True)

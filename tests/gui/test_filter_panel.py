@@ -75,6 +75,20 @@ def _shown(window) -> list[str]:
     return sorted(window.session.table.names[r] for r in window.session.view)
 
 
+def test_the_range_sliders_come_after_the_first_paint(qtbot):
+    from clipiqa_desktop.gui.filter_panel import FilterPanel
+
+    panel = FilterPanel()
+    qtbot.addWidget(panel)
+    assert not panel.built and panel.state().ranges == {}, "nothing of superqt before the window shows"
+    panel.set_columns(["sharpness"], {"focus": "index the folder again to measure focus"}, {})
+    assert not panel.preset_buttons["Out of focus"].isEnabled(), "presets follow the folder at once"
+    panel.show()
+    qtbot.waitUntil(lambda: panel.built, timeout=5000)
+    assert not panel.ranges["focus"].isEnabled(), "the columns known before apply when it is built"
+    assert panel.ranges["sharpness"].isEnabled()
+
+
 def test_groups_readable_names_and_sort_box(window, opened):
     panel = window.filters
     titles = [panel.groups[g].text() for g in ("technical", "people", "look", "feel")]
