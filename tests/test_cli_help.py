@@ -15,6 +15,7 @@ from PIL import Image
 from clipiqa_desktop.cli import COMMANDS, main
 from clipiqa_desktop.commands import listing, score
 from clipiqa_desktop.measures.photo import measurable_keys
+from clipiqa_desktop.measures.registry import PIXEL_KEYS
 from clipiqa_desktop.scoring import DEFAULT_ATTRIBUTES
 
 from .conftest import TINY_ARGS, photo
@@ -167,9 +168,11 @@ def test_options_a_command_does_not_use_are_refused(tmp_path, capsys):
 
 def test_attributes_help_lists_every_valid_name(capsys):
     text = " ".join(_help(capsys, "score").split())  # undo the line wrapping
-    listed = re.search(r"--attributes KEYS comma-separated, from: ([a-z, ]+);", text)
-    assert listed is not None, text
-    assert listed.group(1).split(", ") == list(DEFAULT_ATTRIBUTES)
+    pixels = re.search(r"--attributes KEYS comma-separated, from the pixel measures ([a-z_, ]+) \(", text)
+    pairs = re.search(r" and the CLIP-IQA pairs ([a-z, ]+); or 'all'", text)
+    assert pixels is not None and pairs is not None, text
+    assert pixels.group(1).split(", ") == list(PIXEL_KEYS)
+    assert pairs.group(1).split(", ") == list(DEFAULT_ATTRIBUTES)
 
 
 def test_verbose_is_accepted_after_the_command_name_too(tmp_path, capsys):
@@ -216,14 +219,15 @@ def test_a_malformed_prompt_is_refused_by_score_and_list(indexed, capsys, prompt
     assert message in err and out == ""
     assert main(["list", str(folder), *cat, "--format", "json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert set(rows[0]["scores"]) == set(DEFAULT_ATTRIBUTES), "nothing was saved by the refused prompt"
+    measured = {k for k in measurable_keys() if k not in ("face_focus", "eyes_closed")}
+    assert set(rows[0]["scores"]) == set(DEFAULT_ATTRIBUTES) | measured, "the refused prompt saved nothing"
 
 
 def test_two_prompts_with_one_key_are_refused_by_list(indexed, capsys):
     folder, cat = indexed
     args = ["--prompt", "Eyes closed.:Eyes open.", "--prompt", "Eyes closed!:Eyes wide open."]
     assert main(["list", str(folder), *cat, *TINY_ARGS[:-2], *args]) == 2
-    assert "two --prompt pairs have the key eyes_closed" in capsys.readouterr().err
+    assert "two --prompt pairs have the key custom_eyes_closed" in capsys.readouterr().err
 
 
 # --- JSON lines --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from clipiqa_desktop.cli import main
+from clipiqa_desktop.measures.photo import measurable_keys
 
 from .conftest import TINY_ARGS as TINY
 from .conftest import photo
@@ -59,7 +60,9 @@ def test_all_good_exits_zero_and_prints_a_table(shoot, capsys):
     out, _ = capsys.readouterr()
     lines = out.splitlines()
     assert code == 0
+    # the pixel measures first (no CLIP model needed for them), then the twelve CLIP-IQA pairs
     assert lines[0].split() == [
+        *measurable_keys(),
         "quality",
         "brightness",
         "sharpness",
@@ -96,10 +99,10 @@ def test_custom_prompt_and_csv(shoot, capsys):
     )
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert code == 1
-    assert list(rows[0]) == ["path", "quality", "eyes_closed", "smile", "error"]
+    assert list(rows[0]) == ["path", "quality", "custom_eyes_closed", "smile", "error"]
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
     assert by_name["missing.jpg"]["error"] == "file not found"
-    assert 0 < float(by_name["IMG_0003.JPG"]["eyes_closed"]) < 1
+    assert 0 < float(by_name["IMG_0003.JPG"]["custom_eyes_closed"]) < 1
 
 
 def test_scores_do_not_depend_on_batch_size_or_order(shoot, capsys):

@@ -8,11 +8,16 @@ import json
 import math
 import sys
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..imaging import DecodeError, decode_photo
 from ..imaging.decode import size_label
 from ..indexing.scan import find_photos
+from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
+from ..measures.registry import FACE_KEYS, PIXEL_KEYS
 from ..scoring import (
     DEFAULT_ATTRIBUTES,
     AttributePair,
@@ -31,11 +36,17 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from ..indexing.stream import PhotoResult
+
+# Without a model, clipping is counted on an image of the indexer's default analysis size.
+MEASURE_ANALYSIS_SIDE = 512
 
 EPILOG = """examples:
   clipiqa-desktop score shoot/                          every attribute, a table
   clipiqa-desktop score --attributes quality,sharpness --format json IMG_0001.JPG
+  clipiqa-desktop score --attributes focus,eyes_closed,highlights_clipped shoot/   no CLIP model
   clipiqa-desktop score --prompt "Eyes closed.:Eyes open." --format csv shoot/ > eyes.csv
   clipiqa-desktop score --weights ~/models/RN50.pt --size full tid2013/I01.BMP
   clipiqa-desktop score --learned-prompts CLIP-IQA+_learned_prompts.pth --attributes quality+ shoot/
@@ -66,10 +77,14 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
     p.add_argument(
         "--attributes",
-        default=",".join(DEFAULT_ATTRIBUTES),
+        default="all",
         metavar="KEYS",
-        help=f"comma-separated, from: {', '.join(DEFAULT_ATTRIBUTES)}; or 'all' (default: all twelve); "
-        "--learned-prompts adds quality_plus (alias quality+)",
+        help=(
+            f"comma-separated, from the pixel measures {', '.join(PIXEL_KEYS)} (no CLIP model needed; "
+            f"faces, face_focus and eyes_closed need the [faces] extra) and the CLIP-IQA pairs "
+            f"{', '.join(DEFAULT_ATTRIBUTES)}; or 'all' (default: all of them); --learned-prompts adds "
+            "quality_plus (alias quality+)"
+        ),
     )
     p.add_argument(
         "--prompt",
@@ -102,12 +117,23 @@ def without_quality_plus(attributes: str) -> tuple[str, bool]:
     return ",".join(rest), len(rest) < len(keys)
 
 
-def parse_pairs(
+def parse_attributes(
     attributes: str, prompts: list[str], learned: AttributePair | None = None
-) -> list[AttributePair]:
-    """Attribute keys plus custom prompt pairs (and the learned quality_plus pair, last); keys must
-    be unique."""
+) -> tuple[list[AttributePair], list[str]]:
+    """The CLIP-IQA pairs asked for (attribute keys, custom prompt pairs and the learned
+    quality_plus pair, last) and the pixel measures asked for; 'all' = every built-in pair and
+    every pixel measure this installation can compute. Keys must be unique."""
     attributes, wants_learned = without_quality_plus(attributes)
+    keys = [k.strip() for k in attributes.split(",") if k.strip()]
+    everything = attributes.strip().lower() == "all"
+    if everything:
+        measures = list(measurable_keys())
+    else:
+        measures = [k for k in dict.fromkeys(keys) if k in PIXEL_KEYS]
+        why = faces_unavailable() if set(measures) & set(FACE_KEYS) else None
+        if why is not None:
+            raise CommandError(why)
+        attributes = ",".join(k for k in keys if k not in PIXEL_KEYS)
     if wants_learned and learned is None:
         raise CommandError(
             "quality_plus (CLIP-IQA+) needs its learned prompts: add --learned-prompts FILE "
@@ -117,16 +143,19 @@ def parse_pairs(
         pairs = parse_attribute_list(attributes) if attributes.strip() else []
         pairs += [parse_prompt_pair(p) for p in prompts]
     except PromptError as exc:
-        raise CommandError(str(exc)) from exc
+        message = str(exc)
+        if message.startswith("unknown attribute"):
+            message += f"; or a pixel measure: {', '.join(PIXEL_KEYS)}"
+        raise CommandError(message) from exc
     if learned is not None:
         pairs.append(learned)
-    keys = [p.key for p in pairs]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    names = [p.key for p in pairs] + measures
+    dupes = sorted({k for k in names if names.count(k) > 1})
     if dupes:
         raise CommandError(f"attribute key used twice: {', '.join(dupes)} (name a prompt with key=POS:NEG)")
-    if not pairs:
+    if not names:
         raise CommandError("nothing to score: give --attributes or --prompt")
-    return pairs
+    return pairs, measures
 
 
 def _learned_pair(path: str) -> AttributePair:
@@ -136,6 +165,11 @@ def _learned_pair(path: str) -> AttributePair:
         return learned_pair(Path(path).expanduser())
     except LearnedPromptError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _cell(value: float | None, digits: int) -> str:
+    """A score for the table or CSV; empty when it does not apply (a face measure without a face)."""
+    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else ""
 
 
 class _Writer:
@@ -156,18 +190,17 @@ class _Writer:
         if self.fmt == "json":  # every key of JSON_KEYS on every line, null when unknown
             obj: dict[str, Any] = dict.fromkeys(JSON_KEYS)
             obj["path"] = path
-            if r.scores is not None:
+            if r.scores is not None:  # a measure that does not apply (no face) is null
                 obj["scores"] = {k: _json_number(r.scores.get(k)) for k in self.keys}
             obj.update(self.meta)
             obj["error"] = r.error if r.scores is None else None
             self.out.write(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
         elif self.csv is not None:
-            values = [f"{r.scores[k]:.6f}" for k in self.keys] if r.scores else [""] * len(self.keys)
+            values = [_cell(r.scores.get(k), 6) for k in self.keys] if r.scores else [""] * len(self.keys)
             self.csv.writerow([path, *values, r.error or ""])
         elif r.scores is not None:
-            cols = "  ".join(
-                f"{r.scores[k]:.4f}".rjust(w) for k, w in zip(self.keys, self.widths, strict=True)
-            )
+            cells = [_cell(r.scores.get(k), 4) or "-" for k in self.keys]
+            cols = "  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True))
             self.out.write(f"{cols}  {path}\n")
         else:
             cols = "  ".join("-".rjust(w) for w in self.widths)
@@ -180,7 +213,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         learned_file = getattr(args, "learned_prompts", None)
         learned = _learned_pair(learned_file) if learned_file else None  # a missing file: stop here
-        pairs = parse_pairs(args.attributes, args.prompt, learned)
+        pairs, measures = parse_attributes(args.attributes, args.prompt, learned)
         sel = find_photos(args.paths, recursive=args.recursive)
         # Missing and unreadable files get a row where they were given; folders a line here.
         errors = {p: "file not found" for p in sel.missing}
@@ -198,18 +231,19 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 + ", ".join(args.paths)
                 + (f" ({len(sel.skipped)} other files skipped)" if sel.skipped else "")
             )
-        scorer = load_scorer(args) if sel.photos else None  # checks the learned prompts' shape
+        # no model when only pixel measures are asked for; load_scorer checks the learned prompts
+        scorer = load_scorer(args) if sel.photos and pairs else None
     except CommandError as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2
 
     long_side = resolve_long_side(args.size, scorer) if scorer else None
     meta = {"model": scorer.model_id, "size": size_label(long_side)} if scorer else {}
-    writer = _Writer(args.format, [p.key for p in pairs], out, meta)
+    writer = _Writer(args.format, [*measures, *(p.key for p in pairs)], out, meta)
     writer.header()
-    failed = _score_in_order(args, scorer, pairs, long_side, sel.order, errors, writer)
+    failed = _score_in_order(args, scorer, pairs, measures, long_side, sel.order, errors, writer)
     ok = len(sel.order) - failed
-    summary = f"scored {ok} photo(s)"
+    summary = f"scored {ok} photo(s)" if pairs else f"measured {ok} photo(s) (no CLIP model needed)"
     if meta:
         summary += f" with {meta['model']} at size {meta['size']}"
     if failed:
@@ -224,6 +258,7 @@ def _score_in_order(
     args: argparse.Namespace,
     scorer: Any,
     pairs: list[AttributePair],
+    measures: list[str],
     long_side: int | None,
     order: list[Path],
     errors: dict[Path, str],
@@ -256,16 +291,32 @@ def _score_in_order(
 
     print_ready()
     if photos:
-        assert scorer is not None
-        stream = score_photos(
-            photos,
-            scorer,
-            pairs,
-            long_side,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            cancel=threading.Event(),
-        )
+        stream: Iterator[PhotoResult]
+        if scorer is None:  # pixel measures only: no model, no torch
+            stream = measure_photos(photos, measures, args.workers)
+        else:
+            multiple = scorer.input_multiple
+
+            def prepare(p: Path) -> _Measured:
+                decoded = decode_photo(p, long_side, multiple=multiple, full=True)
+                assert decoded.full is not None
+                return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures))
+
+            stream = (
+                replace(r, scores={**r.scores, **r.prepared.measures})
+                if measures and r.scores is not None
+                else r
+                for r in score_photos(
+                    photos,
+                    scorer,
+                    pairs,
+                    long_side,
+                    batch_size=args.batch_size,
+                    workers=args.workers,
+                    prepare=prepare if measures else None,
+                    cancel=threading.Event(),
+                )
+            )
         try:
             for result in stream:
                 rows[slot[result.index]] = result
@@ -275,6 +326,28 @@ def _score_in_order(
         finally:
             progress.close()
     return failed
+
+
+@dataclass(frozen=True)
+class _Measured:
+    image: Image.Image  # the analysis image the scorer takes
+    measures: dict[str, float]
+
+
+def measure_photos(photos: list[Path], measures: list[str], workers: int) -> Iterator[PhotoResult]:
+    """The pixel measures of each photo, decoded in `workers` threads; no CLIP model."""
+    from ..indexing.stream import PhotoResult, decode_ahead
+
+    def measure(p: Path) -> dict[str, float]:
+        decoded = decode_photo(p, MEASURE_ANALYSIS_SIDE, full=True)
+        assert decoded.full is not None
+        return measure_photo(decoded.full, decoded.image, measures)
+
+    for i, path, got in decode_ahead(photos, measure, workers, prefetch=2 * workers):
+        if isinstance(got, DecodeError):
+            yield PhotoResult(i, path, error=str(got))
+        else:
+            yield PhotoResult(i, path, scores=got)
 
 
 class _RowProgress(Progress):

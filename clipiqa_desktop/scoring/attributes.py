@@ -91,16 +91,31 @@ def slugify(text: str) -> str:
 
 # Keys a prompt pair may not be named: the built-in attributes, and the fields `list --where` and
 # `--sort` already use (a pair called "rating" could never be filtered on).
-RESERVED_KEYS: frozenset[str] = frozenset(_BY_KEY) | {
-    "quality_plus",  # CLIP-IQA+ with learned prompts (scoring/learned.py)
-    "rating",
-    "picked",
-    "label",
-    "status",
-    "name",
-    "path",
-    "captured",
-}
+# The pixel measures' keys (measures/registry.PIXEL_KEYS, checked equal by the tests): a prompt
+# pair "Eyes closed.:Eyes open." must not take the column of the measured eyes_closed.
+PIXEL_MEASURE_KEYS: tuple[str, ...] = (
+    "focus",
+    "motion_blur",
+    "highlights_clipped",
+    "shadows_clipped",
+    "faces",
+    "face_focus",
+    "eyes_closed",
+)
+RESERVED_KEYS: frozenset[str] = (
+    frozenset(_BY_KEY)
+    | set(PIXEL_MEASURE_KEYS)
+    | {
+        "quality_plus",  # CLIP-IQA+ with learned prompts (scoring/learned.py)
+        "rating",
+        "picked",
+        "label",
+        "status",
+        "name",
+        "path",
+        "captured",
+    }
+)
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PROMPT_FORM = "'Eyes closed.:Eyes open.' (positive:negative) or 'eyes=Eyes closed.:Eyes open.'"
 
@@ -127,7 +142,13 @@ def check_prompt_key(key: str) -> str:
             f"prompt key {key!r} must be letters, digits and _ (not starting with a digit), e.g. eyes"
         )
     if key in RESERVED_KEYS:
-        what = "a built-in attribute" if key in _BY_KEY else "a field of --where and --sort"
+        what = (
+            "a built-in attribute"
+            if key in _BY_KEY
+            else "a pixel measure"
+            if key in PIXEL_MEASURE_KEYS
+            else "a field of --where and --sort"
+        )
         raise PromptError(f"prompt key {key!r} is already {what}; choose another name")
     return key
 

@@ -61,8 +61,8 @@ def test_a_card_indexed_with_sub_folders_opens_as_one_shoot(qtbot, window, catal
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")
     window.filters.score_button.click()
-    qtbot.waitUntil(lambda: window.sort_box.current_key() == "eyes_closed", timeout=60_000)
-    column = window.session.table.score_column("eyes_closed")
+    qtbot.waitUntil(lambda: window.sort_box.current_key() == "custom_eyes_closed", timeout=60_000)
+    column = window.session.table.score_column("custom_eyes_closed")
     assert not np.isnan(column).any(), "a prompt pair scores the photos of every sub-folder"
     assert window.open_folder(dcim / "101CANON"), "a folder inside an indexed tree opens with its photos"
     assert not window.folder.subfolders.isChecked() and window.model.rowCount() == 2

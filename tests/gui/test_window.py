@@ -119,11 +119,11 @@ def test_custom_prompt_scores_from_embeddings_and_sorts(qtbot, window, shoot):
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")
     window.filters.score_button.click()
-    qtbot.waitUntil(lambda: window.sort_box.current_key() == "eyes_closed", timeout=60_000)
+    qtbot.waitUntil(lambda: window.sort_box.current_key() == "custom_eyes_closed", timeout=60_000)
     qtbot.waitUntil(
         lambda: window.prompt_thread is not None and not window.prompt_thread.isRunning(), timeout=10_000
     )
-    col = window.session.table.score_column("eyes_closed")
+    col = window.session.table.score_column("custom_eyes_closed")
     shown = [col[r] for r in window.session.view[:12]]
     assert shown == sorted(shown, reverse=True)
 
@@ -203,9 +203,9 @@ def test_label_key_toggles_and_prompt_column_survives_a_reload(qtbot, window, sh
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")
     window.filters.score_button.click()
-    qtbot.waitUntil(lambda: "eyes_closed" in window.session.table.attributes, timeout=60_000)
+    qtbot.waitUntil(lambda: "custom_eyes_closed" in window.session.table.attributes, timeout=60_000)
     window.session.reload()
-    assert "eyes_closed" in window.session.table.attributes
+    assert "custom_eyes_closed" in window.session.table.attributes
 
 
 def test_command_line_options_are_not_saved(qtbot, catalog, settings, tmp_path, shoot):
@@ -244,11 +244,11 @@ def test_a_prompt_sort_does_not_follow_into_another_folder(qtbot, window, shoot,
     window.filters.positive.setText("Eyes closed.")
     window.filters.negative.setText("Eyes open.")
     window.filters.score_button.click()
-    qtbot.waitUntil(lambda: window.sort_box.current_key() == "eyes_closed", timeout=60_000)
+    qtbot.waitUntil(lambda: window.sort_box.current_key() == "custom_eyes_closed", timeout=60_000)
     other = tmp_path / "other"
     other.mkdir()
     photo(200, 150, seed=1).save(other / "A.jpg")
-    assert window.open_folder(other)  # this folder has no "eyes_closed" column
+    assert window.open_folder(other)  # this folder has no "custom_eyes_closed" column
     assert window.session.sort_key == "name" and window.sort_box.current_key() == "name"
     qtbot.waitUntil(lambda: window.index_thread is None, timeout=60_000)
     assert window.model.rowCount() == 1

@@ -1,0 +1,118 @@
+"""Pixel measures through the real indexer, catalog, `list` and `score` (tiny random CLIP).
+
+The photographs are scikit-image's real samples; the defects are applied here, so the expected
+order is known: a Gaussian blur lowers `focus`, pushing the exposure up clips highlights."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
+from clipiqa_desktop.measures.photo import measurable_keys
+from clipiqa_desktop.measures.registry import PIXEL_KEYS
+
+from ..conftest import TINY_ARGS
+
+data = pytest.importorskip("skimage.data", reason="scikit-image provides the real test photographs")
+
+# face_focus and eyes_closed exist only for a photo with a face
+ALWAYS = [k for k in measurable_keys() if k not in ("face_focus", "eyes_closed")]
+
+
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shoot")
+    sharp = Image.fromarray(data.astronaut())
+    sharp.save(folder / "sharp.jpg", quality=95)
+    sharp.filter(ImageFilter.GaussianBlur(4)).save(folder / "blurred.jpg", quality=95)
+    bright = np.clip(np.asarray(sharp, dtype=np.float32) * 2.5, 0, 255).astype(np.uint8)
+    Image.fromarray(bright).save(folder / "blown.jpg", quality=95)
+    return folder
+
+
+def _measures(catalog, folder: Path) -> dict[str, dict[str, float]]:
+    from clipiqa_desktop.culling.session import CullingSession
+
+    session = CullingSession(catalog, folder)
+    session.reload()
+    t = session.table
+    return {
+        Path(t.paths[i]).name: {a: float(t.score_column(a)[i]) for a in t.attributes if a in PIXEL_KEYS}
+        for i in range(len(t))
+    }
+
+
+def test_index_stores_pixel_measures_beside_clip_scores(catalog, tiny_scorer, shoot):
+    summary = index_folder(catalog, tiny_scorer, shoot, IndexOptions(long_side=224))
+    assert summary.indexed == 3 and not summary.failed
+    values = _measures(catalog, shoot)
+    for name in ("sharp.jpg", "blurred.jpg", "blown.jpg"):
+        assert set(ALWAYS) <= set(values[name]), name
+    assert values["sharp.jpg"]["focus"] > values["blurred.jpg"]["focus"]
+    assert values["blown.jpg"]["highlights_clipped"] >= 0.02 > values["sharp.jpg"]["highlights_clipped"]
+
+
+def test_photos_indexed_before_the_measures_are_measured_on_the_next_index(catalog, tiny_scorer, shoot):
+    options = IndexOptions(long_side=224)
+    index_folder(catalog, tiny_scorer, shoot, options)
+    before = _measures(catalog, shoot)
+    # What a catalog indexed by an earlier release looks like: CLIP-IQA scores, no pixel measures.
+    with catalog.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"DELETE FROM scores WHERE attribute IN ({','.join('?' * len(PIXEL_KEYS))})", PIXEL_KEYS
+        )
+    assert all(not v for v in _measures(catalog, shoot).values())
+    again = index_folder(catalog, tiny_scorer, shoot, options)
+    assert again.remeasured == 3 and again.indexed == 3
+    assert any("decoded again to measure them" in n for n in again.notes())
+    after = _measures(catalog, shoot)
+    assert after.keys() == before.keys()
+    for name, values in before.items():
+        assert after[name] == pytest.approx(values, abs=1e-6, nan_ok=True), name
+    settled = index_folder(catalog, tiny_scorer, shoot, options)
+    assert settled.remeasured == 0 and settled.indexed == 0 and settled.unchanged == 3
+
+
+def test_list_shows_and_filters_pixel_measures(tmp_path, shoot):
+    db = tmp_path / "c.sqlite"
+    cli = [sys.executable, "-m", "clipiqa_desktop"]
+    run = subprocess.run(
+        [*cli, "index", str(shoot), "--catalog", str(db), "--size", "224", *TINY_ARGS],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    out = subprocess.run(
+        [*cli, "list", str(shoot), "--catalog", str(db), "--where", "highlights_clipped>=0.02"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert "focus" in header.split() and "highlights_clipped" in header.split()
+    assert [r.split()[-1] for r in rows] == ["blown.jpg"]
+
+
+def test_score_measures_pixels_without_loading_a_model(shoot):
+    code = (
+        "import sys\n"
+        "from clipiqa_desktop.cli import main\n"
+        "status = main(['score', '--attributes', 'focus,highlights_clipped', '--format', 'csv', "
+        f"{str(shoot)!r}])\n"
+        "print('torch', 'torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "path,focus,highlights_clipped,error"
+    rows = {Path(line.split(",")[0]).name: line.split(",") for line in lines[1:4]}
+    assert float(rows["sharp.jpg"][1]) > float(rows["blurred.jpg"][1])
+    assert float(rows["blown.jpg"][2]) >= 0.02
+    assert lines[-1] == "torch False"
+    assert "measured 3 photo(s) (no CLIP model needed)" in run.stderr
