@@ -245,7 +245,7 @@ class LoupeView(QWidget):
         self._generation = 0  # of the photo shown; a job's result for another one is dropped
         self._rgb: np.ndarray | None = None  # the decoded photo, for the peaking job
         self._size = ""  # "6000×4000" once decoded
-        self._peaking_state = ""  # "" | "measuring" | "ready" | an error
+        self._peaking_state = ""  # "" | "measuring" | "ready" | an error (F again tries again)
         self.peaking = False
 
     def show_photo(
@@ -327,7 +327,7 @@ class LoupeView(QWidget):
         return self.pool.waitForDone(msecs)
 
     def _start_peaking(self) -> None:
-        if self.peaking and self._rgb is not None and self._peaking_state == "":
+        if self.peaking and self._rgb is not None and self._peaking_state not in ("measuring", "ready"):
             self._peaking_state = "measuring"
             self.pool.start(_Peak(self._generation, self._rgb, self._signals))
 
