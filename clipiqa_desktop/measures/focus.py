@@ -35,6 +35,7 @@ _LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
 _COARSE_LEVEL = 4  # coarse details from 16×16 blocks
 _MIN_SIDE = 64  # smaller inputs (a small face crop) are mirrored out to this size
 _TOP_FRACTION = 0.02  # the sharpest region: this fraction of the frame's tiles (at least two)
+_MAX_GRAIN = 4.0  # grain: the gradient bands hold at most this many times the diagonal band's noise
 _NOISE_MARGIN = 30.0  # a judged tile's coarse energy exceeds the noise's fluctuation this many times
 _ISOTROPY = 0.3  # the direction is read on tiles whose coarse edges are this close to all-directional
 
@@ -179,6 +180,21 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     # edge puts almost none there: the tile's own diagonal energy is its noise energy (whatever the
     # noise's level in this tile's brightness), subtracted from each direction below.
     noise = _tile_sums(diag1, diag1, tile // 2) * (2.0 / 4.0)
+    # Noise with a grain (demosaicing, noise reduction, JPEG) puts less in the diagonal band than in
+    # the gradient bands. Their median absolute detail over the tile measures it as it is (edges are
+    # few, noise is everywhere) but also takes in smooth ramps and blurred texture, which have
+    # gradient details and hardly any diagonal ones: it is believed up to _MAX_GRAIN times the
+    # diagonal band's estimate (noise with a grain of up to ~0.7 px), and the larger is taken.
+    half = tile // 2
+    spread = np.zeros((rows, cols))
+    for band in (dx1, dy1):
+        sub = np.abs(band.reshape(rows, half, cols, half)[:, ::4, :, ::2]).transpose(0, 2, 1, 3)
+        sub = sub.reshape(rows, cols, -1)
+        k = sub.shape[2] // 2
+        spread += np.partition(sub, k, axis=2)[:, :, k].astype(np.float64) ** 2
+    graded = spread / (2 * 0.6745**2) * half * half * (2.0 / 4.0)
+    white = noise
+    noise = np.maximum(white, np.minimum(graded, _MAX_GRAIN * white))
     del dx1, dy1, diag1
     per8 = tile // 8
     means8 = np.einsum("ijkl->ik", sums1.reshape(rows * per8, 4, cols * per8, 4)) * np.float32(1 / 64)
@@ -194,7 +210,12 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     blocks = (tile // 2) ** 2
     # The subtraction is biased up by three standard deviations of its own fluctuation, so that the
     # sharpest tiles of a noisy frame are not those where the noise happened to fall short.
-    fine[:2] = np.maximum(fine[:2] - noise * (1.0 + 3.0 * math.sqrt(2.0 / blocks)), 0.0)
+    margin = 1.0 + 3.0 * math.sqrt(2.0 / blocks)
+    # `fine_white` (white noise taken off) reads the blur's direction: grain is even in all directions
+    # and the gradient bands' estimate would take some of the direction's own ramps with it.
+    fine_white = fine.copy()
+    fine_white[:2] = np.maximum(fine[:2] - white * margin, 0.0)
+    fine[:2] = np.maximum(fine[:2] - noise * margin, 0.0)
     # A level-4 detail averages 128 pixels per half: 1/64 of the level-1 noise variance, 8× the weight.
     coarse[:2] = np.maximum(coarse[:2] - noise / 512.0, 0.0)
     fine_tr = fine[0] + fine[1]
@@ -214,29 +235,37 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     # Geometric mean of the sharpest tiles' ratios (not energy-weighted): noise can only lower a
     # tile's ratio or leave it unjudged, so it can only lower this.
     sharpest = float(np.exp(np.mean(np.log(np.maximum(ratio.flat[order[:count]], 1e-9)))))
+    ratio_white = np.where(judged, (fine_white[0] + fine_white[1]) / np.maximum(coarse_tr, 1e-12), -np.inf)
+    order_white = np.argsort(ratio_white, axis=None)[::-1]
+    sharpest_white = float(np.exp(np.mean(np.log(np.maximum(ratio_white.flat[order_white[:count]], 1e-9)))))
 
     # Direction: the sharpest tiles, widened (in order of sharpness) until their coarse edges run in
     # every direction, read as one tensor pair. Its smallest and largest fine/coarse ratios, relative
-    # to its mean, say how much worse the blur is along one direction than across it.
-    k = count
-    while True:
-        f = fine.reshape(3, -1)[:, order[:k]].sum(axis=1)
-        c = coarse.reshape(3, -1)[:, order[:k]].sum(axis=1)
-        spread = math.sqrt(max((c[0] - c[1]) ** 2 + 4 * c[2] ** 2, 0.0))
-        isotropy = (c[0] + c[1] - spread) / max(c[0] + c[1] + spread, 1e-12)
-        if isotropy >= _ISOTROPY or k >= n_judged:
-            break
-        k = min(n_judged, k * 2)
-    c = c + np.array([1e-12, 1e-12, 0.0])
-    lo, hi, theta = _generalised_eigen(f[:, None], c[:, None])
-    mean = (f[0] + f[1]) / (c[0] + c[1])
-    lo_ratio = sharpest * max(float(lo[0]), 0.0) / max(mean, 1e-12)
-    hi_ratio = sharpest * max(float(hi[0]), 0.0) / max(mean, 1e-12)
-    s_lo = float(_score(lo_ratio))
-    s_hi = float(_score(hi_ratio))
-    motion = min(1.0, max(0.0, s_hi - s_lo))
+    # to its mean, say how much worse the blur is along one direction than across it. Read with white
+    # noise taken off (grain is even in every direction; the gradient bands' estimate would take some
+    # of the direction's own ramps with it); the score with all the noise taken off.
+    def directional(tensors: np.ndarray, ranked: np.ndarray, level: float) -> tuple[float, float, float]:
+        k = count
+        while True:
+            c = coarse.reshape(3, -1)[:, ranked[:k]].sum(axis=1)
+            spread = math.sqrt(max((c[0] - c[1]) ** 2 + 4 * c[2] ** 2, 0.0))
+            isotropy = (c[0] + c[1] - spread) / max(c[0] + c[1] + spread, 1e-12)
+            if isotropy >= _ISOTROPY or k >= n_judged:
+                break
+            k = min(n_judged, k * 2)
+        c = c + np.array([1e-12, 1e-12, 0.0])
+        f = tensors.reshape(3, -1)[:, ranked[:k]].sum(axis=1)
+        lo, hi, theta = _generalised_eigen(f[:, None], c[:, None])
+        mean = max(float((f[0] + f[1]) / (c[0] + c[1])), 1e-12)
+        worst = float(_score(level * max(float(lo[0]), 0.0) / mean))
+        best = float(_score(level * max(float(hi[0]), 0.0) / mean))
+        return worst, best, float(theta[0])
+
+    s_lo, _, _ = directional(fine, order, sharpest)
+    worst, best, theta = directional(fine_white, order_white, sharpest_white)
+    motion = min(1.0, max(0.0, best - worst))
     # The blurred direction in image coordinates (y down), reported counter-clockwise from horizontal.
-    angle = float((-math.degrees(float(theta[0]))) % 180.0) if motion > 0.0 else None
+    angle = float((-math.degrees(theta)) % 180.0) if motion > 0.0 else None
 
     best_row, best_col = divmod(int(order[0]), cols)
     x0 = min(ox + best_col * tile, width - 1)

@@ -167,6 +167,18 @@ def add_noise(img: np.ndarray, sigma_255: float, seed: int = 1) -> np.ndarray:
     return np.clip(noise, 0.0, 1.0, out=noise)
 
 
+def add_grainy_noise(img: np.ndarray, sigma_255: float, grain: float, seed: int = 1) -> np.ndarray:
+    """Add Gaussian noise of σ = sigma_255 (0..255 scale) with a grain: white noise blurred by a
+    Gaussian of `grain` px (periodic) and scaled back to σ, as demosaicing and noise reduction leave
+    it in a camera's JPEG. Clipped to 0..1."""
+    rng = np.random.default_rng(seed)
+    noise = gaussian_blur(rng.standard_normal(img.shape[:2], dtype=np.float32), grain)
+    noise *= np.float32(sigma_255 / 255.0) / noise.std()
+    if img.ndim == 3:
+        noise = noise[..., None]
+    return np.clip(img + noise, 0.0, 1.0).astype(np.float32)
+
+
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """Quantise a float 0..1 image like an 8-bit file."""
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)

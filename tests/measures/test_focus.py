@@ -69,6 +69,16 @@ def test_noise_never_reads_as_detail(
     assert all(score <= clean for score in noisy), (clean, noisy)
 
 
+@pytest.mark.parametrize("sigma", [1.2, 2.0])
+def test_grainy_noise_never_reads_as_detail(
+    sigma: float, blurred: dict[float, np.ndarray], by_sigma: dict[float, FocusResult]
+) -> None:
+    # Noise with a grain (white noise blurred by 0.6 px, as demosaicing leaves it): the diagonal band
+    # alone would under-count it; the gradient bands' median counts it.
+    noisy = _measure(scenes.add_grainy_noise(blurred[sigma], 8.0, grain=0.6, seed=7))
+    assert noisy.score <= by_sigma[sigma].score
+
+
 def test_sharp_subject_on_soft_background_is_sharp(
     blurred: dict[float, np.ndarray], by_sigma: dict[float, FocusResult]
 ) -> None:
