@@ -37,6 +37,7 @@ _MIN_SIDE = 64  # smaller inputs (a small face crop) are mirrored out to this si
 _TOP_FRACTION = 0.02  # the sharpest region: this fraction of the frame's tiles (at least two)
 _MAX_GRAIN = 4.0  # grain: the gradient bands hold at most this many times the diagonal band's noise
 _NOISE_MARGIN = 30.0  # a judged tile's coarse energy exceeds the noise's fluctuation this many times
+_DIRECTION_BLOCKS = 1024  # the worst direction is fully believed on this many 16-px blocks
 _ISOTROPY = 0.3  # the direction is read on tiles whose coarse edges are this close to all-directional
 
 # Mapping of the fine/coarse energy ratio to 0..1: score = 1 / (1 + (RATIO_MID / ratio) ** POWER).
@@ -239,13 +240,14 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     order_white = np.argsort(ratio_white, axis=None)[::-1]
     sharpest_white = float(np.exp(np.mean(np.log(np.maximum(ratio_white.flat[order_white[:count]], 1e-9)))))
 
-    # Direction: the sharpest tiles, widened (in order of sharpness) until their coarse edges run in
-    # every direction, read as one tensor pair. Its smallest and largest fine/coarse ratios, relative
-    # to its mean, say how much worse the blur is along one direction than across it. Read with white
-    # noise taken off (grain is even in every direction; the gradient bands' estimate would take some
-    # of the direction's own ramps with it); the score with all the noise taken off.
+    # Direction: the sharpest tiles (at least _DIRECTION_BLOCKS 16-px blocks' worth), widened (in
+    # order of sharpness) until their coarse edges run in every direction, read as one tensor pair.
+    # Its smallest and largest fine/coarse ratios, relative to its mean, say how much worse the blur
+    # is along one direction than across it. Read with white noise taken off (grain is even in every
+    # direction; the gradient bands' estimate would take some of the direction's own ramps with it);
+    # the score with all the noise taken off.
     def directional(tensors: np.ndarray, ranked: np.ndarray, level: float) -> tuple[float, float, float]:
-        k = count
+        k = min(n_judged, max(count, -(-_DIRECTION_BLOCKS // (tile // 16) ** 2)))
         while True:
             c = coarse.reshape(3, -1)[:, ranked[:k]].sum(axis=1)
             spread = math.sqrt(max((c[0] - c[1]) ** 2 + 4 * c[2] ** 2, 0.0))
@@ -253,16 +255,28 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
             if isotropy >= _ISOTROPY or k >= n_judged:
                 break
             k = min(n_judged, k * 2)
-        c = c + np.array([1e-12, 1e-12, 0.0])
         f = tensors.reshape(3, -1)[:, ranked[:k]].sum(axis=1)
+        # Where even all the judged tiles' edges run mostly one way (a small crop, a face), the other
+        # direction's ratio rests on little: it is pulled towards the mean.
+        pull = max(0.0, _ISOTROPY - isotropy)
+        c = c + np.array([1.0, 1.0, 0.0]) * (pull * 0.5 * (c[0] + c[1]) + 1e-12)
+        f = f + np.array([1.0, 1.0, 0.0]) * (pull * 0.5 * (f[0] + f[1]))
         lo, hi, theta = _generalised_eigen(f[:, None], c[:, None])
         mean = max(float((f[0] + f[1]) / (c[0] + c[1])), 1e-12)
-        worst = float(_score(level * max(float(lo[0]), 0.0) / mean))
-        best = float(_score(level * max(float(hi[0]), 0.0) / mean))
-        return worst, best, float(theta[0])
+        lo_ratio = level * max(float(lo[0]), 0.0) / mean
+        hi_ratio = level * max(float(hi[0]), 0.0) / mean
+        # How far the directions can be told apart from content that merely runs one way: by the
+        # number of 16-px blocks they rest on (all of a 24 MP frame's sharpest tiles; a few on a
+        # small photo or a face crop, whose focus is then that of the mean direction).
+        trust = min(1.0, k * (tile // 16) ** 2 / _DIRECTION_BLOCKS)
+        return level * (lo_ratio / level) ** trust, hi_ratio, float(theta[0])
 
-    s_lo, _, _ = directional(fine, order, sharpest)
-    worst, best, theta = directional(fine_white, order_white, sharpest_white)
+    # The focus: that of the worst direction (a defocus blur is the same in every direction; a
+    # motion blur leaves the one along the motion near zero).
+    lo_ratio, _, _ = directional(fine, order, sharpest)
+    focus = float(_score(lo_ratio))
+    lo_white, hi_white, theta = directional(fine_white, order_white, sharpest_white)
+    worst, best = float(_score(lo_white)), float(_score(hi_white))
     motion = min(1.0, max(0.0, best - worst))
     # The blurred direction in image coordinates (y down), reported counter-clockwise from horizontal.
     angle = float((-math.degrees(theta)) % 180.0) if motion > 0.0 else None
@@ -271,7 +285,7 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     x0 = min(ox + best_col * tile, width - 1)
     y0 = min(oy + best_row * tile, height - 1)
     region = (x0, y0, min(tile, width - x0), min(tile, height - y0))
-    score = s_lo if math.isfinite(s_lo) else 0.0
+    score = focus if math.isfinite(focus) else 0.0
     return FocusResult(score=score, motion=motion, angle=angle, region=region)
 
 

@@ -114,6 +114,13 @@ def test_dark_sharp_frame_stays_sharp(block: np.ndarray) -> None:
     assert _measure(block * np.float32(0.15)).score > FOCUS_SOFT
 
 
+def test_smaller_frames_keep_the_calibration(blurred: dict[float, np.ndarray]) -> None:
+    # 1.5 MP: fewer, smaller tiles, the direction read on all of them.
+    sharp = measure_focus(scenes.quantise(blurred[0.0][:1000, :1500]))
+    soft = measure_focus(scenes.quantise(blurred[3.0][:1000, :1500]))
+    assert sharp.score > FOCUS_SOFT and soft.score <= FOCUS_OUT
+
+
 def test_face_sized_crops_and_tiny_inputs_give_finite_results() -> None:
     from skimage import data
 
