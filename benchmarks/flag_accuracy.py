@@ -490,6 +490,12 @@ def main(argv: Sequence[str] | None = None, scorer: ClipIqaScorer | None = None)
     ap.add_argument("--per-photo", action="store_true", help="also print every photo's values")
     args = ap.parse_args(argv)
 
+    try:
+        import scipy  # noqa: F401
+        import skimage.data  # noqa: F401
+    except ImportError as exc:
+        print(f"flag_accuracy: {exc.name} is missing: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
     notes: list[str] = []
     groups = dict(MEASURE_GROUPS)
     faces = not args.no_faces
@@ -515,7 +521,13 @@ def main(argv: Sequence[str] | None = None, scorer: ClipIqaScorer | None = None)
     elif scorer is not None:
         clip = ClipScores(scorer, random=not args.weights)
     else:
-        clip = ClipScores.load(args.weights, args.model, args.device, args.precision)
+        from clipiqa_desktop.scoring.errors import ScoringError
+
+        try:
+            clip = ClipScores.load(args.weights, args.model, args.device, args.precision)
+        except ScoringError as exc:
+            print(f"flag_accuracy: {exc}", file=sys.stderr)
+            return 2
     wanted = set(args.defects.split(",")) if args.defects else None
 
     def items() -> Iterator[LabelledPhoto]:
@@ -536,7 +548,11 @@ def main(argv: Sequence[str] | None = None, scorer: ClipIqaScorer | None = None)
 
     with tempfile.TemporaryDirectory(prefix="flag-accuracy-") as tmp:
         folder = args.out or Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"flag_accuracy: cannot use --out {folder}: {exc.strerror}", file=sys.stderr)
+            return 2
         rows, times = run_set(items(), folder, clip, groups, args.analysis_size, progress)
     total = time.perf_counter() - started
     notes.append(f"Whole run: {total:.0f} s (making the set and saving the JPEGs included)")
