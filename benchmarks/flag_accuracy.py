@@ -370,7 +370,7 @@ def preset_table(rows: Sequence[Row], clip_random: bool | None) -> list[str]:
         tp = int((mask & truth).sum())
         what, own_of = PRESET_DEFECTS.get(preset.name, ("any reject", _any_reject))
         own = np.array([own_of(r.defect) for r in rows])
-        false = [rows[i].photo for i in np.flatnonzero(mask & ~truth)]
+        false = [rows[int(i)].photo for i in np.flatnonzero(mask & ~truth)]
         keepers = ", ".join(false[:3]) + (f" (+{len(false) - 3})" if len(false) > 3 else "")
         name = preset.name
         if missing:
