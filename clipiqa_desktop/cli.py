@@ -118,7 +118,8 @@ def model_options(use: str = "score") -> argparse.ArgumentParser:
         help=(
             "the scores of this open_clip architecture or config .json"
             if choose
-            else f"open_clip architecture, or an open_clip config .json (default: {DEFAULT_MODEL})"
+            else f"open_clip architecture, or an open_clip config .json (default: {DEFAULT_MODEL}); "
+            "'none' = no CLIP: only the pixel measures (focus, exposure, faces), no weights needed"
         ),
     )
     g.add_argument(

@@ -352,7 +352,7 @@ class Catalog:
                         )
                     )
                     conn.execute(delete(s.thumbnails).where(s.thumbnails.c.photo_id == pid))
-                elif rec.scores is not None and rec.embedding is not None:
+                elif rec.scores:  # without an embedding: pixel measures only (--model none)
                     conn.execute(
                         s.scores.insert(),
                         [
@@ -360,6 +360,7 @@ class Catalog:
                             for k, v in rec.scores.items()
                         ],
                     )
+                if rec.error is None and rec.scores is not None and rec.embedding is not None:
                     vec = np.asarray(rec.embedding, dtype="<f2").tobytes()
                     conn.execute(
                         insert(s.embeddings)

@@ -13,6 +13,7 @@ import numpy as np
 from ..catalog import CatalogError, PhotoTable, QueryError, parse_where, select_rows
 from ..measures.registry import PIXEL_KEYS, attribute_info
 from ..scoring import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES
+from ..scoring.constants import NO_MODEL
 from .common import CommandError, folder_analysis, open_catalog
 from .views import load_table
 
@@ -184,8 +185,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         write_csv(table, rows, out)
     else:
         write_table(table, rows, out, columns)
-    print(
-        f"clipiqa-desktop: {len(rows):,} of {len(table):,} photos; scores of {model_id} at size {size}",
-        file=sys.stderr,
+    what = (
+        "pixel measures only (indexed with --model none)"
+        if model_id == NO_MODEL
+        else f"scores of {model_id} at size {size}"
     )
+    print(f"clipiqa-desktop: {len(rows):,} of {len(table):,} photos; {what}", file=sys.stderr)
     return 0

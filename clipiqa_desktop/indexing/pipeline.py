@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +38,7 @@ from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from ..text import counted
 from .scan import ScannedFile, find_photos, root_vanished
-from .stream import PhotoResult, is_scoring_failure, score_photos
+from .stream import PhotoResult, decode_ahead, is_scoring_failure, score_photos
 
 if TYPE_CHECKING:  # torch is imported only when a photo needs scoring
     from ..scoring import ClipIqaScorer, LazyScorer
@@ -268,6 +268,11 @@ def _index_folder(
     # With size "auto" the size depends on the device, which only loading torch tells; until a
     # photo needs scoring, assume the size this folder was last indexed with by the same model.
     label = _expected_label(catalog, tree, scorer.model_id, options.long_side)
+    # `--model none`: no CLIP, the pixel measures only, stored as the analysis ("none", size)
+    pixels_only = bool(getattr(scorer, "pixels_only", False))
+    if pixels_only:
+        long_side = model_long_side(options.long_side, "cpu")
+        label = size_label(long_side)
     analysis_id = catalog.analysis_id(scorer.model_id, label) if label is not None else None
     summary = IndexSummary(
         folder_id, analysis_id, found=len(selection.photos), skipped=len(selection.skipped)
@@ -293,7 +298,7 @@ def _index_folder(
     known = [(st.id, f.path) for key, f in scanned.items() if (st := states.get(key)) is not None]
     _import_sidecars(catalog, known, names_in, folder, summary, on_batch)
 
-    model = scorer.get() if plan.todo else None
+    model = scorer.get() if plan.todo and not pixels_only else None
     if model is not None:
         long_side = model_long_side(options.long_side, model.device.type)
         if size_label(long_side) != label:  # the guess was wrong: plan again for the real analysis
@@ -308,15 +313,19 @@ def _index_folder(
         len(plan.returned),
     )
     todo = plan.todo
-    if model is None or not todo:
+    if (model is None and not pixels_only) or not todo:
         if analysis_id is not None:  # every photo has this analysis: complete
-            _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)
+            if not pixels_only:
+                _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)
             catalog.set_last_analysis(tree, analysis_id)
         summary.seconds = time.perf_counter() - started
         return summary
     assert label is not None
     if analysis_id is None:
-        analysis_id = catalog.analysis_id(model.model_id, label, model.embed_dim, model.logit_scale)
+        if model is None:  # pixel measures only: no embedding, no logit scale
+            analysis_id = catalog.analysis_id(scorer.model_id, label, 0, 0.0)
+        else:
+            analysis_id = catalog.analysis_id(model.model_id, label, model.embed_dim, model.logit_scale)
         assert analysis_id is not None
     summary.analysis_id = analysis_id
     if not had_analysis:
@@ -370,17 +379,23 @@ def _index_folder(
             on_batch(list(ids.values()))
         report()
 
-    multiple = model.input_multiple
-    stream = score_photos(
-        list(by_path),
-        model,
-        [*pairs, learned] if learned is not None else pairs,
-        long_side,
-        batch_size=options.batch_size,
-        workers=options.workers,
-        prepare=lambda p: _prepare(p, options, multiple, names_in(p)),
-        cancel=cancel,
-    )
+    stream: Iterator[PhotoResult]
+    if model is None:
+        stream = _measure_only(
+            list(by_path), lambda p: _prepare(p, options, 1, names_in(p)), options.workers, cancel
+        )
+    else:
+        multiple = model.input_multiple
+        stream = score_photos(
+            list(by_path),
+            model,
+            [*pairs, learned] if learned is not None else pairs,
+            long_side,
+            batch_size=options.batch_size,
+            workers=options.workers,
+            prepare=lambda p: _prepare(p, options, multiple, names_in(p)),
+            cancel=cancel,
+        )
     vanished: Path | None = None
     for result in stream:
         if not result.ok:
@@ -402,10 +417,25 @@ def _index_folder(
     else:
         flush()
         tree = tree_ids()  # with the folder rows of sub-folders this run added
-        _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)
+        if model is not None:
+            _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)
         catalog.set_last_analysis(tree, analysis_id)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _measure_only(
+    paths: list[Path],
+    prepare: Callable[[Path], IndexedPhoto],
+    workers: int,
+    cancel: threading.Event | None,
+) -> Iterator[PhotoResult]:
+    """`--model none`: decode and measure in `workers` threads, no CLIP (input order)."""
+    for i, path, got in decode_ahead(paths, prepare, workers, prefetch=2 * max(1, workers), cancel=cancel):
+        if isinstance(got, DecodeError):
+            yield PhotoResult(i, path, error=str(got))
+        else:
+            yield PhotoResult(i, path, scores={}, prepared=got)
 
 
 def vanished_message(folder: Path) -> str:

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
+from .constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, NO_MODEL, WEIGHTS_ENV
 from .errors import UnknownModel
 
 if TYPE_CHECKING:
@@ -42,11 +42,18 @@ class ModelSpec:
 
         return learned_pair(self.learned_prompts)
 
+    @property
+    def pixels_only(self) -> bool:
+        """`--model none`: no CLIP at all, only the pixel measures (focus, exposure, faces)."""
+        return self.arch == NO_MODEL
+
     @cached_property
     def model_id(self) -> str:
         """A stable name for this model's scores, stored with them: 'RN50/openai', or for a weights
         file 'RN50/file:RN50.pt#1a2b3c4d' (name and a content hash, so two files of the same name,
-        such as every open_clip_pytorch_model.bin, never share scores)."""
+        such as every open_clip_pytorch_model.bin, never share scores); 'none' without a model."""
+        if self.pixels_only:
+            return NO_MODEL
         source = f"file:{self.weights.name}#{_file_hash(self.weights)}" if self.weights else self.pretrained
         arch = Path(self.arch).stem if self.arch.endswith(".json") else self.arch
         return f"{arch}/{source}"
@@ -55,6 +62,11 @@ class ModelSpec:
         """The spec that rebuilds the model `model_id` was made with (to encode new prompts for its
         stored embeddings); this spec itself when it is that model (without learned prompts: plain
         texts are encoded, and a broken context file must not stop that)."""
+        if model_id == NO_MODEL:
+            raise UnknownModel(
+                "this folder was indexed without a CLIP model (--model none): prompt pairs need one; "
+                "index it again with a model (e.g. the default RN50) first"
+            )
         if self.model_id == model_id:
             return replace(self, learned_prompts=None) if self.learned_prompts else self
         arch, _, source = model_id.partition("/")
@@ -112,7 +124,13 @@ class LazyScorer:
         """The torch device (resolving it imports torch)."""
         return self.get().device if self._scorer is not None else _resolve(self._device)
 
+    @property
+    def pixels_only(self) -> bool:
+        return self.spec.pixels_only
+
     def get(self) -> ClipIqaScorer:
+        if self.spec.pixels_only:
+            raise UnknownModel("no CLIP model was chosen (--model none): only the pixel measures are made")
         with self._lock:
             if self._scorer is None:
                 from .engine import ClipIqaScorer

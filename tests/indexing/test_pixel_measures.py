@@ -116,3 +116,45 @@ def test_score_measures_pixels_without_loading_a_model(shoot):
     assert float(rows["blown.jpg"][2]) >= 0.02
     assert lines[-1] == "torch False"
     assert "measured 3 photo(s) (no CLIP model needed)" in run.stderr
+
+
+def test_without_clip_weights_index_measures_pixels_only_and_a_model_adds_clip_later(tmp_path, shoot):
+    """`--model none`: no weights, no torch; the measures are listed and filtered; a later index
+    with a model adds the CLIP-IQA scores (its own analysis) and the measures again."""
+    db = tmp_path / "c.sqlite"
+    code = (
+        "import sys\n"
+        "from clipiqa_desktop.cli import main\n"
+        f"status = main(['index', {str(shoot)!r}, '--model', 'none', '--catalog', {str(db)!r}])\n"
+        "print('exit', status, 'torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.splitlines()[-1] == "exit 0 False", run.stderr
+    cli = [sys.executable, "-m", "clipiqa_desktop"]
+    out = subprocess.run(
+        [*cli, "list", str(shoot), "--catalog", str(db), "--where", "focus<=0.3"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert "quality" not in header.split() and [r.split()[-1] for r in rows] == ["blurred.jpg"]
+    assert "pixel measures only (indexed with --model none)" in out.stderr
+    refused = subprocess.run(
+        [*cli, "list", str(shoot), "--catalog", str(db), "--prompt", "Smiling.:Serious."],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "indexed without a CLIP model" in refused.stderr
+    again = subprocess.run(
+        [*cli, "index", str(shoot), "--model", "none", "--catalog", str(db)], capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "unchanged 3" in again.stderr, again.stderr
+    clip = subprocess.run(
+        [*cli, "index", str(shoot), "--catalog", str(db), "--size", "224", *TINY_ARGS],
+        capture_output=True,
+        text=True,
+    )
+    assert clip.returncode == 0, clip.stderr
+    out = subprocess.run([*cli, "list", str(shoot), "--catalog", str(db)], capture_output=True, text=True)
+    assert {"focus", "quality"} <= set(out.stdout.splitlines()[0].split())
