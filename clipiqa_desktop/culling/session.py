@@ -36,7 +36,7 @@ import numpy as np
 from ..catalog import Catalog, PhotoTable, build_table
 from ..catalog.records import Decision, DecisionDelta, ScoreMatrix
 from ..catalog.table import sort_rows
-from ..measures.registry import attribute_info
+from ..measures.registry import PIXEL_KEYS, attribute_info
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change, restore_fn
 from .presets import PRESETS, Preset, condition_range, get_preset, preset_mask
@@ -61,9 +61,11 @@ def _faces_unavailable() -> str | None:
 
 
 def column_order(attributes: Sequence[str]) -> list[str]:
-    """Score columns in the registry's order, then custom prompt keys alphabetically."""
+    """Pixel measures, then CLIP-IQA scores, in the registry's order; then custom prompt keys
+    alphabetically."""
     present = set(attributes)
-    return [a for a in DEFAULT_ATTRIBUTES if a in present] + sorted(present - set(DEFAULT_ATTRIBUTES))
+    known = [*PIXEL_KEYS, *DEFAULT_ATTRIBUTES]
+    return [a for a in known if a in present] + sorted(present - set(known))
 
 
 @dataclass(frozen=True)

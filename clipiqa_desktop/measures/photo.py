@@ -6,7 +6,8 @@ CLIP encoder on the model's thread, so on a normal machine the focus pass never 
 - highlights_clipped and shadows_clipped from the analysis image (exposure.py: free, it is decoded);
 - faces, face_focus and eyes_closed when the [faces] extra is installed (faces.py): detection on a
   reduced copy, eyes and face focus on the full-resolution crops. Without a face, face_focus and
-  eyes_closed are absent (NaN in tables), and `faces` is 0.
+  eyes_closed are absent (NaN in tables), and `faces` is 0. A face out of focus (focus at or below
+  FOCUS_OUT) is never counted as eyes closed: its eyelids cannot be read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Collection
 import numpy as np
 from PIL import Image
 
-from .registry import FACE_KEYS, PIXEL_KEYS
+from .registry import FACE_KEYS, FOCUS_OUT, PIXEL_KEYS
 
 
 def faces_unavailable() -> str | None:
@@ -64,5 +65,7 @@ def measure_photo(
         out["faces"] = float(len(faces))
         if faces:
             out["face_focus"] = float(max(f.focus for f in faces))
-            out["eyes_closed"] = float(sum(1 for f in faces if f.eyes_closed))
+            # Eyelids cannot be read on a face that is out of focus (the landmarks drift onto the
+            # blur): such a face is counted for face_focus, never as eyes closed.
+            out["eyes_closed"] = float(sum(1 for f in faces if f.eyes_closed and f.focus > FOCUS_OUT))
     return {k: v for k, v in out.items() if k in wanted and np.isfinite(v)}

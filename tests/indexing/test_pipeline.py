@@ -12,7 +12,8 @@ from PIL import Image
 
 from clipiqa_desktop.catalog import Decision
 from clipiqa_desktop.indexing.pipeline import IndexingError, IndexOptions, index_folder
-from clipiqa_desktop.scoring import LazyScorer, ModelSpec, get_attribute
+from clipiqa_desktop.measures.photo import measurable_keys
+from clipiqa_desktop.scoring import DEFAULT_ATTRIBUTES, LazyScorer, ModelSpec, get_attribute
 
 from ..conftest import TINY_RN, photo
 from ..culling.test_xmp import ATTR_FORM
@@ -43,7 +44,10 @@ def test_first_index_stores_everything_from_one_decode(catalog, tiny_scorer, sho
     assert (summary.indexed, summary.unchanged, summary.failed) == (6, 0, [])
     fid = catalog.folder_id(shoot)
     rows, scores = catalog.rows([fid], summary.analysis_id)
-    assert len(rows) == 6 and scores.values.shape == (6, 12) and not np.isnan(scores.values).any()
+    # the twelve CLIP-IQA scores and the pixel measures that apply (no face in these photos)
+    measured = [k for k in measurable_keys() if k not in ("face_focus", "eyes_closed")]
+    assert sorted(scores.attributes) == sorted([*DEFAULT_ATTRIBUTES, *measured])
+    assert len(rows) == 6 and not np.isnan(scores.values).any()
     assert rows[0][5] == "2024-06-01T14:00:00"  # capture time from EXIF
     assert (rows[0][6], rows[0][7]) == (240, 160)
     thumb = catalog.thumbnail(rows[0][0])

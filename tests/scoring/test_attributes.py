@@ -52,7 +52,7 @@ def test_attribute_list_parsing_keeps_order_and_rejects_unknown():
 def test_custom_prompt_pair():
     pair = parse_prompt_pair("Eyes closed.:Eyes open.")
     assert (pair.key, pair.positive, pair.negative, pair.group) == (
-        "eyes_closed",
+        "custom_eyes_closed",  # eyes_closed is the measured attribute (measures/registry.py)
         "Eyes closed.",
         "Eyes open.",
         "custom",
