@@ -162,9 +162,10 @@ class SettingsDialog(QDialog):
 
 
 class WeightsDialog(QDialog):
-    """Missing CLIP weights: pick a file, download now (when online), or cancel."""
+    """Missing CLIP weights: pick a file, download now (when online), measure without CLIP for
+    this session (focus, exposure, faces need no weights), or cancel."""
 
-    PICK, DOWNLOAD = 10, 11
+    PICK, DOWNLOAD, WITHOUT_CLIP = 10, 11, 12
 
     def __init__(self, message: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,6 +176,8 @@ class WeightsDialog(QDialog):
             "<ul><li><b>Choose a file</b> you already have "
             "(OpenAI's RN50.pt, or an open_clip checkpoint).</li>"
             "<li><b>Download now</b>: about 400 MB, once; needs the internet.</li>"
+            "<li><b>Without CLIP</b>: measure focus, exposure and faces now (no weights needed); "
+            "the CLIP-IQA scores come when you index again with the weights.</li>"
             "<li><b>Cancel</b>: browse the catalog without scoring.</li></ul>"
         )
         text.setWordWrap(True)
@@ -185,10 +188,13 @@ class WeightsDialog(QDialog):
         pick.clicked.connect(self._pick)
         download = QPushButton("Download now")
         download.clicked.connect(lambda: self.done(self.DOWNLOAD))
+        without = QPushButton("Without CLIP")
+        without.setToolTip("This session only: focus, exposure and faces, measured from the pixels")
+        without.clicked.connect(lambda: self.done(self.WITHOUT_CLIP))
         cancel = QPushButton("Cancel")
         cancel.clicked.connect(self.reject)
         buttons = QHBoxLayout()
-        for b in (pick, download, cancel):
+        for b in (pick, download, without, cancel):
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
         lay.addWidget(text)

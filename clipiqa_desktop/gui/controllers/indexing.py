@@ -11,6 +11,7 @@ from PySide6.QtCore import QThread, QTimer, Slot
 from PySide6.QtWidgets import QMessageBox, QProgressBar, QPushButton
 
 from ...culling.session import CullingSession
+from ...scoring.constants import NO_MODEL
 from ..dialogs import FailedDialog, WeightsDialog
 from ..workers import IndexWorker, start_in_thread
 from .base import Controller
@@ -194,6 +195,8 @@ class IndexingController(Controller):
             self.ctx.update_settings(weights=dialog.weights_file)  # restarts the indexer
         elif result == WeightsDialog.DOWNLOAD:
             self.start()
+        elif result == WeightsDialog.WITHOUT_CLIP:  # this session: the pixel measures only
+            self.ctx.update_settings(run_only=True, model=NO_MODEL)  # restarts the indexer
 
     def _done(self) -> None:
         self.progress.setVisible(False)
