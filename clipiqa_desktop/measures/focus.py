@@ -7,14 +7,17 @@ The method (numpy only, single-threaded, no Python loop over pixels):
   blur of a few pixels makes no difference. Per tile, the *ratio* of fine to coarse gradient energy
   falls as the blur widens (a step edge blurred by σ loses fine energy as 1/σ, coarse energy barely),
   whatever the edge's contrast: a dark or low-contrast frame that is sharp stays sharp.
-- Noise is not detail: the noise level is estimated from the finest diagonal band (median absolute
-  deviation, Donoho's estimator) and its expected energy is subtracted from every band before the
-  ratio is taken; tiles whose coarse edges do not stand clear of the noise are not judged.
+- Noise is not detail: each tile's noise energy is measured in the tile itself (so its level at the
+  tile's brightness counts) and subtracted before the ratio is taken: the larger of the diagonal
+  band's energy (white noise fills it as much as each gradient band, a blurred edge hardly at all)
+  and the gradient bands' median detail (which also sees noise with a grain, up to a cap).
+  Tiles whose coarse edges do not stand clear of the noise are not judged.
 - Gradient energy is kept as a 2×2 structure tensor per tile and scale, so the ratio can be read in
   every direction: the smallest fine/coarse ratio (a generalised eigenvalue) is the blur along its
   worst direction, the largest the blur across it. A defocus blur is the same in all directions; a
   motion blur leaves the edges along the motion sharp — the gap between the two is `motion`, the
-  worst direction its `angle`.
+  worst direction its `angle`. On small frames and crops, whose content may simply run one way, the
+  worst direction is believed less (in proportion to the 16-px blocks it rests on).
 - The frame's score is that of its sharpest tiles (the top 2 %), so a sharp subject on a soft
   background is sharp. The ratio is mapped to 0..1 so that a Gaussian blur of σ = 2 px reads at or
   below `registry.FOCUS_OUT` (0.30) and a sharp frame well above `registry.FOCUS_SOFT` (0.50).
@@ -32,7 +35,6 @@ __all__ = ["FocusResult", "luminance", "measure_focus", "peaking_mask"]
 # Rec. 709 luma weights on the encoded (sRGB) values, scaled so that 255 reads 1.0.
 _LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
 
-_COARSE_LEVEL = 4  # coarse details from 16×16 blocks
 _MIN_SIDE = 64  # smaller inputs (a small face crop) are mirrored out to this size
 _TOP_FRACTION = 0.02  # the sharpest region: this fraction of the frame's tiles (at least two)
 _MAX_GRAIN = 4.0  # grain: the gradient bands hold at most this many times the diagonal band's noise
