@@ -173,3 +173,5 @@ def test_peaking_lights_the_sharp_subject_not_the_soft_frame(
     rng = np.random.default_rng(3)
     flat = np.clip(0.5 + rng.normal(0.0, 10 / 255, (500, 700)), 0, 1).astype(np.float32)
     assert peaking_mask(flat).mean() < 0.001
+    grainy = scenes.quantise(scenes.add_grainy_noise(np.full((500, 700), 0.5, np.float32), 20.0, grain=1.0))
+    assert peaking_mask(grainy).mean() < 0.001
