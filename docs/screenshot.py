@@ -5,7 +5,7 @@ docs/screenshot-peaking.png: the loupe with focus peaking on a shallow-depth-of-
 
 Builds a small demo shoot from scikit-image's sample photographs (pip install '.[bench]'; synthetic
 images otherwise) with blurred, dark and noisy variants, indexes it with the window's own background
-worker, sorts by sharpness, makes a few decisions, and grabs the screen. The model is the tiny random
+worker, sorts by focus, makes a few decisions, and grabs the screen. The model is the tiny random
 test network unless --model/--pretrained say otherwise, so the scores shown are not meaningful; the
 screenshot is about what the window looks like.
 """
@@ -152,7 +152,7 @@ def shoot(args: argparse.Namespace) -> int:
     while (window.indexing or window.index_thread is not None) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.02)
-    window.sort_box.set_current_key("sharpness")
+    window.sort_box.set_current_key("focus")  # out of focus first: the frames to reject
     window.size_slider.setValue(190)
     for row, change in (
         (0, DecisionChange(reject=True)),
