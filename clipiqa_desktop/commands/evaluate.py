@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..catalog import Catalog, CatalogError, PhotoTable, build_table
-from ..culling.evaluate import MIN_DECISIONS, Evaluation, Match, ThresholdResult, evaluate
+from ..culling.evaluate import MIN_DECISIONS, Evaluation, evaluate, match_cells, threshold_cells
 from ..culling.prompts import prompt_scores
 from ..culling.session import column_order
 from ..measures.registry import FACE_KEYS, attribute_info
@@ -84,10 +84,6 @@ def _cached_prompts(
     return left_out
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f} %"
-
-
 def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
     """Fixed-width columns (as `list` prints them): the first `left` columns and the last one
     left-aligned, the others right-aligned."""
@@ -104,32 +100,6 @@ def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) 
     return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
 
 
-def _of(part: int, whole: int, rate: float | None, enough: bool) -> tuple[str, str]:
-    return f"{part} of {whole}", _percent(rate) if enough else "–"
-
-
-def _match_cells(m: Match) -> list[str]:
-    caught, recall = _of(m.caught, m.rejects, m.recall, m.enough)
-    flagged, alarms = _of(m.false_alarms, m.keepers, m.false_alarm_rate, m.enough)
-    return [caught, recall, flagged, alarms, _percent(m.precision) if m.enough else "–"]
-
-
-def _threshold_cells(t: ThresholdResult) -> list[str]:
-    now = [t.rule(t.current), "", ""]
-    if t.current_match is not None and t.current_match.enough:
-        now[1:] = [_percent(t.current_match.recall), _percent(t.current_match.precision)]
-    best = [t.rule(t.best), "", "", ""]
-    m = t.best_match
-    if m is not None:
-        best[1:] = [_percent(m.recall), _percent(m.precision), f"{m.f1:.2f}" if m.f1 is not None else "–"]
-    note = ""
-    if t.best is None:
-        note = f"too few measured ({t.measured_rejects} rejects, {t.measured_keepers} keepers)"
-    elif t.flags_all:
-        note = "flags every photo: tells nothing apart"
-    return [t.label, *now, *best, str(t.unmeasured), note]
-
-
 def write_report(ev: Evaluation, out: TextIO, notes: Sequence[str] = ()) -> None:
     """The summary and notes, the presets' table, then the thresholds' table."""
     for note in notes:
@@ -142,7 +112,7 @@ def write_report(ev: Evaluation, out: TextIO, notes: Sequence[str] = ()) -> None
             rows.append([p.name, "not measured", "", "", "", "", "", f"no {labels} in this catalog"])
             continue
         note = "" if p.match.enough else " (too few measured)"
-        rows.append([p.name, *_match_cells(p.match), str(p.match.unmeasured), p.rule + note])
+        rows.append([p.name, *match_cells(p.match), p.rule + note])
     out.write(
         _grid(
             [
@@ -173,7 +143,7 @@ def write_report(ev: Evaluation, out: TextIO, notes: Sequence[str] = ()) -> None
                 "not measured",
                 "",
             ],
-            [_threshold_cells(t) for t in ev.thresholds],
+            [threshold_cells(t) for t in ev.thresholds],
         )
     )
 

@@ -415,3 +415,42 @@ def evaluate(
         if attribute not in covered:
             thresholds.append(evaluate_threshold(attribute, None, table, labels))
     return result(rows, tuple(thresholds))
+
+
+# --- the same cells for the command's table and the window's panel ---------------------------------------
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def match_cells(m: Match) -> list[str]:
+    """Caught, recall, flagged keepers, false-alarm rate, precision, not measured ('–' for a rate
+    with too few decisions behind it)."""
+    rates = m.enough
+    return [
+        f"{m.caught} of {m.rejects}",
+        percent(m.recall) if rates else "–",
+        f"{m.false_alarms} of {m.keepers}",
+        percent(m.false_alarm_rate) if rates else "–",
+        percent(m.precision) if rates else "–",
+        str(m.unmeasured),
+    ]
+
+
+def threshold_cells(t: ThresholdResult) -> list[str]:
+    """Attribute, the presets' threshold with its recall/precision, the best one with recall,
+    precision and F1, not measured, and a note."""
+    now = [t.rule(t.current), "", ""]
+    if t.current_match is not None and t.current_match.enough:
+        now[1:] = [percent(t.current_match.recall), percent(t.current_match.precision)]
+    best = [t.rule(t.best), "", "", ""]
+    m = t.best_match
+    if m is not None:
+        best[1:] = [percent(m.recall), percent(m.precision), "–" if m.f1 is None else f"{m.f1:.2f}"]
+    note = ""
+    if t.best is None:
+        note = f"too few measured ({t.measured_rejects} rejects, {t.measured_keepers} keepers)"
+    elif t.flags_all:
+        note = "flags every photo: tells nothing apart"
+    return [t.label, *now, *best, str(t.unmeasured), note]

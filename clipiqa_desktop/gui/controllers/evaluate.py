@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...culling.evaluate import MIN_DECISIONS, Evaluation, Match, ThresholdResult, evaluate
+from ...culling.evaluate import MIN_DECISIONS, Evaluation, evaluate, match_cells, threshold_cells
 from ...culling.session import CullingSession
 from ...measures.registry import FACE_KEYS, attribute_info
 from .base import Controller
@@ -62,38 +62,6 @@ EXPLAINED = (
     "that flag's counts, never counted as a miss. The best threshold maximises F1. Nothing leaves "
     "this machine."
 )
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f} %"
-
-
-def _match_cells(m: Match) -> list[str]:
-    rates = m.enough
-    return [
-        f"{m.caught} of {m.rejects}",
-        _percent(m.recall) if rates else "–",
-        f"{m.false_alarms} of {m.keepers}",
-        _percent(m.false_alarm_rate) if rates else "–",
-        _percent(m.precision) if rates else "–",
-        str(m.unmeasured),
-    ]
-
-
-def _threshold_cells(t: ThresholdResult) -> list[str]:
-    now = [t.rule(t.current), "", ""]
-    if t.current_match is not None and t.current_match.enough:
-        now[1:] = [_percent(t.current_match.recall), _percent(t.current_match.precision)]
-    best = [t.rule(t.best), "", "", ""]
-    m = t.best_match
-    if m is not None:
-        best[1:] = [_percent(m.recall), _percent(m.precision), "–" if m.f1 is None else f"{m.f1:.2f}"]
-    note = ""
-    if t.best is None:
-        note = f"too few measured ({t.measured_rejects} rejects, {t.measured_keepers} keepers)"
-    elif t.flags_all:
-        note = "flags every photo: tells nothing apart"
-    return [t.label, *now, *best, str(t.unmeasured), note]
 
 
 def _table(columns: Sequence[str]) -> QTableWidget:
@@ -181,12 +149,12 @@ class EvaluationDialog(QDialog):
                 rows.append([p.name, "not measured", "", "", "", "", "", f"no {labels} in this catalog"])
             else:
                 note = "" if p.match.enough else " (too few measured)"
-                rows.append([p.name, *_match_cells(p.match), p.rule + note])
+                rows.append([p.name, *match_cells(p.match), p.rule + note])
             tips.append(p.preset.explain())
         _fill(self.presets, rows, tips)
         _fill(
             self.thresholds,
-            [_threshold_cells(t) for t in ev.thresholds],
+            [threshold_cells(t) for t in ev.thresholds],
             [attribute_info(t.attribute).help for t in ev.thresholds],
         )
 
