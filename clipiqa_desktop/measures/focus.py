@@ -41,6 +41,8 @@ _MAX_GRAIN = 4.0  # grain: the gradient bands hold at most this many times the d
 _NOISE_MARGIN = 30.0  # a judged tile's coarse energy exceeds the noise's fluctuation this many times
 _DIRECTION_BLOCKS = 1024  # the worst direction is fully believed on this many 16-px blocks
 _ISOTROPY = 0.3  # the direction is read on tiles whose coarse edges are this close to all-directional
+_NOISE_QUANTILE = 25.0  # the frame's noise: this percentile of its tiles' (noise is everywhere, texture not)
+_NOISE_CLIP = 0.04  # tiles whose mean is this close to black or white do not say the frame's noise
 
 # Mapping of the fine/coarse energy ratio to 0..1: score = 1 / (1 + (RATIO_MID / ratio) ** POWER).
 # Calibrated on scenes built from real photographs (tests/measures/scenes.py).
@@ -56,6 +58,9 @@ class FocusResult:
     motion: float  # 0 even (defocus) .. 1 all the blur in one direction (shake, moving subject)
     angle: float | None  # direction of the motion blur, degrees counter-clockwise from horizontal
     region: tuple[int, int, int, int]  # (x, y, w, h) of the sharpest tile, in the input's pixels
+    # The frame's noise: standard deviation on the luminance's 0..1 scale (× 255 = levels of an
+    # 8-bit file), read in its flattest tiles that are not near clipping (`_frame_noise`).
+    noise: float = 0.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -196,6 +201,12 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
         k = sub.shape[2] // 2
         spread += np.partition(sub, k, axis=2)[:, :, k].astype(np.float64) ** 2
     graded = spread / (2 * 0.6745**2) * half * half * (2.0 / 4.0)
+    # The same tiles' median absolute diagonal detail: the reported noise level (FocusResult.noise).
+    # Unlike the diagonal *energy* above, a median is not raised by the tile's few sharp edges.
+    sub = np.abs(diag1.reshape(rows, half, cols, half)[:, ::4, :, ::2]).transpose(0, 2, 1, 3)
+    sub = sub.reshape(rows, cols, -1)
+    diag_median = np.partition(sub, sub.shape[2] // 2, axis=2)[:, :, sub.shape[2] // 2].astype(np.float64)
+    del sub
     white = noise
     noise = np.maximum(white, np.minimum(graded, _MAX_GRAIN * white))
     del dx1, dy1, diag1
@@ -210,6 +221,7 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
             np.nan_to_num(np.asarray(gray, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         )
 
+    frame_noise = _frame_noise(diag_median, spread, means8.reshape(rows, per8, cols, per8).mean(axis=(1, 3)))
     blocks = (tile // 2) ** 2
     # The subtraction is biased up by three standard deviations of its own fluctuation, so that the
     # sharpest tiles of a noisy frame are not those where the noise happened to fall short.
@@ -288,7 +300,27 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     y0 = min(oy + best_row * tile, height - 1)
     region = (x0, y0, min(tile, width - x0), min(tile, height - y0))
     score = focus if math.isfinite(focus) else 0.0
-    return FocusResult(score=score, motion=motion, angle=angle, region=region)
+    return FocusResult(score=score, motion=motion, angle=angle, region=region, noise=frame_noise)
+
+
+def _frame_noise(diag_median: np.ndarray, spread: np.ndarray, means: np.ndarray) -> float:
+    """The frame's noise σ (0..1 scale) from each tile's median absolute details (level 1).
+
+    White noise of σ gives diagonal details (a − b − c + d) of σ 2σ, and gradient details of the
+    same σ: the diagonal median reads it; the gradient bands' (`spread`: the sum of the two squared
+    medians) also read noise with a grain, and are believed up to twice the diagonal's (beyond, it
+    is fine texture or a blurred ramp: blur is not noise). The frame's noise is the lower quartile
+    of its tiles': noise covers the whole frame, fine texture (foliage, gravel) only part of it, and
+    in a photo that is nothing but fine texture it reads as noise. Tiles near clipping (a blown sky,
+    crushed shadows) hold no noise and are left out.
+    """
+    white = diag_median / (2 * 0.6745)
+    grain = np.sqrt(spread / (2 * 0.6745**2) / 4.0)
+    sigma = np.maximum(white, np.minimum(grain, 2.0 * white))
+    usable = (means > _NOISE_CLIP) & (means < 1.0 - _NOISE_CLIP)
+    values = sigma[usable] if usable.any() else sigma.ravel()
+    value = float(np.percentile(values, _NOISE_QUANTILE))
+    return value if math.isfinite(value) else 0.0
 
 
 def peaking_mask(gray: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from clipiqa_desktop.measures.focus import FocusResult, luminance, measure_focus, peaking_mask
-from clipiqa_desktop.measures.registry import FOCUS_OUT, FOCUS_SOFT, MOTION_DIRECTIONAL
+from clipiqa_desktop.measures.registry import FOCUS_OUT, FOCUS_SOFT, MOTION_DIRECTIONAL, NOISY, noise_score
 
 from . import scenes
 
@@ -138,6 +138,46 @@ def test_face_sized_crops_and_tiny_inputs_give_finite_results() -> None:
             assert 0 <= x < shape[1] and 0 <= y < shape[0] and x + w <= shape[1] and y + h <= shape[0]
     with pytest.raises(ValueError):
         measure_focus(np.zeros((10, 10, 3), np.float32))
+
+
+NOISE_LEVELS = (5.0, 10.0, 20.0, 40.0)  # σ on 0..255
+
+
+def test_noise_level_reads_the_noise_not_the_blur(
+    block: np.ndarray, by_sigma: dict[float, FocusResult]
+) -> None:
+    # FocusResult.noise: σ on the 0..1 scale, from the focus pass's own bands. On the 24 MP scene
+    # (σ 40 clips a little at black and white) it reads within 25 % of the noise added.
+    clean = by_sigma[0.0].noise
+    noisy = [_measure(scenes.add_noise(block, level, seed=int(level))).noise for level in NOISE_LEVELS]
+    assert clean * 255 < 1.0, clean * 255
+    assert all(n > clean for n in noisy) and noisy == sorted(noisy), [n * 255 for n in noisy]
+    for level, n in zip(NOISE_LEVELS, noisy, strict=True):
+        assert 0.75 * level <= n * 255 <= 1.25 * level, (level, n * 255)
+    # Blur is not noise: a clean frame blurred reads as clean as the sharp one.
+    assert by_sigma[2.0].noise * 255 < 1.0 and by_sigma[5.0].noise * 255 < 1.0
+    # Noise with a grain (demosaicing) is counted too, from the gradient bands.
+    grainy = _measure(scenes.add_grainy_noise(block, 8.0, grain=0.6, seed=7)).noise * 255
+    assert 6.0 <= grainy <= 10.0, grainy
+    assert noise_score(clean) < NOISY <= noise_score(noisy[1])
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "rocket", "camera"])
+def test_noise_level_on_real_photographs(name: str) -> None:
+    """scikit-image's photographs at their native size (0.2–0.3 MP, 64-px tiles): noise reads
+    higher at σ 5, 10, 20, 40 than clean; the clean photo and a blurred copy read clean."""
+    rgb = scenes._photo(name)
+
+    def noise(img: np.ndarray) -> float:
+        return measure_focus(luminance(scenes.to_uint8(img))).noise * 255
+
+    clean = noise(rgb)
+    noisy = [noise(scenes.add_noise(rgb, level, seed=int(level))) for level in NOISE_LEVELS]
+    assert clean < 3.0, clean
+    assert noise_score(clean / 255) < NOISY
+    assert clean < noisy[0] and noisy == sorted(noisy), (clean, noisy)
+    assert noise_score(noisy[1] / 255) >= NOISY  # σ 10/255 is noisy
+    assert noise(scenes.gaussian_blur(rgb, 2.0)) <= min(clean, 1.0)
 
 
 def test_luminance_is_rec709_luma() -> None:
