@@ -17,6 +17,7 @@ import numpy as np
 from ..measures.registry import (
     FOCUS_OUT,
     HIGHLIGHTS_BLOWN,
+    NOISY,
     SHADOWS_CRUSHED,
     attribute_info,
 )
@@ -64,6 +65,7 @@ EYES_CLOSED = Condition("eyes_closed", (1.0, _INF))
 FACE_SOFT = Condition("face_focus", (0.0, FOCUS_OUT))
 BLOWN = Condition("highlights_clipped", (HIGHLIGHTS_BLOWN, 1.0))
 CRUSHED = Condition("shadows_clipped", (SHADOWS_CRUSHED, 1.0))
+NOISE = Condition("noise", (NOISY, 1.0))
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
@@ -80,6 +82,7 @@ PRESETS: tuple[Preset, ...] = (
     ),
     Preset("Blown highlights", (BLOWN,), "Part of the frame is clipped white."),
     Preset("Crushed shadows", (CRUSHED,), "Part of the frame is crushed black."),
+    Preset("Noisy", (NOISE,), "Grain plain at 100 % (σ ≥ 6/255) in the flattest parts of the frame."),
     Preset(
         "Blurry (CLIP-IQA)",
         (Condition("sharpness", (0.0, 0.35), (0.0, 15.0)),),

@@ -2,7 +2,8 @@
 
 `measure_photo(full, analysis)` runs in the decoding threads (numpy, single-threaded), beside the
 CLIP encoder on the model's thread, so on a normal machine the focus pass never becomes the wall:
-- focus and motion_blur from the luminance of the FULL-resolution image (focus.py);
+- focus and motion_blur from the luminance of the FULL-resolution image (focus.py), and noise from
+  the same pass (the noise level it discounts, as a 0..1 score: registry.noise_score);
 - highlights_clipped and shadows_clipped from the analysis image (exposure.py: free, it is decoded);
 - faces, face_focus and eyes_closed when the [faces] extra is installed (faces.py): detection on a
   reduced copy, eyes and face focus on the full-resolution crops. Without a face, face_focus and
@@ -17,7 +18,7 @@ from collections.abc import Collection
 import numpy as np
 from PIL import Image
 
-from .registry import FACE_KEYS, FOCUS_OUT, PIXEL_KEYS
+from .registry import FACE_KEYS, FOCUS_OUT, PIXEL_KEYS, noise_score
 
 
 def faces_unavailable() -> str | None:
@@ -49,10 +50,11 @@ def measure_photo(
     wanted = set(measurable_keys() if keys is None else keys)
     out: dict[str, float] = {}
     rgb = np.asarray(full.convert("RGB") if full.mode != "RGB" else full)
-    if wanted & {"focus", "motion_blur"}:
+    if wanted & {"focus", "motion_blur", "noise"}:
         focus = measure_focus(luminance(rgb))
         out["focus"] = float(focus.score)
         out["motion_blur"] = float(focus.motion)
+        out["noise"] = noise_score(focus.noise)
     if wanted & {"highlights_clipped", "shadows_clipped"}:
         small = rgb if analysis is None else np.asarray(analysis.convert("RGB"))
         clip = clipping(small)

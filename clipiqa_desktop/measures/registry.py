@@ -1,7 +1,7 @@
 """What every attribute is called and how it reads: the pixel measures and the CLIP-IQA pairs.
 
 The pixel measures are computed from the photo's own pixels (`measures.measure_photo`), with no
-CLIP model: focus at native resolution, clipped highlights and shadows, and (with the `[faces]`
+CLIP model: focus at native resolution, clipped highlights and shadows, noise, and (with the `[faces]`
 extra) faces, the focus of the sharpest face and closed eyes. They are stored beside the CLIP-IQA
 scores (the catalog's `scores` table, same keys space) so that `list --where`, sorting, the grid's
 filters and the XMP export treat every attribute alike. Keys are stable: never rename one.
@@ -36,6 +36,23 @@ FOCUS_SOFT = 0.50  # focus at or below: soft
 MOTION_DIRECTIONAL = 0.5  # motion_blur at or above (on a soft frame): the blur has one direction
 HIGHLIGHTS_BLOWN = 0.02  # 2 % of the pixels clipped white
 SHADOWS_CRUSHED = 0.05  # 5 % of the pixels crushed black
+# Noise is stored as a score: noise = 1 − 2^(−σ / NOISE_HALF_LEVELS), σ in levels of 255 (the
+# luminance's standard deviation in the frame's flattest tiles, measures/focus.py). 0 clean;
+# 0.50 at σ 6/255 (grain plain at 100 %), 0.75 at 12/255, 0.875 at 18/255, 0.99 at 40/255.
+NOISE_HALF_LEVELS = 6.0
+NOISY = 0.50  # noise at or above (σ ≥ 6/255): noisy; a soft focus there is detail lost in noise
+VERY_NOISY = 0.875  # noise at or above (σ ≥ 18/255): very noisy
+
+
+def noise_score(sigma: float) -> float:
+    """The stored noise score 0..1 of a noise σ on the 0..1 scale (FocusResult.noise)."""
+    levels = max(0.0, float(sigma)) * 255.0
+    return 1.0 - 2.0 ** (-levels / NOISE_HALF_LEVELS)
+
+
+def noise_levels(score: float) -> float:
+    """The noise σ in levels of 255 that a stored noise score stands for (inverse of noise_score)."""
+    return -NOISE_HALF_LEVELS * math.log2(max(1e-12, 1.0 - min(max(score, 0.0), 1.0)))
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,17 @@ PIXEL_MEASURES: tuple[AttributeInfo, ...] = (
         "fraction",
         "None → Many",
         "Fraction of pixels crushed black in every channel.",
+        pixel=True,
+    ),
+    AttributeInfo(
+        "noise",
+        "Noise",
+        "technical",
+        "score",
+        "Clean → Noisy",
+        "Sensor noise in the frame's flattest parts at native resolution: 0.50 at σ 6/255 "
+        "(plain at 100 %), 0.75 at 12/255, 0.99 at 40/255. A frame of fine texture alone "
+        "(foliage, gravel) reads as noisy.",
         pixel=True,
     ),
     AttributeInfo(
@@ -188,22 +216,39 @@ def _verdict(focus: float) -> str:
     return "out of focus" if focus <= FOCUS_OUT else "soft" if focus <= FOCUS_SOFT else "sharp"
 
 
-def focus_reason(focus: float, motion: float | None = None) -> str:
-    """'sharpest region 0.21: out of focus (motion blur)'."""
+def _sigma(noise: float) -> str:
+    return f"σ {noise_levels(noise):.0f}/255"
+
+
+def focus_reason(focus: float, motion: float | None = None, noise: float | None = None) -> str:
+    """'sharpest region 0.21: out of focus (motion blur)'; on a noisy frame, a focus that is not
+    sharp is 'sharpest region 0.02: detail lost in noise (σ 40/255)' (the focus discounts noise,
+    so detail buried in it reads as missing, whether the lens missed or not)."""
     verdict = _verdict(focus)
+    if verdict != "sharp" and noise is not None and noise >= NOISY:
+        return f"sharpest region {focus:.2f}: detail lost in noise ({_sigma(noise)})"
     if verdict != "sharp" and motion is not None:
         verdict += " (motion blur)" if motion >= MOTION_DIRECTIONAL else " (defocus)"
     return f"sharpest region {focus:.2f}: {verdict}"
 
 
+def noise_reason(noise: float) -> str:
+    """'noise σ 12/255: noisy'."""
+    verdict = "very noisy" if noise >= VERY_NOISY else "noisy" if noise >= NOISY else "clean"
+    return f"noise {_sigma(noise)}: {verdict}"
+
+
 def reasons(values: Mapping[str, float]) -> list[str]:
     """What the pixel measures of one photo say, one readable line each, e.g.
     ['sharpest region 0.21: out of focus (motion blur)', '2 faces, 1 with eyes closed',
-    '4.8 % of pixels clipped white']. Attributes not measured are left out."""
+    '4.8 % of pixels clipped white']. Attributes not measured are left out; noise only when the
+    frame is noisy."""
     out: list[str] = []
     focus = _present(values, "focus")
+    noise = _present(values, "noise")
+    noisy = noise is not None and noise >= NOISY
     if focus is not None:
-        out.append(focus_reason(focus, _present(values, "motion_blur")))
+        out.append(focus_reason(focus, _present(values, "motion_blur"), noise))
     faces = _present(values, "faces")
     if faces is not None:
         n = round(faces)
@@ -219,7 +264,10 @@ def reasons(values: Mapping[str, float]) -> list[str]:
                 line += ", eyes open"
             face_focus = _present(values, "face_focus")
             if face_focus is not None:
-                line += f"; sharpest face {face_focus:.2f}: {_verdict(face_focus)}"
+                verdict = _verdict(face_focus)
+                if verdict != "sharp" and noisy:
+                    verdict = "detail lost in noise"
+                line += f"; sharpest face {face_focus:.2f}: {verdict}"
             out.append(line)
     high = _present(values, "highlights_clipped")
     if high is not None and high > 0:
@@ -227,4 +275,6 @@ def reasons(values: Mapping[str, float]) -> list[str]:
     low = _present(values, "shadows_clipped")
     if low is not None and low > 0:
         out.append(f"{low * 100:.1f} % of pixels crushed black")
+    if noise is not None and noisy:
+        out.append(noise_reason(noise))
     return out

@@ -98,6 +98,7 @@ PIXEL_MEASURE_KEYS: tuple[str, ...] = (
     "motion_blur",
     "highlights_clipped",
     "shadows_clipped",
+    "noise",
     "faces",
     "face_focus",
     "eyes_closed",
