@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 TINY_RN = REPO / "tests" / "data" / "tiny-rn.json"
 RANDOM_NOTE = "random weights: meaningless here"
 MEASURE_GROUPS: dict[str, tuple[str, ...]] = {
-    "focus": ("focus", "motion_blur"),
+    "focus": ("focus", "motion_blur", "noise"),  # noise: the level the focus pass discounts
     "exposure": ("highlights_clipped", "shadows_clipped"),
     "faces": FACE_KEYS,
 }
@@ -102,6 +102,8 @@ TRACKS: tuple[Track, ...] = (
     Track("focus", ("motion",), -1, what="motion length"),
     Track("focus", ("noise",), -1, what="noise σ (no higher than clean)"),
     Track("motion_blur", ("motion",), +1, what="motion length"),
+    Track("noise", ("noise",), +1, what="noise σ"),
+    Track("noise", ("defocus",), -1, what="defocus σ (blur is not noise: no higher than clean)"),
     Track("face_focus", ("defocus",), -1, what="defocus σ (faces found in the mosaic)"),
     Track("highlights_clipped", ("exposure",), +1, keep=lambda d: d.strength >= 0, what="+EV"),
     Track(
@@ -345,6 +347,7 @@ PRESET_DEFECTS: dict[str, tuple[str, Callable[[Defect], bool]]] = {
     "Too bright (CLIP-IQA)": ("+2/+3 EV", _bright),
     "Crushed shadows": ("−3 EV", _dark),
     "Too dark (CLIP-IQA)": ("−3 EV", _dark),
+    "Noisy": ("noise σ ≥ 8 (keepers)", lambda d: d.kind == "noise" and d.strength >= 8),
     "Noisy (CLIP-IQA)": ("noise, any level (keepers)", lambda d: d.kind == "noise"),
 }
 
