@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clipiqa_desktop"
-CORE_PACKAGES = ("scoring", "imaging", "catalog", "indexing", "culling", "commands")
+CORE_PACKAGES = ("scoring", "imaging", "catalog", "indexing", "culling", "commands", "measures")
 
 
 def _modules(package: str) -> list[str]:
@@ -47,10 +47,26 @@ def _imports(path: Path) -> set[str]:
 
 def test_gui_imports_no_torch_open_clip_or_sqlalchemy_and_core_no_qt():
     for path in (PACKAGE / "gui").rglob("*.py"):
-        assert not _imports(path) & {"torch", "open_clip", "sqlalchemy"}, path
+        # mediapipe pulls OpenCV, whose import points Qt at its own Qt 5 plugins (measures/faces.py)
+        assert not _imports(path) & {"torch", "open_clip", "sqlalchemy", "mediapipe", "cv2"}, path
     for pkg in CORE_PACKAGES:
         for path in (PACKAGE / pkg).rglob("*.py"):
             assert not _imports(path) & {"PySide6", "shiboken6"}, path
+
+
+def test_the_window_modules_load_no_model_and_no_face_detector():
+    """The window's process never loads torch, mediapipe or OpenCV (they run in the indexer's child)."""
+    modules = _modules("gui")
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "from clipiqa_desktop.culling.session import CullingSession\n"
+        "print(sorted(m for m in ('torch', 'open_clip', 'mediapipe', 'cv2') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_catalog_commands_do_not_import_torch(tmp_path):
