@@ -101,10 +101,19 @@ class IndexSummary:
     sidecars_removed: int = 0  # sidecars deleted (decisions kept)
     sidecar_problems: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, reason) not read
     remeasured: int = 0  # photos indexed before a pixel measure existed, decoded again for it
+    # (relative path, why): photos indexed with their CLIP-IQA scores but without pixel measures
+    not_measured: list[tuple[str, str]] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         """What else this run did, for the summary line of `index` and of the window."""
         notes = []
+        if self.not_measured:
+            rel, reason = self.not_measured[0]
+            n = len(self.not_measured)
+            notes.append(
+                f"{counted(n, 'photo')} indexed without focus, exposure and faces ({rel}: {reason}"
+                f"{'; …' if n > 1 else ''}); the next index tries again"
+            )
         if self.remeasured:
             notes.append(
                 f"{counted(self.remeasured, 'photo')} indexed before focus, exposure or faces were measured: "
@@ -162,6 +171,7 @@ class IndexedPhoto:
     fingerprint: str
     xmp: PhotoXmp
     measures: dict[str, float] = field(default_factory=dict)  # focus, clipping, faces ...
+    measure_problem: str | None = None  # why the pixel measures could not be made (the photo is kept)
 
 
 def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collection[str]) -> IndexedPhoto:
@@ -171,11 +181,18 @@ def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collect
         path, options.long_side, options.thumb_long_side, multiple=multiple, full=bool(keys)
     )
     measures: dict[str, float] = {}
+    problem = None
     if decoded.full is not None:
+        # A measure that fails (not enough memory for a 200 MP panorama, a face-model error) never
+        # costs the photo its CLIP-IQA scores, embedding and thumbnail: it is indexed without the
+        # measures, reported, and measured again on the next index.
         try:
             measures = measure_photo(decoded.full, decoded.image, keys)
-        except MemoryError as exc:
-            raise DecodeError("cannot measure: not enough memory for the full-resolution pixels") from exc
+        except MemoryError:
+            problem = "not enough memory for the full-resolution pixels"
+        except Exception as exc:
+            log.debug("measuring %s failed", path, exc_info=True)
+            problem = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             decoded = replace(decoded, full=None)  # 72 MB at 24 MP: never kept past this thread
     thumb = None
@@ -188,7 +205,13 @@ def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collect
     except OSError as exc:
         raise DecodeError(describe_os_error(exc)) from exc  # "file no longer exists ..." when gone
     return IndexedPhoto(
-        decoded.image, decoded, thumb, fingerprint, read_photo_xmp(path, decoded.xmp, siblings), measures
+        decoded.image,
+        decoded,
+        thumb,
+        fingerprint,
+        read_photo_xmp(path, decoded.xmp, siblings),
+        measures,
+        problem,
     )
 
 
@@ -369,6 +392,8 @@ def _index_folder(
                     summary.returned += 1
             else:
                 summary.failed.append((rec.rel_path, r.error or "unknown error"))
+            if r.ok and r.prepared.measure_problem is not None:
+                summary.not_measured.append((rec.rel_path, r.prepared.measure_problem))
             xmp: PhotoXmp | None = r.prepared.xmp if r.ok else None
             if xmp is not None and xmp.problem and xmp.path is not None and rec.rel_path not in states:
                 head = rec.rel_path[: rec.rel_path.rfind("/") + 1]  # existing photos: _import_sidecars

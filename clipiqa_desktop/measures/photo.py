@@ -66,7 +66,9 @@ def measure_photo(
         faces = detect_faces(rgb)
         out["faces"] = float(len(faces))
         if faces:
-            out["face_focus"] = float(max(f.focus for f in faces))
+            focus_values = [f.focus for f in faces if np.isfinite(f.focus)]  # an eye region too small: NaN
+            if focus_values:
+                out["face_focus"] = float(max(focus_values))
             # Eyelids cannot be read on a face that is out of focus (the landmarks drift onto the
             # blur): such a face is counted for face_focus, never as eyes closed.
             out["eyes_closed"] = float(sum(1 for f in faces if f.eyes_closed and f.focus > FOCUS_OUT))

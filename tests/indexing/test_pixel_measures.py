@@ -158,3 +158,44 @@ def test_without_clip_weights_index_measures_pixels_only_and_a_model_adds_clip_l
     assert clip.returncode == 0, clip.stderr
     out = subprocess.run([*cli, "list", str(shoot), "--catalog", str(db)], capture_output=True, text=True)
     assert {"focus", "quality"} <= set(out.stdout.splitlines()[0].split())
+
+
+def test_a_failing_measure_keeps_the_photo_and_its_scores_and_is_tried_again(
+    catalog, tiny_scorer, shoot, monkeypatch
+):
+    """Fault injection: measuring one photo raises (a face-model error, a panorama too large for
+    memory). The photo keeps its CLIP-IQA scores, embedding and thumbnail, the run says why, and the
+    next index measures it."""
+    from clipiqa_desktop.indexing import pipeline
+
+    real = pipeline.measure_photo
+    with Image.open(shoot / "blurred.jpg") as im:
+        blurred = np.asarray(im.convert("RGB"))
+
+    def failing(full, analysis, keys):
+        if np.array_equal(np.asarray(full), blurred):  # the full-resolution pixels of blurred.jpg
+            raise RuntimeError("the face model broke")
+        return real(full, analysis, keys)
+
+    monkeypatch.setattr(pipeline, "measure_photo", failing)
+    options = IndexOptions(long_side=224)
+    first = index_folder(catalog, tiny_scorer, shoot, options)
+    assert first.indexed == 3 and not first.failed
+    assert [rel for rel, _ in first.not_measured] == ["blurred.jpg"]
+    assert any("the next index tries again" in n and "the face model broke" in n for n in first.notes())
+    values = _measures(catalog, shoot)
+    assert np.isnan(list(values["blurred.jpg"].values())).all()
+    assert not np.isnan(values["sharp.jpg"]["focus"])
+    from clipiqa_desktop.culling.session import CullingSession
+
+    session = CullingSession(catalog, shoot)
+    session.reload()
+    row = next(i for i, p in enumerate(session.table.paths) if p.endswith("blurred.jpg"))
+    assert session.table.status[row] == "ok"
+    assert not np.isnan(session.table.score_column("quality")[row]), "CLIP-IQA scores kept"
+    assert catalog.thumbnail(int(session.table.ids[row])) is not None
+
+    monkeypatch.setattr(pipeline, "measure_photo", real)
+    again = index_folder(catalog, tiny_scorer, shoot, options)
+    assert again.remeasured == 1 and not again.not_measured
+    assert _measures(catalog, shoot)["blurred.jpg"]["focus"] < values["sharp.jpg"]["focus"]
