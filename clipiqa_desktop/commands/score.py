@@ -25,6 +25,7 @@ from ..scoring import (
     parse_attribute_list,
     parse_prompt_pair,
 )
+from ..scoring.constants import NO_MODEL
 from ..scoring.learned import ALIASES as LEARNED_ALIASES
 from .common import (
     CommandError,
@@ -214,6 +215,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         learned_file = getattr(args, "learned_prompts", None)
         learned = _learned_pair(learned_file) if learned_file else None  # a missing file: stop here
         pairs, measures = parse_attributes(args.attributes, args.prompt, learned)
+        if args.model == NO_MODEL:  # no CLIP: the pixel measures only
+            asked = args.attributes.strip().lower() != "all" or args.prompt or learned is not None
+            if pairs and asked:
+                raise CommandError(
+                    f"{', '.join(p.key for p in pairs)} need a CLIP model; --model none measures only "
+                    f"{', '.join(measurable_keys())}"
+                )
+            pairs = []
         sel = find_photos(args.paths, recursive=args.recursive)
         # Missing and unreadable files get a row where they were given; folders a line here.
         errors = {p: "file not found" for p in sel.missing}

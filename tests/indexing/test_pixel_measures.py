@@ -5,6 +5,7 @@ order is known: a Gaussian blur lowers `focus`, pushing the exposure up clips hi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,15 @@ def test_a_failing_measure_keeps_the_photo_and_its_scores_and_is_tried_again(
     again = index_folder(catalog, tiny_scorer, shoot, options)
     assert again.remeasured == 1 and not again.not_measured
     assert _measures(catalog, shoot)["blurred.jpg"]["focus"] < values["sharp.jpg"]["focus"]
+
+
+def test_score_without_clip_weights_measures_pixels_and_refuses_clip_attributes(shoot, capsys):
+    from clipiqa_desktop.cli import main
+
+    assert main(["score", "--model", "none", "--format", "json", str(shoot / "sharp.jpg")]) == 0
+    out, err = capsys.readouterr()
+    row = json.loads(out)
+    assert set(row["scores"]) == set(measurable_keys()) and row["scores"]["focus"] > 0.3
+    assert "no CLIP model needed" in err
+    assert main(["score", "--model", "none", "--attributes", "focus,quality", str(shoot / "sharp.jpg")]) == 2
+    assert "quality need a CLIP model; --model none measures only focus" in capsys.readouterr().err
