@@ -22,8 +22,12 @@ One photo (`detect_faces`):
    reads soft even when the background behind it is sharp.
 
 mediapipe's graphs are not thread-safe: each thread gets its own detector and mesh
-(`threading.local`), created on first use. Their start-up chatter on stderr (TensorFlow Lite and
-absl notices) is filtered out; any other line is passed through.
+(`threading.local`), created on first use. Their start-up chatter (TensorFlow Lite, absl and GL
+notices, written by C++ straight to file descriptor 2; no environment variable silences it) is
+filtered out only while a thread builds its graphs and runs them once on a drawn face (which also
+brings out the notice mediapipe prints on the first face of a process): descriptor 2 is swapped
+once per thread under a lock, never around a detection, so detections run in parallel and other
+threads' stderr is untouched afterwards; a line that is not a notice is passed through.
 """
 
 from __future__ import annotations
@@ -83,10 +87,16 @@ FOCUS_REGION = (
     1,
     0,
 )
-# Start-up notices mediapipe's C++ side writes straight to stderr on the first graph of a thread.
+# Start-up notices mediapipe's C++ side writes straight to file descriptor 2 while a graph is built
+# and first run: TensorFlow Lite's XNNPACK line, absl's "before InitializeLog" warning, and absl
+# INFO/WARNING lines in its pre-InitializeLog form ("I0000 00:00:… gl_context.cc:369] GL version …"
+# and EGL where a display is set, "W0000 00:00:… Feedback manager …", the first face's "NORM_RECT
+# without IMAGE_DIMENSIONS"; an ERROR line, or another library's, is kept). No
+# environment variable silences them (GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL: tried, absl's log in
+# the wheel reads neither) and the wheel exports no absl symbol to call, hence the filter.
 _BENIGN = re.compile(
     r"Created TensorFlow Lite|All log messages before absl::InitializeLog|"
-    r"Feedback manager requires a model|NORM_RECT without IMAGE_DIMENSIONS|^\s*$"
+    r"^[IW]0000 00:00:\d+\.\d+\s+\d+ \S+:\d+\] |^\s*$"
 )
 
 
@@ -167,14 +177,15 @@ def faces_unavailable() -> str | None:
 
 
 _local = threading.local()
-_stderr_lock = threading.Lock()
+_build_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _filtered_stderr() -> Iterator[None]:
-    """Route file descriptor 2 to a temporary file and write back every line that is not one of
-    mediapipe's start-up notices (a lock keeps two threads from swapping the descriptor at once)."""
-    with _stderr_lock, tempfile.TemporaryFile() as tmp:
+def _quiet_start_up() -> Iterator[None]:
+    """While a thread builds its graphs: route file descriptor 2 to a temporary file, then write
+    back every line that is not one of mediapipe's start-up notices (`_BENIGN`). Used only there,
+    never around a detection; the lock keeps two threads from swapping the descriptor at once."""
+    with _build_lock, tempfile.TemporaryFile() as tmp:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         try:
@@ -196,31 +207,48 @@ def _filtered_stderr() -> Iterator[None]:
                 os.write(2, ("\n".join(kept) + "\n").encode())
 
 
+@functools.cache
+def _drawn_face() -> np.ndarray:
+    """A drawn face (skin oval, hair, brows, open eyes, nose, mouth; 256 px, softened) that the
+    detector and the face mesh both take for a face: running the mesh on it while a thread builds
+    its graphs prints the notice mediapipe writes on the first face a process meets."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    image = Image.new("RGB", (256, 256), (90, 110, 140))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((60, 20, 196, 90), fill=(60, 40, 30))  # hair
+    draw.ellipse((70, 60, 186, 200), fill=(224, 172, 140))  # face
+    for cx in (100, 156):
+        draw.line((cx - 16, 98, cx + 16, 94), fill=(80, 55, 40), width=4)  # brow
+        draw.ellipse((cx - 14, 108, cx + 14, 122), fill=(245, 245, 245))  # eye white
+        draw.ellipse((cx - 6, 109, cx + 6, 121), fill=(70, 50, 30))  # iris
+        draw.ellipse((cx - 3, 112, cx + 3, 118), fill=(10, 10, 10))  # pupil
+    draw.polygon([(128, 120), (118, 152), (138, 152)], fill=(200, 145, 115))  # nose
+    draw.ellipse((108, 164, 148, 178), fill=(170, 80, 80))  # mouth
+    draw.line((108, 171, 148, 171), fill=(110, 40, 40), width=2)
+    return np.ascontiguousarray(np.asarray(image.filter(ImageFilter.GaussianBlur(2))))
+
+
 class _Models:
-    """This thread's detector and mesh."""
+    """This thread's detector and mesh, built once per thread; the only time file descriptor 2 is
+    touched (`_quiet_start_up`)."""
 
     def __init__(self) -> None:
         mp = _load().mp
-        blank = np.zeros((64, 64, 3), np.uint8)
-        with _filtered_stderr():
+        with _quiet_start_up():
             self.detector = mp.solutions.face_detection.FaceDetection(
                 model_selection=1, min_detection_confidence=MIN_DETECTION_SCORE
             )
             self.mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
             )
-            # The first run of each graph prints notices; run both once while stderr is filtered.
-            self.detector.process(blank)
-            self.mesh.process(blank)
-        self.mesh_quiet = False  # the mesh's first face prints one more notice
+            # A graph's notices come on its creation and first run (from its own threads), the
+            # first face's once per process: run both on a face while stderr is filtered.
+            self.detector.process(_drawn_face())
+            self.mesh.process(_drawn_face())
 
     def landmarks(self, image: np.ndarray) -> Any:
-        if self.mesh_quiet:
-            return self.mesh.process(image)
-        with _filtered_stderr():
-            result = self.mesh.process(image)
-        self.mesh_quiet = bool(result.multi_face_landmarks)
-        return result
+        return self.mesh.process(image)
 
 
 def _models() -> _Models:
