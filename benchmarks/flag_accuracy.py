@@ -70,6 +70,9 @@ MEASURE_GROUPS: dict[str, tuple[str, ...]] = {
     "exposure": ("highlights_clipped", "shadows_clipped"),
     "faces": FACE_KEYS,
 }
+_GROUPED = {k for keys in MEASURE_GROUPS.values() for k in keys}
+if any(k not in _GROUPED for k in PIXEL_KEYS):  # a measure added since: timed on its own
+    MEASURE_GROUPS["other pixel measures"] = tuple(k for k in PIXEL_KEYS if k not in _GROUPED)
 
 
 @dataclass
