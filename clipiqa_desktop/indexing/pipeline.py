@@ -695,7 +695,8 @@ def _plan(
     or unreadable folders and unreadable files (`protected`)."""
     plan = _Plan()
     # face_focus and eyes_closed exist only for photos with a face; `faces` says faces were looked for
-    required = set(measures) - {"face_focus", "eyes_closed"}
+    # (and focus / motion_blur only for a frame with an edge to judge: `noise` says it was measured)
+    required = set(measures) - {"face_focus", "eyes_closed", "focus", "motion_blur"}
     for key, f in scanned.items():
         st = states.get(key)
         unchanged = st is not None and st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns

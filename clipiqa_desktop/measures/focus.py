@@ -61,6 +61,9 @@ class FocusResult:
     # The frame's noise: standard deviation on the luminance's 0..1 scale (× 255 = levels of an
     # 8-bit file), read in its flattest tiles that are not near clipping (`_frame_noise`).
     noise: float = 0.0
+    # False when no tile's edges stood clear of the noise (a plain sky, fog, a flat wall): `score`
+    # then rests on the strongest tile alone and says little; `motion` is 0.
+    judged: bool = True
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -239,7 +242,8 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     # Judge only tiles whose coarse edges stand clear of the noise's fluctuation (and quantisation):
     # the fine energy left after subtracting the noise varies by about noise / sqrt(blocks).
     judged = coarse_tr > np.maximum(_NOISE_MARGIN * noise / math.sqrt(blocks), 2e-6 * tile * tile)
-    if not judged.any():
+    any_judged = bool(judged.any())
+    if not any_judged:
         judged = coarse_tr >= coarse_tr.max()
     ratio = np.where(judged, fine_tr / np.maximum(coarse_tr, 1e-12), -np.inf)
     order = np.argsort(ratio, axis=None)[::-1]
@@ -291,7 +295,7 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     focus = float(_score(lo_ratio))
     lo_white, hi_white, theta = directional(fine_white, order_white, sharpest_white)
     worst, best = float(_score(lo_white)), float(_score(hi_white))
-    motion = min(1.0, max(0.0, best - worst))
+    motion = min(1.0, max(0.0, best - worst)) if any_judged else 0.0
     # The blurred direction in image coordinates (y down), reported counter-clockwise from horizontal.
     angle = float((-math.degrees(theta)) % 180.0) if motion > 0.0 else None
 
@@ -300,7 +304,9 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
     y0 = min(oy + best_row * tile, height - 1)
     region = (x0, y0, min(tile, width - x0), min(tile, height - y0))
     score = focus if math.isfinite(focus) else 0.0
-    return FocusResult(score=score, motion=motion, angle=angle, region=region, noise=frame_noise)
+    return FocusResult(
+        score=score, motion=motion, angle=angle, region=region, noise=frame_noise, judged=any_judged
+    )
 
 
 def _frame_noise(diag_median: np.ndarray, spread: np.ndarray, means: np.ndarray) -> float:

@@ -52,8 +52,9 @@ def measure_photo(
     rgb = np.asarray(full.convert("RGB") if full.mode != "RGB" else full)
     if wanted & {"focus", "motion_blur", "noise"}:
         focus = measure_focus(luminance(rgb))
-        out["focus"] = float(focus.score)
-        out["motion_blur"] = float(focus.motion)
+        if focus.judged:  # a frame without an edge to judge (plain sky, fog) has no focus value
+            out["focus"] = float(focus.score)
+            out["motion_blur"] = float(focus.motion)
         out["noise"] = noise_score(focus.noise)
     if wanted & {"highlights_clipped", "shadows_clipped"}:
         small = rgb if analysis is None else np.asarray(analysis.convert("RGB"))

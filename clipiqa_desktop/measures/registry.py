@@ -249,6 +249,8 @@ def reasons(values: Mapping[str, float]) -> list[str]:
     noisy = noise is not None and noise >= NOISY
     if focus is not None:
         out.append(focus_reason(focus, _present(values, "motion_blur"), noise))
+    elif noise is not None:  # measured, but no edge stood clear of the noise: nothing to judge
+        out.append("no detail to judge focus on (a plain sky, fog, a flat wall)")
     faces = _present(values, "faces")
     if faces is not None:
         n = round(faces)
@@ -260,9 +262,11 @@ def reasons(values: Mapping[str, float]) -> list[str]:
             if closed is not None and closed >= 1:
                 c = round(closed)
                 line += f", {c} with eyes closed" if n > 1 else ", eyes closed"
-            elif closed is not None:
-                line += ", eyes open"
             face_focus = _present(values, "face_focus")
+            if closed is not None and closed < 1:
+                # eyes_closed never counts a face out of focus: its eyelids cannot be read
+                unreadable = face_focus is None or face_focus <= FOCUS_OUT
+                line += ", eyes not readable" if unreadable else ", eyes open"
             if face_focus is not None:
                 verdict = _verdict(face_focus)
                 if verdict != "sharp" and noisy:

@@ -212,3 +212,27 @@ def test_score_without_clip_weights_measures_pixels_and_refuses_clip_attributes(
     assert "no CLIP model needed" in err
     assert main(["score", "--model", "none", "--attributes", "focus,quality", str(shoot / "sharp.jpg")]) == 2
     assert "quality need a CLIP model; --model none measures only focus" in capsys.readouterr().err
+
+
+def test_a_frame_without_detail_is_not_called_out_of_focus(tmp_path, catalog, tiny_scorer):
+    """A plain overcast sky with sensor noise: no edge to judge. It gets no focus value (so no focus
+    filter or preset flags it), its reason says so, and it is not decoded again on the next index."""
+    from clipiqa_desktop.culling.presets import get_preset, preset_mask
+    from clipiqa_desktop.measures.photo import measure_photo
+    from clipiqa_desktop.measures.registry import reasons
+
+    rng = np.random.default_rng(3)
+    y = np.linspace(170, 200, 2000, dtype=np.float32)[:, None, None]
+    sky = np.clip(y + np.array([0, 6, 18]) + rng.normal(0, 2, (2000, 3000, 3)), 0, 255).astype(np.uint8)
+    values = measure_photo(Image.fromarray(sky))
+    assert "focus" not in values and "motion_blur" not in values and "noise" in values
+    assert reasons(values)[0] == "no detail to judge focus on (a plain sky, fog, a flat wall)"
+    columns = {k: np.array([v]) for k, v in values.items()}
+    assert not preset_mask(get_preset("Reject candidates"), columns, 1).any()
+
+    folder = tmp_path / "sky"
+    folder.mkdir()
+    Image.fromarray(sky).save(folder / "sky.jpg", quality=95)
+    first = index_folder(catalog, tiny_scorer, folder, IndexOptions(long_side=224))
+    again = index_folder(catalog, tiny_scorer, folder, IndexOptions(long_side=224))
+    assert first.indexed == 1 and again.unchanged == 1 and again.remeasured == 0

@@ -56,7 +56,13 @@ def test_reasons_read_like_a_photographer_would_say_them():
         "no face",
     ]
     assert reasons({"faces": 1, "eyes_closed": 0, "face_focus": 0.2}) == [
-        "1 face, eyes open; sharpest face 0.20: out of focus"
+        "1 face, eyes not readable; sharpest face 0.20: out of focus"  # blurred eyelids say nothing
+    ]
+    assert reasons({"faces": 1, "eyes_closed": 0, "face_focus": 0.7}) == [
+        "1 face, eyes open; sharpest face 0.70: sharp"
+    ]
+    assert reasons({"noise": 0.1, "highlights_clipped": 0.0}) == [
+        "no detail to judge focus on (a plain sky, fog, a flat wall)"
     ]
     assert reasons({"focus": math.nan}) == []
 
@@ -88,8 +94,8 @@ def test_a_noisy_frame_is_not_called_out_of_focus():
     assert reasons({"focus": 0.1, "motion_blur": 0.1, "noise": quiet}) == [
         "sharpest region 0.10: out of focus (defocus)"
     ]
-    assert reasons({"faces": 1, "eyes_closed": 0, "face_focus": 0.1, "noise": loud})[0] == (
-        "1 face, eyes open; sharpest face 0.10: detail lost in noise"
+    assert reasons({"focus": 0.05, "faces": 1, "eyes_closed": 0, "face_focus": 0.1, "noise": loud})[1] == (
+        "1 face, eyes not readable; sharpest face 0.10: detail lost in noise"
     )
 
 
