@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QObject, QRectF, Slot
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
@@ -19,8 +22,9 @@ from clipiqa_desktop.measures.registry import HIGHLIGHTS_BLOWN, SHADOWS_CRUSHED
 def photos(tmp_path_factory):
     """Real photographs: scikit-image's camera man (a gray photo, so every coloured pixel on screen is
     the overlay) twice side by side, then twice blurred with σ 4 px: 2048 × 512, sharp on the
-    left half only. A flat gray frame of another size; the coffee cup pushed +2 EV (blown
-    highlights, no black) and the astronaut as it is (under 2 % clipped white, over 5 % black)."""
+    left half only. The camera man 8 × 6 times (12 MP). A flat gray frame of another size; the
+    coffee cup pushed +2 EV (blown highlights, no black) and the astronaut as it is (under 2 % clipped
+    white, over 5 % black)."""
     from skimage import data
 
     folder = tmp_path_factory.mktemp("loupe")
@@ -31,6 +35,10 @@ def photos(tmp_path_factory):
         half.paste(tile, (512 * i, 0))
     half.save(folder / "half.png")
     Image.new("RGB", (640, 480), (120, 120, 120)).save(folder / "flat.png")
+    big = Image.new("RGB", (4096, 3072))  # 12 MP of the camera man: a map that takes a while
+    for i in range(8 * 6):
+        big.paste(cam, (512 * (i % 8), 512 * (i // 8)))
+    big.save(folder / "big.jpg", quality=90)
     bright = np.clip(data.coffee().astype(np.float32) * 4, 0, 255).astype(np.uint8)
     Image.fromarray(bright).save(folder / "bright.jpg", quality=92)
     Image.fromarray(data.astronaut()).save(folder / "astronaut.jpg", quality=92)
@@ -112,16 +120,86 @@ def test_f_paints_peaking_on_the_sharp_half_only_at_fit_and_at_100(qtbot, loupe,
     assert _marked(_array(loupe.view.viewport().grab().toImage())) == 0
 
 
-def test_peaking_follows_the_photo_and_drops_a_stale_map(qtbot, loupe, photos):
-    loupe.toggle_peaking()
+class _Events(QObject):
+    """The loupe's job results in the order the GUI thread receives them, each with what the view
+    holds just after the loupe's own slot saw it (connected after it, so called after it)."""
+
+    def __init__(self, loupe) -> None:
+        super().__init__()
+        self.loupe, self.events, self.pixels = loupe, [], []
+        loupe._signals.loaded.connect(self.on_loaded)
+        loupe._signals.peaked.connect(self.on_peaked)
+
+    @Slot(int, str, object, str)
+    def on_loaded(self, generation, path, decoded, error):
+        self.events.append(("loaded", generation))
+        if decoded is not None:
+            self.pixels.append(weakref.ref(decoded.rgb))
+
+    @Slot(int, object, str)
+    def on_peaked(self, generation, levels, error):
+        shown = self.loupe.view.peaking_levels
+        self.events.append(
+            (
+                "peaked",
+                generation,
+                None if levels is None else levels[0].shape,
+                shown[0].shape if shown else None,
+            )
+        )
+
+
+def test_a_stale_map_is_dropped(qtbot, loupe, photos):
+    events = _Events(loupe)
     _show(qtbot, loupe, photos / "half.png")
-    # step on while the half-blurred photo's map is still being measured: its result is dropped
-    qtbot.waitUntil(lambda: loupe._peaking_state in ("measuring", "ready"), timeout=20_000)
+    half = loupe._generation
+    loupe.toggle_peaking()  # F after the decode: the peaking thread decodes the photo again
+    # the map is finished while the GUI thread is held here, so its result is still queued when
+    # the user steps on: the drop is exercised every time, not only when the map is slow
+    assert loupe.peak_pool.waitForDone(30_000)
     _show(qtbot, loupe, photos / "flat.png")
     screen = _peaking_drawn(qtbot, loupe)
-    assert loupe.view.peaking_levels[0].size().toTuple() == (640, 480), "the map is the flat photo's"
+    assert ("peaked", half, (512, 2048), None) in events.events, "the stale map arrived and was not shown"
+    assert loupe.view.peaking_levels[0].shape == (480, 640), "the map is the flat photo's"
     assert _marked(screen) == 0, "a flat photo has nothing in focus"
     assert "Focus peaking on — F" in loupe.message.text()
+
+
+def test_a_slow_stale_map_does_not_delay_the_next_photo(qtbot, loupe, photos):
+    events = _Events(loupe)
+    loupe.toggle_peaking()
+    _show(qtbot, loupe, photos / "big.jpg")  # 12 MP: its map takes about a second
+    big = loupe._generation
+    assert loupe._peaking_state == "measuring" and loupe.peak_pool.activeThreadCount() == 1
+    _show(qtbot, loupe, photos / "flat.png")  # stepped on while the big map runs
+    flat = loupe._generation
+    _peaking_drawn(qtbot, loupe)
+    loupe.wait(30_000)
+    qtbot.wait(20)
+    names = [e[:2] for e in events.events]
+    assert ("peaked", big) in names, "the big photo's map was started and ended"
+    assert names.index(("loaded", flat)) < names.index(("peaked", big)), "the next photo appears first"
+    stale = events.events[names.index(("peaked", big))]
+    assert stale[2] is None, "the stale job ended at its next check instead of making the pyramid"
+    assert loupe.view.peaking_levels[0].shape == (480, 640)
+
+
+def test_pixels_are_not_kept_and_only_the_part_on_screen_is_coloured(qtbot, loupe, photos):
+    events = _Events(loupe)
+    _show(qtbot, loupe, photos / "half.png")  # F off: the decoded pixels are let go
+    loupe.toggle_peaking()
+    _peaking_drawn(qtbot, loupe)
+    loupe.toggle_zoom()  # 100 %
+    _peaking_drawn(qtbot, loupe)
+    loupe.wait()
+    qtbot.wait(20)
+    gc.collect()
+    assert events.pixels and all(ref() is None for ref in events.pixels), "no full-size RGB array is held"
+    levels = loupe.view.peaking_levels
+    assert all(level.dtype == bool for level in levels) and levels[0].shape == (512, 2048)
+    viewport = loupe.view.viewport().size()
+    painted = loupe.view.overlay.painted
+    assert 0 < painted[0] <= viewport.width() + 2 and 0 < painted[1] <= viewport.height() + 2, painted
 
 
 def _corners(loupe) -> tuple[bool, bool]:

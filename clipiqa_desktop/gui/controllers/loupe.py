@@ -83,4 +83,4 @@ class LoupeController(Controller):
             self.show_current()  # the same photo: its decision line is redrawn, not decoded again
 
     def shutdown(self) -> None:
-        self.loupe.wait()
+        self.loupe.shutdown()
