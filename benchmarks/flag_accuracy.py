@@ -421,7 +421,7 @@ def report(
     clip_random = None if clip is None else clip.random
     attribute_keys = [*PIXEL_KEYS, *(() if clip is None else (p.key for p in clip.pairs))]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    lines = [
+    head = [
         f"Flag accuracy — {date}, {platform.python_implementation()} {platform.python_version()}, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
         f"Machine: {machine} (at the start); load average at the end "
@@ -431,6 +431,9 @@ def report(
         f"CLIP-IQA: {clip.description if clip else 'not run'}",
         f"Labels: {LABELLING}",
         *notes,
+    ]
+    lines = [  # Markdown: paste it as it is
+        *(f"- {line}" for line in head),
         "",
         "Spearman ρ of each attribute against the strength of the defect it should track "
         "(pooled over the scenes, each scene's clean original at strength 0):",
