@@ -38,6 +38,7 @@ _LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
 _MIN_SIDE = 64  # smaller inputs (a small face crop) are mirrored out to this size
 _TOP_FRACTION = 0.02  # the sharpest region: this fraction of the frame's tiles (at least two)
 _MAX_GRAIN = 4.0  # grain: the gradient bands hold at most this many times the diagonal band's noise
+_TILE_ISOTROPY = 0.5  # a tile reads a blur's direction only if its coarse edges are this round
 _NOISE_MARGIN = 30.0  # a judged tile's coarse energy exceeds the noise's fluctuation this many times
 _DIRECTION_BLOCKS = 1024  # the worst direction is fully believed on this many 16-px blocks
 _ISOTROPY = 0.3  # the direction is read on tiles whose coarse edges are this close to all-directional
@@ -291,15 +292,31 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
 
     # The focus: that of the worst direction (a defocus blur is the same in every direction; a
     # motion blur leaves the one along the motion near zero).
-    lo_ratio, _, _ = directional(fine, order, sharpest)
-    focus = float(_score(lo_ratio))
-    lo_white, hi_white, theta = directional(fine_white, order_white, sharpest_white)
+    # Only tiles whose own coarse edges run in several directions can tell a blur's direction: in a
+    # tile of texture that runs one way (wood grain, hair, fabric) the across-the-grain direction
+    # holds almost no edge, its fine energy vanishes under the noise taken off, and a sharp texture
+    # would read "blurred along the grain". Those tiles keep their place in the mean-direction score.
+    c_all = coarse.reshape(3, -1)
+    c_spread = np.sqrt(np.maximum((c_all[0] - c_all[1]) ** 2 + 4 * c_all[2] ** 2, 0.0))
+    tile_iso = (c_all[0] + c_all[1] - c_spread) / np.maximum(c_all[0] + c_all[1] + c_spread, 1e-12)
+    round_tiles = tile_iso >= _TILE_ISOTROPY
+    sharpest_tile = int(order[0])
+    order = order[round_tiles[order]] if round_tiles[order].sum() >= count else order[:0]
+    order_white = order_white[round_tiles[order_white]] if order.size else order_white[:0]
+    if order.size:
+        lo_ratio, _, _ = directional(fine, order, sharpest)
+        focus = float(_score(lo_ratio))
+    else:  # nothing to read a direction from: the focus of the mean direction, no motion blur
+        focus = float(_score(sharpest))
+    lo_white, hi_white, theta = (
+        directional(fine_white, order_white, sharpest_white) if order_white.size else (1.0, 1.0, 0.0)
+    )
     worst, best = float(_score(lo_white)), float(_score(hi_white))
     motion = min(1.0, max(0.0, best - worst)) if any_judged else 0.0
     # The blurred direction in image coordinates (y down), reported counter-clockwise from horizontal.
     angle = float((-math.degrees(theta)) % 180.0) if motion > 0.0 else None
 
-    best_row, best_col = divmod(int(order[0]), cols)
+    best_row, best_col = divmod(sharpest_tile, cols)
     x0 = min(ox + best_col * tile, width - 1)
     y0 = min(oy + best_row * tile, height - 1)
     region = (x0, y0, min(tile, width - x0), min(tile, height - y0))
