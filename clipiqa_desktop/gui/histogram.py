@@ -60,7 +60,8 @@ class HistogramView(QWidget):
                 f"Clipped white (a channel ≥ {HIGH_LEVEL}): {clip.highlights * 100:.1f} % of the pixels "
                 f"(R {r} %, G {g} %, B {b} %); red from {HIGHLIGHTS_BLOWN * 100:.0f} %.\n"
                 f"Crushed black (every channel ≤ {LOW_LEVEL}): {clip.shadows * 100:.1f} %; "
-                f"red from {SHADOWS_CRUSHED * 100:.0f} %.\nOf the full-size image shown."
+                f"red from {SHADOWS_CRUSHED * 100:.0f} %.\n"
+                "The shares are those the presets use; the curve is the full-size image's."
             )
         self.update()
 

@@ -19,7 +19,7 @@ on screen is coloured, at each paint (at 100 % a viewport's worth, not a 24 MP p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -361,6 +361,7 @@ class LoupeView(QWidget):
 
     def _show_scores(self, scores: dict[str, float]) -> None:
         """Every attribute by its readable name, in the registry's groups; counts as numbers."""
+        self._stored_clip = (scores.get("highlights_clipped"), scores.get("shadows_clipped"))
         lines = reasons(scores)
         if lines:
             self.pixels.setText("\n".join(lines))
@@ -446,9 +447,17 @@ class LoupeView(QWidget):
             return
         self._size = f"{decoded.image.width()}×{decoded.image.height()}"
         self.view.set_pixmap(QPixmap.fromImage(decoded.image))
-        self.histogram.set_data(decoded.counts, decoded.clip)
+        self.histogram.set_data(decoded.counts, self._clip_as_stored(decoded.clip))
         self._start_peaking(decoded.rgb)  # the pixels are not kept: the job holds them, or nobody
         self._show_state()
+
+    def _clip_as_stored(self, clip: Clipping) -> Clipping:
+        """The marks report the shares the presets and the text use (the stored measure, counted on
+        the analysis image) where the photo has them; the curve is the full-size image's."""
+        high, low = getattr(self, "_stored_clip", (None, None))
+        if high is None or low is None:
+            return clip
+        return replace(clip, highlights=float(high), shadows=float(low))
 
     def _peaked(self, generation: int, levels: list[np.ndarray] | None, error: str) -> None:
         if generation != self._generation:

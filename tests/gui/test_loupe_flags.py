@@ -229,6 +229,22 @@ def test_histogram_marks_clipping_in_red_above_the_preset_threshold(qtbot, loupe
     assert _corners(loupe) == (True, False), "red at the shadows' end only"
 
 
+def test_the_marks_report_the_stored_shares_the_presets_use(qtbot, loupe, photos):
+    """The index counts clipping on the analysis image; the marks must say what the presets and
+    the reasons say, not a second, slightly different count of the full-size image."""
+    loupe.show_photo(
+        str(photos / "bright.jpg"), {"highlights_clipped": 0.015, "shadows_clipped": 0.07}, [], "ok", None
+    )
+    h = loupe.histogram
+    ready = lambda: h.mark("highlights") is not None  # noqa: E731
+    qtbot.waitUntil(ready, timeout=10_000)
+    high, low = h.mark("highlights"), h.mark("shadows")
+    assert high is not None and low is not None
+    assert high.fraction == 0.015 and not high.alarming
+    assert low.fraction == 0.07 and low.alarming
+    assert "1.5 % of pixels clipped white" in loupe.pixels.text()
+
+
 def test_reasons_and_readable_names_in_groups(qtbot, loupe, photos):
     scores = {
         "sharpness": 0.42,
