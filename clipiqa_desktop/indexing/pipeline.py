@@ -33,7 +33,7 @@ from ..culling.xmp import PhotoXmp, read_photo_xmp
 from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import describe_os_error, model_long_side
-from ..measures.photo import measurable_keys, measure_photo
+from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
 from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from ..text import counted
@@ -101,12 +101,15 @@ class IndexSummary:
     sidecars_removed: int = 0  # sidecars deleted (decisions kept)
     sidecar_problems: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, reason) not read
     remeasured: int = 0  # photos indexed before a pixel measure existed, decoded again for it
+    faces_skipped: str | None = None  # why faces and eyes were not measured (no [faces] extra)
     # (relative path, why): photos indexed with their CLIP-IQA scores but without pixel measures
     not_measured: list[tuple[str, str]] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         """What else this run did, for the summary line of `index` and of the window."""
         notes = []
+        if self.faces_skipped:
+            notes.append(self.faces_skipped)
         if self.not_measured:
             rel, reason = self.not_measured[0]
             n = len(self.not_measured)
@@ -330,6 +333,8 @@ def _index_folder(
             states = catalog.photo_states(tree, analysis_id, root=folder, measures=PIXEL_KEYS)
             plan = _plan(scanned, states, looked, protected, measures)
     summary.remeasured = plan.remeasure
+    if plan.todo and options.measures is None and "faces" not in measures:
+        summary.faces_skipped = faces_unavailable()
     summary.unchanged, summary.failed_before, summary.returned = (
         plan.unchanged,
         plan.failed_before,

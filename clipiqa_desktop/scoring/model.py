@@ -109,7 +109,8 @@ def _missing_weights_message(spec: ModelSpec, cause: BaseException) -> str:
         "Fix it with one of:\n"
         "  --weights FILE          use a checkpoint you already have (e.g. OpenAI's RN50.pt)\n"
         f"  {WEIGHTS_ENV}=FILE    the same, as an environment variable\n"
-        "  connect to the internet once: the weights are downloaded and cached for offline use"
+        "  connect to the internet once: the weights are downloaded and cached for offline use\n"
+        "Or, without CLIP: --model none measures focus, exposure and faces from the pixels alone"
     )
 
 
