@@ -17,7 +17,7 @@ from ..imaging import DecodeError, decode_photo
 from ..imaging.decode import size_label
 from ..indexing.scan import find_photos
 from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
-from ..measures.registry import FACE_KEYS, PIXEL_KEYS
+from ..measures.registry import FACE_KEYS, PIXEL_KEYS, PIXEL_MEASURES
 from ..scoring import (
     DEFAULT_ATTRIBUTES,
     AttributePair,
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     from ..indexing.stream import PhotoResult
 
+# Attributes that count (faces, faces with eyes closed): printed as whole numbers.
+COUNTS = frozenset(m.key for m in PIXEL_MEASURES if m.kind == "count")
 # Without a model, clipping is counted on an image of the indexer's default analysis size.
 MEASURE_ANALYSIS_SIDE = 512
 
@@ -168,9 +170,12 @@ def _learned_pair(path: str) -> AttributePair:
         raise CommandError(str(exc)) from exc
 
 
-def _cell(value: float | None, digits: int) -> str:
-    """A score for the table or CSV; empty when it does not apply (a face measure without a face)."""
-    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else ""
+def _cell(key: str, value: float | None, digits: int) -> str:
+    """A score for the table or CSV (a count as a whole number); empty when it does not apply (a
+    face measure without a face)."""
+    if value is None or not math.isfinite(value):
+        return ""
+    return str(round(value)) if key in COUNTS else f"{value:.{digits}f}"
 
 
 class _Writer:
@@ -197,10 +202,10 @@ class _Writer:
             obj["error"] = r.error if r.scores is None else None
             self.out.write(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
         elif self.csv is not None:
-            values = [_cell(r.scores.get(k), 6) for k in self.keys] if r.scores else [""] * len(self.keys)
+            values = [_cell(k, r.scores.get(k), 6) for k in self.keys] if r.scores else [""] * len(self.keys)
             self.csv.writerow([path, *values, r.error or ""])
         elif r.scores is not None:
-            cells = [_cell(r.scores.get(k), 4) or "-" for k in self.keys]
+            cells = [_cell(k, r.scores.get(k), 4) or "-" for k in self.keys]
             cols = "  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True))
             self.out.write(f"{cols}  {path}\n")
         else:

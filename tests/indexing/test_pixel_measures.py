@@ -210,6 +210,10 @@ def test_score_without_clip_weights_measures_pixels_and_refuses_clip_attributes(
     row = json.loads(out)
     assert set(row["scores"]) == set(measurable_keys()) and row["scores"]["focus"] > 0.3
     assert "no CLIP model needed" in err
+    assert main(["score", "--model", "none", "--format", "csv", str(shoot / "sharp.jpg")]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    cells = dict(zip(header.split(","), line.split(","), strict=True))
+    assert cells["faces"] in ("", "0", "1") and "." in cells["focus"], "counts are whole numbers"
     assert main(["score", "--model", "none", "--attributes", "focus,quality", str(shoot / "sharp.jpg")]) == 2
     assert "quality need a CLIP model; --model none measures only focus" in capsys.readouterr().err
 
