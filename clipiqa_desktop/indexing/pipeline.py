@@ -189,15 +189,17 @@ def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collect
         # A measure that fails (not enough memory for a 200 MP panorama, a face-model error) never
         # costs the photo its CLIP-IQA scores, embedding and thumbnail: it is indexed without the
         # measures, reported, and measured again on the next index.
+        pixels = np.asarray(decoded.full)  # then the image goes: one full-size copy at a time
+        decoded = replace(decoded, full=None)  # 72 MB at 24 MP: never kept past this thread
         try:
-            measures = measure_photo(decoded.full, decoded.image, keys)
+            measures = measure_photo(pixels, decoded.image, keys)
         except MemoryError:
             problem = "not enough memory for the full-resolution pixels"
         except Exception as exc:
             log.debug("measuring %s failed", path, exc_info=True)
             problem = f"{type(exc).__name__}: {exc}"[:200]
         finally:
-            decoded = replace(decoded, full=None)  # 72 MB at 24 MP: never kept past this thread
+            del pixels
     thumb = None
     if decoded.thumbnail is not None:
         buf = io.BytesIO()

@@ -38,6 +38,7 @@ _LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
 _MIN_SIDE = 64  # smaller inputs (a small face crop) are mirrored out to this size
 _TOP_FRACTION = 0.02  # the sharpest region: this fraction of the frame's tiles (at least two)
 _MAX_GRAIN = 4.0  # grain: the gradient bands hold at most this many times the diagonal band's noise
+_LUMA_ROWS = 256  # rows per band of the luminance conversion
 _TILE_ISOTROPY = 0.5  # a tile reads a blur's direction only if its coarse edges are this round
 _NOISE_MARGIN = 30.0  # a judged tile's coarse energy exceeds the noise's fluctuation this many times
 _DIRECTION_BLOCKS = 1024  # the worst direction is fully believed on this many 16-px blocks
@@ -74,9 +75,16 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
         return rgb.astype(np.float32) * np.float32(1 / 255)
     if rgb.ndim != 3 or rgb.shape[2] < 3:
         raise ValueError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
-    y = rgb[..., 0] * np.float32(_LUMA[0])
-    y += rgb[..., 1] * np.float32(_LUMA[1])
-    y += rgb[..., 2] * np.float32(_LUMA[2])
+    # In bands of rows: the whole-frame temporaries of a 24 MP frame would add 96 MB per decode
+    # thread at the peak; a band's are a few MB. The same arithmetic, so the same values.
+    y = np.empty(rgb.shape[:2], dtype=np.float32)
+    w = [np.float32(v) for v in _LUMA[:3]]
+    for top in range(0, rgb.shape[0], _LUMA_ROWS):
+        band = rgb[top : top + _LUMA_ROWS]
+        out = y[top : top + _LUMA_ROWS]
+        np.multiply(band[..., 0], w[0], out=out, dtype=np.float32)
+        out += band[..., 1] * w[1]
+        out += band[..., 2] * w[2]
     return y
 
 

@@ -38,7 +38,9 @@ def measurable_keys(with_faces: bool | None = None) -> tuple[str, ...]:
 
 
 def measure_photo(
-    full: Image.Image, analysis: Image.Image | None = None, keys: Collection[str] | None = None
+    full: Image.Image | np.ndarray,
+    analysis: Image.Image | None = None,
+    keys: Collection[str] | None = None,
 ) -> dict[str, float]:
     """The pixel measures of one upright RGB photo at full resolution (`analysis`: the reduced
     image the clipping is counted on; default: `full`). `keys` limits what is computed (default:
@@ -49,7 +51,10 @@ def measure_photo(
 
     wanted = set(measurable_keys() if keys is None else keys)
     out: dict[str, float] = {}
-    rgb = np.asarray(full.convert("RGB") if full.mode != "RGB" else full)
+    if isinstance(full, np.ndarray):  # the caller let go of the image: no second 72 MB copy at 24 MP
+        rgb = full
+    else:
+        rgb = np.asarray(full.convert("RGB") if full.mode != "RGB" else full)
     if wanted & {"focus", "motion_blur", "noise"}:
         focus = measure_focus(luminance(rgb))
         if focus.judged:  # a frame without an edge to judge (plain sky, fog) has no focus value
