@@ -11,7 +11,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..catalog import CatalogError, PhotoTable, QueryError, parse_where, select_rows
-from ..measures.registry import PIXEL_KEYS, attribute_info
+from ..measures.photo import faces_unavailable
+from ..measures.registry import FACE_KEYS, PIXEL_KEYS, attribute_info
 from ..scoring import DEFAULT_ATTRIBUTES, LOOK_ATTRIBUTES
 from ..scoring.constants import NO_MODEL
 from .common import CommandError, folder_analysis, open_catalog
@@ -155,6 +156,21 @@ def write_table(table: PhotoTable, rows: Any, out: TextIO, columns: list[str]) -
         out.write(f"{_decision_text(table, i)}  {(table.labels[i] or '-'):<6}  {cells}  {name}{extra}\n")
 
 
+def _explain_unmeasured(keys: list[str], table: PhotoTable) -> None:
+    """A pixel measure this folder has no values for gets the reason, not 'unknown field'."""
+    for key in keys:
+        if key in PIXEL_KEYS and key not in table.attributes:
+            why = faces_unavailable() if key in FACE_KEYS else None
+            if why is not None:
+                raise CommandError(f"{key}: {why}; then index the folder again")
+            if key in ("face_focus", "eyes_closed"):
+                raise CommandError(f"{key}: no face was found in this folder's photos")
+            raise CommandError(
+                f"{key} has not been measured in this folder yet: index it again "
+                "(photos indexed before it existed are measured then)"
+            )
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     folder = Path(args.folder).expanduser().resolve()
@@ -163,6 +179,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         catalog = open_catalog(args, readonly=not args.save_prompt)
         folder_ids, analysis_id = folder_analysis(args, catalog, folder, args.recursive)
         table = load_table(args, catalog, folder_ids, analysis_id, folder)
+        asked = [f.key for f in filters] + [args.sort or ""]
+        asked += [c.strip() for c in (args.columns or "").split(",")]
+        _explain_unmeasured(asked, table)
         rows = select_rows(table, filters, args.sort, args.desc)
         model_id, size, _ = catalog.analysis(analysis_id)
         if args.columns:

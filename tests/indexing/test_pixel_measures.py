@@ -240,3 +240,21 @@ def test_a_frame_without_detail_is_not_called_out_of_focus(tmp_path, catalog, ti
     first = index_folder(catalog, tiny_scorer, folder, IndexOptions(long_side=224))
     again = index_folder(catalog, tiny_scorer, folder, IndexOptions(long_side=224))
     assert first.indexed == 1 and again.unchanged == 1 and again.remeasured == 0
+
+
+def test_list_explains_a_measure_the_folder_has_no_values_for(tmp_path, catalog, tiny_scorer, capsys):
+    """Not 'unknown field': why there is no value (no face here; indexed before the measure)."""
+    from clipiqa_desktop.cli import main
+
+    folder = tmp_path / "coffee"
+    folder.mkdir()
+    Image.fromarray(data.coffee()).save(folder / "cup.jpg")
+    index_folder(catalog, tiny_scorer, folder, IndexOptions(long_side=224))
+    db = ["--catalog", str(catalog.path)]
+    if "faces" in measurable_keys():
+        assert main(["list", str(folder), *db, "--where", "eyes_closed>=1"]) == 2
+        assert "eyes_closed: no face was found in this folder's photos" in capsys.readouterr().err
+    with catalog.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM scores WHERE attribute = 'focus'")
+    assert main(["list", str(folder), *db, "--sort", "focus"]) == 2
+    assert "focus has not been measured in this folder yet: index it again" in capsys.readouterr().err
