@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..imaging import DecodeError, decode_photo
+from ..imaging import decode_photo
 from ..imaging.decode import size_label
 from ..indexing.scan import find_photos
 from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
@@ -350,18 +350,14 @@ class _Measured:
 
 def measure_photos(photos: list[Path], measures: list[str], workers: int) -> Iterator[PhotoResult]:
     """The pixel measures of each photo, decoded in `workers` threads; no CLIP model."""
-    from ..indexing.stream import PhotoResult, decode_ahead
+    from ..indexing.stream import measure_only
 
-    def measure(p: Path) -> dict[str, float]:
+    def measure(p: Path) -> _Measured:
         decoded = decode_photo(p, MEASURE_ANALYSIS_SIDE, full=True)
         assert decoded.full is not None
-        return measure_photo(decoded.full, decoded.image, measures)
+        return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures))
 
-    for i, path, got in decode_ahead(photos, measure, workers, prefetch=2 * workers):
-        if isinstance(got, DecodeError):
-            yield PhotoResult(i, path, error=str(got))
-        else:
-            yield PhotoResult(i, path, scores=got)
+    return measure_only(photos, measure, workers)
 
 
 class _RowProgress(Progress):

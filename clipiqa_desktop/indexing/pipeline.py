@@ -38,7 +38,7 @@ from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from ..text import counted
 from .scan import ScannedFile, find_photos, root_vanished
-from .stream import PhotoResult, decode_ahead, is_scoring_failure, score_photos
+from .stream import PhotoResult, is_scoring_failure, measure_only, score_photos
 
 if TYPE_CHECKING:  # torch is imported only when a photo needs scoring
     from ..scoring import ClipIqaScorer, LazyScorer
@@ -362,7 +362,7 @@ def _index_folder(
         # Readers (the window, `list` in another terminal) see a first run's scores as they are
         # committed; a folder that has complete scores keeps showing them until this run is done.
         catalog.set_last_analysis(tree, analysis_id)
-    options = replace(options, long_side=long_side)
+    options = replace(options, long_side=long_side, measures=tuple(measures))  # resolved once
     gone = set(plan.gone)
     todo_keys = {f.path: key for key, f in todo}
     by_path = {f.path: f for _key, f in todo}
@@ -413,7 +413,7 @@ def _index_folder(
 
     stream: Iterator[PhotoResult]
     if model is None:
-        stream = _measure_only(
+        stream = measure_only(
             list(by_path), lambda p: _prepare(p, options, 1, names_in(p)), options.workers, cancel
         )
     else:
@@ -454,20 +454,6 @@ def _index_folder(
         catalog.set_last_analysis(tree, analysis_id)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _measure_only(
-    paths: list[Path],
-    prepare: Callable[[Path], IndexedPhoto],
-    workers: int,
-    cancel: threading.Event | None,
-) -> Iterator[PhotoResult]:
-    """`--model none`: decode and measure in `workers` threads, no CLIP (input order)."""
-    for i, path, got in decode_ahead(paths, prepare, workers, prefetch=2 * max(1, workers), cancel=cancel):
-        if isinstance(got, DecodeError):
-            yield PhotoResult(i, path, error=str(got))
-        else:
-            yield PhotoResult(i, path, scores={}, prepared=got)
 
 
 def vanished_message(folder: Path) -> str:

@@ -33,6 +33,13 @@ class Prepared(Protocol):
     def image(self) -> Image.Image: ...
 
 
+class Measured(Protocol):
+    """What a prepare function returns when no model scores the photo: its pixel measures."""
+
+    @property
+    def measures(self) -> dict[str, float]: ...
+
+
 log = logging.getLogger(__name__)
 
 # The reason of a photo that decoded but whose scoring failed (e.g. the device ran out of memory):
@@ -103,6 +110,22 @@ def decode_ahead(
             yield i, p, fut.result()
     finally:  # on cancel, or when the consumer stops early, drop the queued decodes
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def measure_only(
+    paths: Sequence[Path],
+    prepare: Callable[[Path], Measured],
+    workers: int,
+    cancel: threading.Event | None = None,
+) -> Iterator[PhotoResult]:
+    """Without a CLIP model (`--model none`, `score` of pixel measures only): `prepare` decodes and
+    measures in `workers` threads; each result's scores are its pixel measures (input order)."""
+    ahead = decode_ahead(paths, prepare, workers, prefetch=2 * max(1, workers), cancel=cancel)
+    for i, path, got in ahead:
+        if isinstance(got, DecodeError):
+            yield PhotoResult(i, path, error=str(got))
+        else:
+            yield PhotoResult(i, path, scores=dict(got.measures), prepared=got)
 
 
 def score_photos(
