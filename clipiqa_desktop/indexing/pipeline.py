@@ -111,11 +111,9 @@ class IndexSummary:
         if self.faces_skipped:
             notes.append(self.faces_skipped)
         if self.not_measured:
-            rel, reason = self.not_measured[0]
-            n = len(self.not_measured)
             notes.append(
-                f"{counted(n, 'photo')} indexed without focus, exposure and faces ({rel}: {reason}"
-                f"{'; …' if n > 1 else ''}); the next index tries again"
+                f"{counted(len(self.not_measured), 'photo')} indexed without focus, exposure and faces "
+                f"({_first(self.not_measured)}); the next index tries again"
             )
         if self.remeasured:
             notes.append(
@@ -155,13 +153,17 @@ class IndexSummary:
         if self.sidecars_removed:
             notes.append(f"{counted(self.sidecars_removed, 'sidecar')} removed (decisions kept)")
         if self.sidecar_problems:
-            rel, reason = self.sidecar_problems[0]
-            n = len(self.sidecar_problems)
             notes.append(
-                f"{counted(n, 'sidecar')} not read, decisions unchanged "
-                f"({rel}: {reason}{'; …' if n > 1 else ''})"
+                f"{counted(len(self.sidecar_problems), 'sidecar')} not read, decisions unchanged "
+                f"({_first(self.sidecar_problems)})"
             )
         return notes
+
+
+def _first(problems: list[tuple[str, str]]) -> str:
+    """'IMG_1.JPG: why' of the first of some (path, reason) pairs, with '; …' when there are more."""
+    rel, reason = problems[0]
+    return f"{rel}: {reason}{'; …' if len(problems) > 1 else ''}"
 
 
 @dataclass(frozen=True)
