@@ -26,11 +26,12 @@ The method (numpy only, single-threaded, no Python loop over pixels):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FocusResult", "luminance", "measure_focus", "peaking_mask"]
+__all__ = ["FocusResult", "luminance", "measure_focus", "measure_focus_rgb", "peaking_mask"]
 
 # Rec. 709 luma weights on the encoded (sRGB) values, scaled so that 255 reads 1.0.
 _LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
@@ -183,55 +184,123 @@ def measure_focus(gray: np.ndarray) -> FocusResult:
         pad_y = max(0, _MIN_SIDE - height)
         pad_x = max(0, _MIN_SIDE - width)
         g = np.pad(g, ((0, pad_y), (0, pad_x)), mode="wrap")
-
-    side = min(g.shape)
-    tile = 256 if side >= 1024 else max(_MIN_SIDE, 1 << int(math.log2(side / 4)))
-    rows, cols = g.shape[0] // tile, g.shape[1] // tile
-    oy = (g.shape[0] - rows * tile) // 2
-    ox = (g.shape[1] - cols * tile) // 2
-    g = g[oy : oy + rows * tile, ox : ox + cols * tile]
-
-    # Level 1: the finest details (2×2 blocks); level 4: details of 16×16 blocks (Haar of the 8×8
-    # block means). Energies are scaled by the block size (2, 16) so that a step edge weighs the same at both,
-    # and by 1/4 for the doubled details of `_haar`.
-    sums1, dx1, dy1, diag1 = _haar(g)
-    fine = _tensor(dx1, dy1, tile // 2, 2.0 / 4.0)
-    # White noise puts the same energy in the diagonal band as in each gradient band, and a blurred
-    # edge puts almost none there: the tile's own diagonal energy is its noise energy (whatever the
-    # noise's level in this tile's brightness), subtracted from each direction below.
-    noise = _tile_sums(diag1, diag1, tile // 2) * (2.0 / 4.0)
-    # Noise with a grain (demosaicing, noise reduction, JPEG) puts less in the diagonal band than in
-    # the gradient bands. Their median absolute detail over the tile measures it as it is (edges are
-    # few, noise is everywhere) but also takes in smooth ramps and blurred texture, which have
-    # gradient details and hardly any diagonal ones: it is believed up to _MAX_GRAIN times the
-    # diagonal band's estimate (noise with a grain of up to ~0.7 px), and the larger is taken.
-    half = tile // 2
-    spread = np.zeros((rows, cols))
-    for band in (dx1, dy1):
-        sub = np.abs(band.reshape(rows, half, cols, half)[:, ::4, :, ::2]).transpose(0, 2, 1, 3)
-        sub = sub.reshape(rows, cols, -1)
-        k = sub.shape[2] // 2
-        spread += np.partition(sub, k, axis=2)[:, :, k].astype(np.float64) ** 2
-    graded = spread / (2 * 0.6745**2) * half * half * (2.0 / 4.0)
-    # The same tiles' median absolute diagonal detail: the reported noise level (FocusResult.noise).
-    # Unlike the diagonal *energy* above, a median is not raised by the tile's few sharp edges.
-    sub = np.abs(diag1.reshape(rows, half, cols, half)[:, ::4, :, ::2]).transpose(0, 2, 1, 3)
-    sub = sub.reshape(rows, cols, -1)
-    diag_median = np.partition(sub, sub.shape[2] // 2, axis=2)[:, :, sub.shape[2] // 2].astype(np.float64)
-    del sub
-    white = noise
-    noise = np.maximum(white, np.minimum(graded, _MAX_GRAIN * white))
-    del dx1, dy1, diag1
-    per8 = tile // 8
-    means8 = np.einsum("ijkl->ik", sums1.reshape(rows * per8, 4, cols * per8, 4)) * np.float32(1 / 64)
-    del sums1
-    _, dx4, dy4, _ = _haar(means8)
-    coarse = _tensor(dx4, dy4, tile // 16, 16.0 / 4.0)
-
-    if not (np.isfinite(fine).all() and np.isfinite(coarse).all()):  # NaN or inf pixels
+    grid = _Grid.of(g.shape)
+    stats = _tile_stats(lambda top, bottom: g[top:bottom, grid.ox : grid.ox + grid.cols * grid.tile], grid)
+    if stats is None:  # NaN or inf pixels
         return measure_focus(
             np.nan_to_num(np.asarray(gray, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         )
+    return _judge(stats, grid, height, width)
+
+
+def measure_focus_rgb(rgb: np.ndarray) -> FocusResult:
+    """`measure_focus(luminance(rgb))`, the same values, without the frame's luminance: each band
+    of tiles is converted and measured in turn, so a 24 MP frame needs a few MB of temporaries
+    instead of the 96 MB luminance and the 96 MB of its Haar details (and stays in the CPU's cache)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < _MIN_SIDE:
+        return measure_focus(luminance(rgb))
+    height, width = rgb.shape[:2]
+    grid = _Grid.of((height, width))
+    stats = _tile_stats(
+        lambda top, bottom: luminance(rgb[top:bottom, grid.ox : grid.ox + grid.cols * grid.tile]), grid
+    )
+    if stats is None:  # cannot happen with 8-bit pixels; float ones may hold NaN
+        return measure_focus(luminance(rgb))
+    return _judge(stats, grid, height, width)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The tiles of a frame: `rows` × `cols` squares of `tile` px, centred (offset oy, ox)."""
+
+    tile: int
+    rows: int
+    cols: int
+    oy: int
+    ox: int
+
+    @classmethod
+    def of(cls, shape: tuple[int, ...]) -> _Grid:
+        side = min(shape[0], shape[1])
+        tile = 256 if side >= 1024 else max(_MIN_SIDE, 1 << int(math.log2(side / 4)))
+        rows, cols = shape[0] // tile, shape[1] // tile
+        return cls(tile, rows, cols, (shape[0] - rows * tile) // 2, (shape[1] - cols * tile) // 2)
+
+
+@dataclass
+class _Stats:
+    """Per-tile sums of one frame (see `_tile_stats`)."""
+
+    fine: np.ndarray  # (3, rows, cols) level-1 structure tensor
+    white: np.ndarray  # (rows, cols) diagonal-band energy
+    spread: np.ndarray  # (rows, cols) sum of the gradient bands' squared median details
+    diag_median: np.ndarray  # (rows, cols) median absolute diagonal detail
+    means8: np.ndarray  # (rows * tile/8, cols * tile/8) 8×8 block means
+    coarse: np.ndarray  # (3, rows, cols) level-4 structure tensor
+
+
+def _tile_stats(band: Callable[[int, int], np.ndarray], grid: _Grid) -> _Stats | None:
+    """The per-tile sums, one band of tiles (`tile` rows of luminance, `band(top, bottom)`) at a
+    time: every sum is a tile's own, so the values are those of the whole frame at once. None when
+    a sum is not finite (NaN or inf pixels)."""
+    tile, rows, cols = grid.tile, grid.rows, grid.cols
+    half, per8 = tile // 2, tile // 8
+    fine = np.empty((3, rows, cols))
+    white = np.empty((rows, cols))
+    spread = np.zeros((rows, cols))
+    diag_median = np.empty((rows, cols))
+    means8 = np.empty((rows * per8, cols * per8), np.float32)
+    for r in range(rows):
+        top = grid.oy + r * tile
+        g = band(top, top + tile)
+        # Level 1: the finest details (2×2 blocks); level 4: details of 16×16 blocks (Haar of the
+        # 8×8 block means). Energies are scaled by the block size (2, 16) so that a step edge
+        # weighs the same at both, and by 1/4 for the doubled details of `_haar`.
+        sums1, dx1, dy1, diag1 = _haar(g)
+        fine[:, r : r + 1] = _tensor(dx1, dy1, half, 2.0 / 4.0)
+        # White noise puts the same energy in the diagonal band as in each gradient band, and a
+        # blurred edge puts almost none there: the tile's own diagonal energy is its noise energy
+        # (whatever the noise's level in this tile's brightness), subtracted from each direction.
+        white[r : r + 1] = _tile_sums(diag1, diag1, half) * (2.0 / 4.0)
+        # Noise with a grain (demosaicing, noise reduction, JPEG) puts less in the diagonal band
+        # than in the gradient bands. Their median absolute detail over the tile measures it as it
+        # is (edges are few, noise is everywhere) but also takes in smooth ramps and blurred
+        # texture, which have gradient details and hardly any diagonal ones: it is believed up to
+        # _MAX_GRAIN times the diagonal band's estimate (noise with a grain of up to ~0.7 px).
+        for detail in (dx1, dy1):
+            spread[r : r + 1] += _median_abs(detail, cols, half) ** 2
+        # The same tiles' median absolute diagonal detail: the reported noise level
+        # (FocusResult.noise). Unlike the diagonal *energy*, a median is not raised by a few edges.
+        diag_median[r : r + 1] = _median_abs(diag1, cols, half)
+        del dx1, dy1, diag1
+        means8[r * per8 : (r + 1) * per8] = np.einsum(
+            "ijkl->ik", sums1.reshape(per8, 4, cols * per8, 4)
+        ) * np.float32(1 / 64)
+        del sums1, g
+    _, dx4, dy4, _ = _haar(means8)
+    coarse = _tensor(dx4, dy4, tile // 16, 16.0 / 4.0)
+    if not (np.isfinite(fine).all() and np.isfinite(coarse).all()):
+        return None
+    return _Stats(fine, white, spread, diag_median, means8, coarse)
+
+
+def _median_abs(detail: np.ndarray, cols: int, half: int) -> np.ndarray:
+    """(1, cols) median absolute detail of one band of tiles (a sample: every 4th row, 2nd column)."""
+    sub = np.abs(detail.reshape(1, half, cols, half)[:, ::4, :, ::2]).transpose(0, 2, 1, 3)
+    sub = sub.reshape(1, cols, -1)
+    k = sub.shape[2] // 2
+    return np.partition(sub, k, axis=2)[:, :, k].astype(np.float64)
+
+
+def _judge(stats: _Stats, grid: _Grid, height: int, width: int) -> FocusResult:
+    """The frame's focus, motion and noise from its tiles' sums."""
+    tile, rows, cols, oy, ox = grid.tile, grid.rows, grid.cols, grid.oy, grid.ox
+    half, per8 = tile // 2, tile // 8
+    fine, white, spread, coarse = stats.fine, stats.white, stats.spread, stats.coarse
+    graded = spread / (2 * 0.6745**2) * half * half * (2.0 / 4.0)
+    noise = np.maximum(white, np.minimum(graded, _MAX_GRAIN * white))
+    diag_median, means8 = stats.diag_median, stats.means8
 
     frame_noise = _frame_noise(diag_median, spread, means8.reshape(rows, per8, cols, per8).mean(axis=(1, 3)))
     blocks = (tile // 2) ** 2

@@ -2,8 +2,9 @@
 
 `measure_photo(full, analysis)` runs in the decoding threads (numpy, single-threaded), beside the
 CLIP encoder on the model's thread, so on a normal machine the focus pass never becomes the wall:
-- focus and motion_blur from the luminance of the FULL-resolution image (focus.py), and noise from
-  the same pass (the noise level it discounts, as a 0..1 score: registry.noise_score);
+- focus and motion_blur from the luminance of the FULL-resolution image (focus.py, made and measured
+  one band of tiles at a time, so no full-size float copy is ever alive), and noise from the same
+  pass (the noise level it discounts, as a 0..1 score: registry.noise_score);
 - highlights_clipped and shadows_clipped from the analysis image (exposure.py: free, it is decoded);
 - faces, face_focus and eyes_closed when the [faces] extra is installed (faces.py): detection on a
   reduced copy, eyes and face focus on the full-resolution crops. Without a face, face_focus and
@@ -47,7 +48,7 @@ def measure_photo(
     everything this installation can measure). Values absent from the result were not measured
     or do not apply (no face)."""
     from .exposure import clipping
-    from .focus import luminance, measure_focus
+    from .focus import measure_focus_rgb
 
     wanted = set(measurable_keys() if keys is None else keys)
     out: dict[str, float] = {}
@@ -56,7 +57,7 @@ def measure_photo(
     else:
         rgb = np.asarray(full.convert("RGB") if full.mode != "RGB" else full)
     if wanted & {"focus", "motion_blur", "noise"}:
-        focus = measure_focus(luminance(rgb))
+        focus = measure_focus_rgb(rgb)  # band by band: no full-size luminance or Haar details
         if focus.judged:  # a frame without an edge to judge (plain sky, fog) has no focus value
             out["focus"] = float(focus.score)
             out["motion_blur"] = float(focus.motion)

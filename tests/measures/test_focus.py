@@ -14,7 +14,13 @@ import math
 import numpy as np
 import pytest
 
-from clipiqa_desktop.measures.focus import FocusResult, luminance, measure_focus, peaking_mask
+from clipiqa_desktop.measures.focus import (
+    FocusResult,
+    luminance,
+    measure_focus,
+    measure_focus_rgb,
+    peaking_mask,
+)
 from clipiqa_desktop.measures.registry import FOCUS_OUT, FOCUS_SOFT, MOTION_DIRECTIONAL, NOISY, noise_score
 
 from . import scenes
@@ -230,3 +236,48 @@ def test_sharp_texture_that_runs_one_way_is_not_motion_blur():
     for frame in (coffee, np.tile(coffee, (3, 3, 1)), canvas):
         result = measure_focus(luminance(frame))
         assert result.score > FOCUS_OUT and result.motion < 0.5, frame.shape
+
+
+# measure_focus as it was before it worked band by band (commit 3cf13df: the whole frame's luminance
+# and Haar details at once), on the two scenes below: the band-by-band version must give the same.
+_BEFORE_BANDS = {
+    (1.2, 5.0, 1300, 2100): (
+        0.17366410957917155,
+        0.04702459635398604,
+        5.438237177437875,
+        (26, 1034, 256, 256),
+        0.018160078976690502,
+    ),
+    (0.0, 2.0, 900, 700): (
+        0.907669797503674,
+        0.02959451622768372,
+        22.01042904685241,
+        (414, 642, 128, 128),
+        0.00749201718146476,
+    ),
+}
+
+
+@pytest.mark.parametrize("scene", list(_BEFORE_BANDS))
+def test_band_by_band_focus_gives_the_values_of_the_whole_frame_pass(
+    scene: tuple[float, float, int, int],
+) -> None:
+    sigma, noise, height, width = scene
+    block = scenes.add_noise(scenes.gaussian_blur(scenes.base_block(), sigma), noise)
+    rgb = scenes.to_uint8(scenes.frame(block, height, width))
+    from_rgb = measure_focus_rgb(rgb)
+    assert from_rgb == measure_focus(luminance(rgb))  # the same arithmetic on the same pixels
+    score, motion, angle, region, frame_noise = _BEFORE_BANDS[scene]
+    assert from_rgb.score == pytest.approx(score, rel=1e-9)
+    assert from_rgb.motion == pytest.approx(motion, rel=1e-9)
+    assert from_rgb.angle == pytest.approx(angle, rel=1e-9)
+    assert from_rgb.region == region
+    assert from_rgb.noise == pytest.approx(frame_noise, rel=1e-9)
+    assert from_rgb.judged
+
+
+def test_focus_from_rgb_takes_small_and_gray_inputs() -> None:
+    rgb = scenes.to_uint8(scenes.frame(scenes.base_block(), 40, 90))
+    assert measure_focus_rgb(rgb) == measure_focus(luminance(rgb))  # mirrored out to 64 px
+    gray = rgb[..., 1]
+    assert measure_focus_rgb(gray) == measure_focus(luminance(gray))
