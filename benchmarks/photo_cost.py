@@ -78,9 +78,9 @@ def pixel_costs(paths: list[Path], size: int, thumb: int) -> dict[str, float]:
         analysis_size = target_size(*rgb_img.size, size)
         start = time.perf_counter()
         analysis = rgb_img.resize(analysis_size, Image.Resampling.BICUBIC, reducing_gap=None)
-        add("  resize to analysis (plain bicubic)", time.perf_counter() - start)
+        add("  resize to analysis: plain bicubic (before)", time.perf_counter() - start)
         add(
-            "  resize to analysis (reducing_gap 3)",
+            "  resize to analysis: reducing_gap 3 (now)",
             _timed(lambda: rgb_img.resize(analysis_size, Image.Resampling.BICUBIC, reducing_gap=3.0)),  # noqa: B023
         )
 
@@ -93,10 +93,10 @@ def pixel_costs(paths: list[Path], size: int, thumb: int) -> dict[str, float]:
         d = decode_photo(p, size, thumb, full=True)
         assert d.full is not None
         rgb = np.asarray(d.full)
-        add("  luminance", _timed(lambda: luminance(rgb)))  # noqa: B023
+        add("  whole-frame luminance (before)", _timed(lambda: luminance(rgb)))  # noqa: B023
         gray = luminance(rgb)
-        add("  measure_focus(luminance)", _timed(lambda: measure_focus(gray)))  # noqa: B023
-        add("focus (from the RGB pixels)", _timed(lambda: _focus_rgb(rgb)))  # noqa: B023
+        add("  + measure_focus of it (before)", _timed(lambda: measure_focus(gray)))  # noqa: B023
+        add("focus band by band from RGB (now)", _timed(lambda: _focus_rgb(rgb)))  # noqa: B023
         add("clipping (analysis image)", _timed(lambda: clipping(np.asarray(analysis))))  # noqa: B023
         if faces:
             add("faces", _timed(lambda: detect_faces(rgb)))  # noqa: B023

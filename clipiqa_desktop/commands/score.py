@@ -31,6 +31,7 @@ from .common import (
     CommandError,
     Progress,
     add_learned_prompts_option,
+    batch_size,
     load_scorer,
     positive,
     resolve_long_side,
@@ -98,10 +99,10 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--batch-size",
-        type=positive,
-        default=8,
-        metavar="N",
-        help="images per model call (default: %(default)s)",
+        type=batch_size,
+        default="auto",
+        metavar="N|auto",
+        help="images per model call; auto (default) times the first batches, keeps the fastest (-v says)",
     )
     p.add_argument(
         "--workers", type=positive, default=2, metavar="N", help="decoding threads (default: %(default)s)"
@@ -314,7 +315,8 @@ def _score_in_order(
             def prepare(p: Path) -> _Measured:
                 decoded = decode_photo(p, long_side, multiple=multiple, full=True)
                 assert decoded.full is not None
-                return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures))
+                measured = measure_photo(decoded.full, decoded.image, measures, decoded.reduced)
+                return _Measured(decoded.image, measured)
 
             stream = (
                 replace(r, scores={**r.scores, **r.prepared.measures})
@@ -355,7 +357,7 @@ def measure_photos(photos: list[Path], measures: list[str], workers: int) -> Ite
     def measure(p: Path) -> _Measured:
         decoded = decode_photo(p, MEASURE_ANALYSIS_SIDE, full=True)
         assert decoded.full is not None
-        return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures))
+        return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures, decoded.reduced))
 
     return measure_only(photos, measure, workers)
 

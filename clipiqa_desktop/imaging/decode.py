@@ -67,6 +67,10 @@ class DecodedPhoto:
     # The upright full-resolution RGB image, only when asked for (`full=True`: the pixel measures
     # need it); the caller drops it as soon as it has measured (24 MP = 72 MB).
     full: Image.Image | None = field(default=None, repr=False)
+    # With `full`, for an image at least twice REDUCED_SIDE long: the full image box-reduced by the
+    # largest integer factor that keeps its long side at least REDUCED_SIDE (6000 px: 1200 px), the
+    # copy the analysis image, the thumbnail and the face detector's input are made from.
+    reduced: Image.Image | None = field(default=None, repr=False)
 
 
 def target_size(width: int, height: int, long_side: int | None, multiple: int = 1) -> tuple[int, int]:
@@ -86,6 +90,9 @@ def target_size(width: int, height: int, long_side: int | None, multiple: int = 
 
 
 AUTO_SIZE_GPU, AUTO_SIZE_CPU = 1024, 512
+# The long side DecodedPhoto.reduced keeps at least: the face detector's input (measures/faces.py
+# DETECT_SIDE, tested equal) and the analysis sizes up to 1024.
+REDUCED_SIDE = 1024
 
 
 def model_long_side(size: int | str | None, device_type: str) -> int | None:
@@ -270,8 +277,9 @@ def decode_photo(
 
     `multiple` rounds the analysis size to a multiple (ViT patch size). With `thumb_long_side` a
     thumbnail is made from the same decode. With `full` the file is decoded at its full resolution
-    (no JPEG draft scaling) and `DecodedPhoto.full` holds the upright full-resolution image; the
-    analysis image and thumbnail are resized from it (one decode for everything).
+    (no JPEG draft scaling) and `DecodedPhoto.full` holds the upright full-resolution image, and
+    `DecodedPhoto.reduced` a box-reduced copy (REDUCED_SIDE); the analysis image and thumbnail
+    are resized from them (one decode for everything).
     """
     path = Path(path)
     try:
@@ -335,14 +343,18 @@ def _finish(
     full: bool = False,
 ) -> DecodedPhoto:
     """Resize to the analysis size, make the thumbnail, apply the orientation."""
-    # From a full-resolution decode (the pixel measures'), a box reduction by an integer factor first,
-    # the bicubic filter on the rest (`reducing_gap`): 0.34 -> 0.10 s for 24 MP to 512 px, and the
-    # pixels within 2 levels of the bicubic filter over the whole frame (mean 0.15: JPEG's own noise).
-    # A JPEG's draft decode comes within 6x of the size, where this changes nothing.
-    analysis = rgb if rgb.size == size else rgb.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
+    # From a full-resolution decode (the pixel measures'): one box reduction by an integer factor
+    # (`reduced`, which the face detector's input is also made from), the bicubic filter on the rest.
+    # 24 MP to 512 px: 0.34 s for the bicubic filter over the whole frame, 0.15 s this way, the
+    # pixels within 7 levels of it (mean 0.3: below JPEG's own error). Other decodes take Pillow's
+    # `reducing_gap` (a JPEG's draft decode comes within 6x of the size, where it changes nothing).
+    factor = max(rgb.size) // REDUCED_SIDE if full else 1
+    reduced = rgb.reduce(factor) if factor >= 2 else None
+    source = reduced if reduced is not None and max(reduced.size) >= max(size) else rgb
+    analysis = source if source.size == size else source.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
     thumb = None
     if thumb_long_side:
-        base = analysis if thumb_long_side <= max(analysis.size) else rgb
+        base = analysis if thumb_long_side <= max(analysis.size) else source
         thumb = base.copy()
         thumb.thumbnail((thumb_long_side, thumb_long_side), _RESAMPLE)
         thumb = _apply_orientation(thumb, orientation)
@@ -354,6 +366,7 @@ def _finish(
         meta=meta,
         xmp=xmp if isinstance(xmp, bytes) else (xmp.encode() if isinstance(xmp, str) else None),
         full=_apply_orientation(rgb, orientation) if full else None,
+        reduced=_apply_orientation(reduced, orientation) if reduced is not None else None,
     )
 
 

@@ -330,11 +330,14 @@ def _reduced(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _candidates(detector: Any, rgb: np.ndarray) -> list[tuple[float, tuple[float, float, float, float]]]:
+def _candidates(
+    detector: Any, rgb: np.ndarray, reduced: np.ndarray | None = None
+) -> list[tuple[float, tuple[float, float, float, float]]]:
     """Detections over the frame and its tiles, duplicates merged (the larger box of the most
-    confident), in the input's pixels, most confident first."""
+    confident), in the input's pixels, most confident first. The detector's copy is made from
+    `reduced` when given (see detect_faces), else from the full frame."""
     height, width = rgb.shape[:2]
-    small = _reduced(rgb, DETECT_SIDE)
+    small = _reduced(rgb if reduced is None else reduced, DETECT_SIDE)
     sh, sw = small.shape[:2]
     found: list[tuple[float, tuple[float, float, float, float]]] = []
     for score, x, y, w, h in _detect(detector, small):
@@ -405,14 +408,24 @@ def _face_focus(rgb: np.ndarray, points: np.ndarray) -> float:
     return float(measure_focus(luminance(np.ascontiguousarray(rgb[y0:y1, x0:x1]))).score)
 
 
-def detect_faces(rgb: np.ndarray) -> list[Face]:
+def detect_faces(rgb: np.ndarray, reduced: np.ndarray | None = None) -> list[Face]:
     """The faces of an RGB uint8 photo (H × W × 3, full resolution), most confident first.
-    Raises FacesUnavailableError when the [faces] extra is missing."""
+    `reduced`: the same photo already box-reduced by an integer factor to a long side of at least
+    DETECT_SIDE (imaging's DecodedPhoto.reduced): the detector's copy is made from it, not from
+    the full frame (0.08 s less at 24 MP; the same pixels within one level). Raises
+    FacesUnavailableError when the [faces] extra is missing."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"detect_faces wants an H×W×3 uint8 image, not {rgb.dtype} {rgb.shape}")
+    if reduced is not None and (
+        reduced.ndim != 3
+        or reduced.dtype != np.uint8
+        or max(reduced.shape[:2]) < min(DETECT_SIDE, max(rgb.shape[:2]))
+        or abs(reduced.shape[1] * rgb.shape[0] - reduced.shape[0] * rgb.shape[1]) > max(rgb.shape[:2]) * 4
+    ):
+        raise ValueError(f"detect_faces: {reduced.shape} is not a reduced copy of {rgb.shape}")
     models = _models()
     faces: list[Face] = []
-    for score, box in _candidates(models.detector, rgb):
+    for score, box in _candidates(models.detector, rgb, reduced):
         points = _landmarks(models, rgb, box)
         if points is None:
             continue

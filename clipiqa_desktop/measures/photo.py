@@ -42,11 +42,13 @@ def measure_photo(
     full: Image.Image | np.ndarray,
     analysis: Image.Image | None = None,
     keys: Collection[str] | None = None,
+    reduced: Image.Image | np.ndarray | None = None,
 ) -> dict[str, float]:
     """The pixel measures of one upright RGB photo at full resolution (`analysis`: the reduced
     image the clipping is counted on; default: `full`). `keys` limits what is computed (default:
-    everything this installation can measure). Values absent from the result were not measured
-    or do not apply (no face)."""
+    everything this installation can measure); `reduced`, the decoder's box-reduced copy
+    (DecodedPhoto.reduced), saves the face detector a reduction of the full frame. Values absent
+    from the result were not measured or do not apply (no face)."""
     from .exposure import clipping
     from .focus import measure_focus_rgb
 
@@ -70,7 +72,7 @@ def measure_photo(
     if wanted & set(FACE_KEYS) and faces_unavailable() is None:
         from .faces import detect_faces
 
-        faces = detect_faces(rgb)
+        faces = detect_faces(rgb, None if reduced is None else np.asarray(reduced))
         out["faces"] = float(len(faces))
         if faces:
             focus_values = [f.focus for f in faces if np.isfinite(f.focus)]  # an eye region too small: NaN

@@ -233,3 +233,28 @@ def test_heic_through_pillow_heif(tmp_path):
     assert (
         np.abs(np.asarray(d.image).astype(int) - np.asarray(src.resize((160, 120))).astype(int)).mean() < 10
     )
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_full_decode_gives_a_box_reduced_copy_the_analysis_image_is_made_from(tmp_path, orientation):
+    upright = photo(2400, 1600, seed=3)
+    path = tmp_path / "big.jpg"
+    _stored(upright, orientation).save(path, quality=95, exif=_exif(orientation))
+    decoded = decode_photo(path, 512, 320, full=True)
+    assert decoded.full is not None and decoded.reduced is not None
+    assert decoded.full.size == (2400, 1600) and decoded.reduced.size == (1200, 800)  # upright, / 2
+    assert np.array_equal(np.asarray(decoded.reduced), np.asarray(decoded.full.reduce(2)))
+    assert decoded.image.size == (512, 341)
+    # Within JPEG's own error of the bicubic filter over the whole frame.
+    plain = decoded.full.resize(decoded.image.size, Image.Resampling.BICUBIC)
+    diff = np.abs(np.asarray(decoded.image, np.int16) - np.asarray(plain, np.int16))
+    assert diff.mean() < 0.5 and diff.max() <= 12
+    assert decode_photo(path, 512, 320).reduced is None  # only beside the full image
+
+
+def test_no_reduced_copy_below_twice_its_size(tmp_path):
+    path = tmp_path / "small.jpg"
+    photo(2000, 1500).save(path, quality=90)
+    decoded = decode_photo(path, 512, full=True)
+    assert decoded.full is not None and decoded.reduced is None
+    assert decoded.image.size == (512, 384)

@@ -242,6 +242,13 @@ def test_small_face_in_a_24mp_frame(extra, astronaut):
     )
     assert _iou(faces[0].box, expected) > 0.6
     assert not faces[0].eyes_closed
+    # The indexer's way: the detector's copy made from the decoder's box-reduced copy (1200 px)
+    # instead of from the 24 MP frame finds the same face, the same eyes, the same focus.
+    reduced = np.asarray(Image.fromarray(canvas).reduce(5))
+    again = detect_faces(canvas, reduced)
+    assert len(again) == 1 and _iou(again[0].box, faces[0].box) > 0.95
+    assert again[0].eyes_closed == faces[0].eyes_closed
+    assert again[0].focus == pytest.approx(faces[0].focus, abs=0.02)
 
 
 def test_face_out_of_focus_on_a_sharp_background_reads_soft(astronaut, astronaut_face):
@@ -335,6 +342,18 @@ def test_a_fresh_process_prints_no_start_up_notice():
 def test_wrong_input_is_a_clear_error(extra):
     with pytest.raises(ValueError, match="H×W×3 uint8"):
         detect_faces(np.zeros((10, 10), np.float32))
+    frame = np.zeros((2000, 3000, 3), np.uint8)
+    with pytest.raises(ValueError, match="not a reduced copy"):
+        detect_faces(frame, np.zeros((1000, 1000, 3), np.uint8))  # another shape
+    with pytest.raises(ValueError, match="not a reduced copy"):
+        detect_faces(frame, np.zeros((200, 300, 3), np.uint8))  # smaller than the detector's input
+
+
+def test_the_decoders_reduced_copy_is_at_least_the_detectors_input():
+    from clipiqa_desktop.imaging.decode import REDUCED_SIDE
+    from clipiqa_desktop.measures.faces import DETECT_SIDE
+
+    assert REDUCED_SIDE == DETECT_SIDE
 
 
 def test_measure_photo_gives_the_three_face_keys(astronaut, astronaut_face):
