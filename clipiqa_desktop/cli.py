@@ -97,6 +97,7 @@ def model_options(use: str = "score") -> argparse.ArgumentParser:
         DEFAULT_MODEL,
         DEFAULT_PRETRAINED,
         DEVICE_CHOICES,
+        ENGINE_CHOICES,
         PRECISION_CHOICES,
         WEIGHTS_ENV,
     )
@@ -170,6 +171,17 @@ def model_options(use: str = "score") -> argparse.ArgumentParser:
             argparse.SUPPRESS
             if choose
             else "image encoder precision; auto = fp16 on GPU, bf16 on CPUs with native bf16, else fp32"
+        ),
+    )
+    g.add_argument(  # accepted by list/export too, where no image tower runs: torch, no export
+        "--engine",
+        default="torch" if choose else "auto",
+        choices=ENGINE_CHOICES,
+        help=(
+            argparse.SUPPRESS
+            if choose
+            else "what runs the image encoder on the CPU: onnx = ONNX Runtime (fp32), torch = PyTorch; "
+            "auto = the faster of the two, timed once on this machine and remembered (default: %(default)s)"
         ),
     )
     return p

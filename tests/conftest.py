@@ -16,8 +16,22 @@ DATA = Path(__file__).parent / "data"
 TINY_RN = DATA / "tiny-rn.json"
 TINY_VIT = DATA / "tiny-vit.json"
 # Model options for the tiny random test network on the CPU, as the CLI takes them.
-TINY_ARGS = ["--model", str(TINY_RN), "--pretrained", "none", "--device", "cpu", "--precision", "fp32"]
+# --engine torch: the tests written before the ONNX engine compare against torch's own numbers;
+# tests/scoring/test_onnx_engine.py runs onnx and auto.
+TINY_ARGS = [
+    *("--model", str(TINY_RN), "--pretrained", "none"),
+    *("--device", "cpu", "--precision", "fp32", "--engine", "torch"),
+]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """Exported ONNX towers and remembered engine choices go to a folder of this test session
+    (inherited by the CLI and index child processes the tests start), never to the user's cache."""
+    from clipiqa_desktop.scoring.constants import CACHE_ENV
+
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +42,7 @@ def tiny_scorer():
     from clipiqa_desktop.scoring import ClipIqaScorer, ModelSpec
 
     torch.manual_seed(0)
-    return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32")
+    return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32", engine="torch")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from clipiqa_desktop.scoring import DEFAULT_ATTRIBUTES
 
 from .conftest import TINY_ARGS, photo
 
-MODEL_OPTIONS = ("--model", "--pretrained", "--weights", "--device", "--precision", "--size")
+MODEL_OPTIONS = ("--model", "--pretrained", "--weights", "--device", "--precision", "--engine", "--size")
 
 
 def _no_display_env() -> dict[str, str]:
@@ -138,7 +138,7 @@ def test_top_level_help_has_examples_and_exit_status(capsys):
     [
         ("index", {"--catalog", *MODEL_OPTIONS}),
         # list/export show stored scores; a new --prompt loads the model (which, on what device) to encode
-        # its texts. --precision only changes the image tower, so it is not offered.
+        # its texts. --precision and --engine only change the image tower, so they are not offered.
         ("list", {"--catalog", "--model", "--pretrained", "--weights", "--size", "--device"}),
         ("export", {"--catalog", "--model", "--pretrained", "--weights", "--size", "--device"}),
         ("rate", {"--catalog"}),  # never loads a model

@@ -40,9 +40,14 @@ def load_scorer(args: argparse.Namespace) -> ClipIqaScorer:
         args.model, args.pretrained, args.weights, getattr(args, "learned_prompts", None)
     )
     try:
-        return ClipIqaScorer.load(spec, device=args.device, precision=args.precision)
+        return ClipIqaScorer.load(spec, device=args.device, precision=args.precision, engine=engine_of(args))
     except ScoringError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def engine_of(args: argparse.Namespace) -> str:
+    """--engine (list and export default to torch: they encode texts only, no image tower runs)."""
+    return str(getattr(args, "engine", "torch"))
 
 
 def lazy_scorer(args: argparse.Namespace) -> LazyScorer:
@@ -54,7 +59,7 @@ def lazy_scorer(args: argparse.Namespace) -> LazyScorer:
     )
     try:
         _ = spec.learned_pair  # a missing or unreadable learned-prompts file stops here, before any work
-        return LazyScorer(spec, device=args.device, precision=args.precision)
+        return LazyScorer(spec, device=args.device, precision=args.precision, engine=engine_of(args))
     except ScoringError as exc:
         raise CommandError(str(exc)) from exc
 

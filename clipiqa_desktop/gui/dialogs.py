@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..scoring.constants import DEVICE_CHOICES, PRECISION_CHOICES
+from ..scoring.constants import DEVICE_CHOICES, ENGINE_CHOICES, PRECISION_CHOICES
 from .settings import AppSettings
 
 
@@ -67,6 +67,13 @@ class SettingsDialog(QDialog):
         self.precision = QComboBox()
         self.precision.addItems(list(PRECISION_CHOICES))
         self.precision.setCurrentText(settings.precision)
+        self.engine = QComboBox()
+        self.engine.addItems(list(ENGINE_CHOICES))
+        self.engine.setCurrentText(settings.engine)
+        self.engine.setToolTip(
+            "What runs the image encoder on the CPU: onnx = ONNX Runtime (fp32), torch = PyTorch; "
+            "auto = the faster of the two, timed once on this machine and remembered. GPUs use torch."
+        )
         self.size_box = QComboBox()
         self.size_box.setEditable(True)
         self.size_box.addItems(["auto", "224", "512", "1024", "full"])
@@ -98,6 +105,7 @@ class SettingsDialog(QDialog):
         )
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
+        form.addRow("CPU engine", self.engine)
         form.addRow("Analysis size", self.size_box)
         form.addRow("Catalog", _file_row(self.catalog, "Catalog file", "SQLite (*.sqlite)", save=True))
         form.addRow("Thumbnail memory", self.cache_mb)
@@ -138,6 +146,7 @@ class SettingsDialog(QDialog):
             learned_prompts=learned,
             device=self.device.currentText(),
             precision=self.precision.currentText(),
+            engine=self.engine.currentText(),
             size=size,
             catalog=self.catalog.text().strip(),
             thumb_cache_mb=self.cache_mb.value(),

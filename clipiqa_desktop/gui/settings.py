@@ -27,6 +27,7 @@ PERSISTED = (
     "learned_prompts",
     "device",
     "precision",
+    "engine",
     "size",
     "catalog",
     "thumb_cache_mb",
@@ -45,6 +46,7 @@ class AppSettings:
     learned_prompts: str = ""
     device: str = "auto"
     precision: str = "auto"
+    engine: str = "auto"  # what runs the image tower on the CPU: auto, torch, onnx
     size: str = "auto"  # "auto", "full" or a pixel count
     catalog: str = ""
     recent: tuple[str, ...] = field(default_factory=tuple)
@@ -99,6 +101,7 @@ class AppSettings:
             learned_prompts=get("learned_prompts", d.learned_prompts),
             device=get("device", d.device),
             precision=get("precision", d.precision),
+            engine=get("engine", d.engine),
             size=get("size", d.size),
             catalog=get("catalog", d.catalog),
             recent=tuple(str(r) for r in recent)[:MAX_RECENT],
@@ -120,9 +123,9 @@ class AppSettings:
         import os
 
         changes: dict[str, Any] = {}
-        for key in ("model", "pretrained", "weights", "catalog", "device", "precision"):
+        for key in ("model", "pretrained", "weights", "catalog", "device", "precision", "engine"):
             value = getattr(args, key, None)
-            if value is not None and not (key in ("device", "precision") and value == "auto"):
+            if value is not None and not (key in ("device", "precision", "engine") and value == "auto"):
                 changes[key] = str(value)
         size = getattr(args, "size", "auto")
         if size != "auto":

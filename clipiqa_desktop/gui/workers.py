@@ -46,7 +46,7 @@ class ScorerHolder:
         spec = ModelSpec.from_options(
             settings.model, settings.pretrained, settings.weights or None, settings.learned_prompts or None
         )
-        return ScorerSpec.of(spec, settings.device, settings.precision)
+        return ScorerSpec.of(spec, settings.device, settings.precision, settings.engine)
 
 
 class _ChildWorker(QObject):
@@ -212,7 +212,7 @@ class PromptWorker(_ChildWorker):
                 current = self.holder.spec_of(self.settings)
                 model_id = self.catalog.analysis(self.analysis_id)[0]
                 spec = current.model_spec().for_model_id(model_id)
-                scorer = ScorerSpec.of(spec, current.device, current.precision)
+                scorer = ScorerSpec.of(spec, current.device, current.precision, current.engine)
                 ids, values = prompt_scores(
                     self.catalog,
                     [self.folder_id],

@@ -79,12 +79,15 @@ class ScorerSpec:
     device: str = "auto"
     precision: str = "auto"
     learned_prompts: str | None = None  # CLIP-IQA+ context file (scoring/learned.py)
+    engine: str = "auto"  # what runs the image tower: auto, torch or onnx (scoring/onnx_engine.py)
 
     @classmethod
-    def of(cls, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> ScorerSpec:
+    def of(
+        cls, spec: ModelSpec, device: str = "auto", precision: str = "auto", engine: str = "auto"
+    ) -> ScorerSpec:
         learned = str(spec.learned_prompts) if spec.learned_prompts else None
         weights = str(spec.weights) if spec.weights else None
-        return cls(spec.arch, spec.pretrained, weights, device, precision, learned)
+        return cls(spec.arch, spec.pretrained, weights, device, precision, learned, engine)
 
     def model_spec(self) -> ModelSpec:
         from ..scoring.spec import ModelSpec
@@ -365,7 +368,7 @@ def _index_main(job: IndexJob, conn: Connection, raw_cancel: Any) -> None:
         catalog = Catalog(job.catalog_path)
         try:
             spec = job.scorer
-            scorer = LazyScorer(spec.model_spec(), spec.device, spec.precision)
+            scorer = LazyScorer(spec.model_spec(), spec.device, spec.precision, spec.engine)
             summary = index_folder(
                 catalog,
                 scorer,
@@ -398,7 +401,8 @@ def _encode_main(job: EncodeJob, conn: Connection, raw_cancel: Any) -> None:
         from ..scoring.engine import ClipIqaScorer
 
         spec = job.scorer
-        model = ClipIqaScorer.load(spec.model_spec(), spec.device, spec.precision)
+        # Only the text tower is used: no ONNX export or engine measurement for it.
+        model = ClipIqaScorer.load(spec.model_spec(), spec.device, spec.precision, engine="torch")
         features = model.text_features(list(job.texts)).float().cpu().numpy()
         conn.send(("features", features))
     except (BrokenPipeError, ConnectionResetError):

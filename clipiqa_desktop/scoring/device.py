@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-from .constants import DEVICE_CHOICES, PRECISION_CHOICES
+from .constants import DEVICE_CHOICES, ENGINE_CHOICES, PRECISION_CHOICES
 from .errors import DeviceUnavailable
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -71,3 +71,27 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
 
 def torch_dtype(precision: Precision) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def resolve_engine(name: str, device: torch.device, precision: str = "auto") -> str:
+    """What runs the image tower: "torch", "onnx", or "auto" (CPU only: timed once, the faster kept).
+
+    ONNX Runtime runs the tower in fp32 on the CPU; GPUs and an explicit bf16/fp16 stay with torch.
+    """
+    name, precision = name.lower(), precision.lower()
+    if name not in ENGINE_CHOICES:
+        raise DeviceUnavailable(f"unknown engine {name!r}; choose from: {', '.join(ENGINE_CHOICES)}")
+    if name == "onnx":
+        if device.type != "cpu":
+            raise DeviceUnavailable(
+                f"--engine onnx runs on the CPU; on {device.type} the image tower runs in torch "
+                "(use --engine torch or auto, or --device cpu)"
+            )
+        if precision not in ("auto", "fp32"):
+            raise DeviceUnavailable(
+                f"--engine onnx runs in fp32; --precision {precision} needs --engine torch"
+            )
+        return "onnx"
+    if name == "auto" and (device.type != "cpu" or precision not in ("auto", "fp32")):
+        return "torch"
+    return name

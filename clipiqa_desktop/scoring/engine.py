@@ -14,19 +14,22 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from .attributes import AttributePair
-from .device import Precision, resolve_device, resolve_precision, torch_dtype
+from .device import Precision, resolve_device, resolve_engine, resolve_precision, torch_dtype
 from .errors import ScoringError
 from .learned import is_learned
 from .model import ModelSpec, load_clip
 from .pooling import make_size_agnostic, min_input_side
 from .scores import pair_scores
+
+if TYPE_CHECKING:
+    from .onnx_engine import EngineChoice, OnnxTower
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ class ClipIqaScorer:
 
     The text tower stays in fp32 (text features are computed once per prompt and cached); only the
     image tower runs in the chosen precision (fp16 on GPUs, bf16 + channels-last on capable CPUs).
+    On the CPU the image tower can run in ONNX Runtime instead (`engine`, scoring/onnx_engine.py):
+    "onnx" always, "auto" where it measures faster than torch on this machine (remembered).
     """
 
     def __init__(
@@ -57,6 +62,8 @@ class ClipIqaScorer:
         device: torch.device,
         precision: Precision = "fp32",
         model_id: str = "custom",
+        engine: str = "torch",
+        threads: int | None = None,
     ) -> None:
         self.model_id = model_id
         self.device = device
@@ -70,6 +77,13 @@ class ClipIqaScorer:
         self.input_multiple = make_size_agnostic(self._visual)
         # Smaller images are padded up to this side (pad_to_min_side) rather than rejected.
         self.min_side = min_input_side(self._visual)
+        self._mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
+        # What runs the image tower: "torch", or "onnx" (an OnnxTower); see engine_choice for auto.
+        self.engine = "torch"
+        self.engine_choice: EngineChoice | None = None
+        self._onnx: OnnxTower | None = None
+        candidate = self._onnx_candidate(engine, threads) if device.type == "cpu" else None
         self._channels_last = device.type == "cpu" and precision == "bf16"
         model.to(device)
         if self._dtype != torch.float32:
@@ -77,8 +91,8 @@ class ClipIqaScorer:
         if self._channels_last:
             self._visual.to(memory_format=torch.channels_last)
         self.logit_scale = float(model.state_dict()["logit_scale"].float().exp().item())
-        self._mean = torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1)
-        self._std = torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1)
+        if candidate is not None:
+            self._choose(engine, candidate)
         self._text_cache: dict[str, torch.Tensor] = {}
         self._lock = threading.Lock()
         self.learned_pair: AttributePair | None = None  # CLIP-IQA+ quality_plus, once loaded
@@ -88,15 +102,60 @@ class ClipIqaScorer:
         return self
 
     @classmethod
-    def load(cls, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> ClipIqaScorer:
-        """Load weights (see scoring.model) and place the model on the resolved device."""
+    def load(
+        cls,
+        spec: ModelSpec,
+        device: str = "auto",
+        precision: str = "auto",
+        engine: str = "auto",
+        threads: int | None = None,
+    ) -> ClipIqaScorer:
+        """Load weights (see scoring.model) and place the model on the resolved device; `engine`
+        auto|torch|onnx runs the image tower (DeviceUnavailable for a combination that cannot run)."""
         dev = resolve_device(device)
-        prec = resolve_precision(precision, dev)
+        eng = resolve_engine(engine, dev, precision)
+        prec = "fp32" if eng == "onnx" else resolve_precision(precision, dev)
         model, tokenizer = load_clip(spec)
-        scorer = cls(model, tokenizer, dev, prec, model_id=spec.model_id)
+        scorer = cls(model, tokenizer, dev, prec, model_id=spec.model_id, engine=eng, threads=threads)
         if spec.learned_prompts is not None:
             scorer.add_learned_prompts(spec.learned_prompts)
         return scorer
+
+    def _onnx_candidate(self, engine: str, threads: int | None) -> OnnxTower | None:
+        """The ONNX tower for engine onnx/auto (exported from the fp32 tower, before any cast).
+        For "onnx" every failure is the user's error; for "auto" it is logged and torch runs."""
+        if engine == "torch":
+            return None
+        from .onnx_engine import NormalisedTower, load_onnx_tower, onnx_unavailable
+
+        reason = onnx_unavailable()
+        if reason is not None and engine == "auto":
+            log.info("engine auto: %s; the image tower runs in torch", reason)
+            return None
+        tower = NormalisedTower(self._visual, self._mean, self._std).eval()
+        try:
+            return load_onnx_tower(tower, self.model_id, threads)
+        except ScoringError as exc:
+            if engine == "onnx":
+                raise
+            log.warning("engine auto: %s; the image tower runs in torch", exc)
+            return None
+
+    def _choose(self, engine: str, tower: OnnxTower) -> None:
+        """Run the tower in ONNX Runtime: always for "onnx", where faster for "auto" (remembered)."""
+        if engine == "auto":
+            from .onnx_engine import choice_key, choose_engine
+
+            key = choice_key(tower.fingerprint, self.precision, tower.threads)
+            self.engine_choice = choose_engine(key, self._encode_torch, tower)
+            log.info("engine auto: %s", self.engine_choice.describe())
+            if self.engine_choice.engine != "onnx":
+                return
+        self._onnx, self.engine, self.precision = tower, "onnx", "fp32"
+        self._dtype, self._channels_last = torch.float32, False
+        # The torch copy of the image tower is no longer used: let its weights go (~150 MB for RN50).
+        self._text_model.visual = nn.Identity()
+        self._visual = nn.Identity()
 
     def add_learned_prompts(self, path: Path) -> AttributePair:
         """Load a CLIP-IQA+ context file (scoring/learned.py) and cache its two text features; the
@@ -144,14 +203,22 @@ class ClipIqaScorer:
         if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a uint8 (N, 3, H, W) batch, got {tuple(batch.shape)} {batch.dtype}")
         with torch.inference_mode():
+            if self._onnx is not None:
+                feats = torch.from_numpy(self._onnx(batch.numpy()))
+            else:
+                feats = self._encode_torch(batch)
+            if not torch.isfinite(feats).all():
+                raise ScoringError("the image encoder produced non-finite values (try --precision fp32)")
+            return nn.functional.normalize(feats, dim=-1)
+
+    def _encode_torch(self, batch: torch.Tensor) -> torch.Tensor:
+        """The torch image tower's raw features (N, D), fp32, for a uint8 batch."""
+        with torch.inference_mode():
             x = batch.to(self.device, non_blocking=True).float().div_(255.0)
             x = ((x - self._mean) / self._std).to(self._dtype)
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            feats = self._visual(x).float()
-            if not torch.isfinite(feats).all():
-                raise ScoringError("the image encoder produced non-finite values (try --precision fp32)")
-            return nn.functional.normalize(feats, dim=-1)
+            return self._visual(x).float()
 
     def score_embeddings(
         self, embeddings: torch.Tensor | np.ndarray, pairs: Sequence[AttributePair]

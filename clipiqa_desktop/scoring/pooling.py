@@ -17,6 +17,7 @@ smaller images up to it (scoring/engine.pad_to_min_side) instead of failing on t
 
 from __future__ import annotations
 
+import math
 import types
 from typing import Any
 
@@ -75,11 +76,14 @@ def _interpolated_embeds(self: VisionTransformer, x: torch.Tensor) -> torch.Tens
     x = torch.cat([cls, x], dim=1)
     pos = self.positional_embedding
     cls_pos, grid_pos = pos[:1], pos[1:]
-    side = round(grid_pos.shape[0] ** 0.5)
-    if (gh, gw) != (side, side):
+    side = math.isqrt(int(grid_pos.shape[0]))  # a constant of the weights, also while tracing
+    # While exporting to ONNX (scoring/onnx_engine.py) the grid is always resized, with the sides
+    # kept symbolic, so that one graph serves every input size; at the native grid a bicubic resize
+    # to the same size is exactly the identity.
+    if torch.onnx.is_in_onnx_export() or (gh, gw) != (side, side):
         grid = grid_pos.reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
-        grid = F.interpolate(grid, size=(int(gh), int(gw)), mode="bicubic", align_corners=False)
-        grid_pos = grid.permute(0, 2, 3, 1).reshape(int(gh) * int(gw), -1).to(pos.dtype)
+        grid = F.interpolate(grid, size=(gh, gw), mode="bicubic", align_corners=False)
+        grid_pos = grid.permute(0, 2, 3, 1).flatten(0, 2).to(pos.dtype)  # (gh * gw, width)
     x = x + torch.cat([cls_pos, grid_pos], dim=0).to(x.dtype)
     x = self.patch_dropout(x)
     return self.ln_pre(x)

@@ -103,10 +103,12 @@ class LazyScorer:
     reading the catalog) starts instantly and never imports torch. `get()` is thread-safe and loads
     once; the device is resolved then too."""
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(
+        self, spec: ModelSpec, device: str = "auto", precision: str = "auto", engine: str = "auto"
+    ) -> None:
         self.spec = spec
         self.model_id = spec.model_id
-        self._device, self._precision = device, precision
+        self._device, self._precision, self._engine = device, precision, engine
         self._scorer: ClipIqaScorer | None = None
         self._lock = threading.Lock()
 
@@ -135,7 +137,7 @@ class LazyScorer:
             if self._scorer is None:
                 from .engine import ClipIqaScorer
 
-                self._scorer = ClipIqaScorer.load(self.spec, self._device, self._precision)
+                self._scorer = ClipIqaScorer.load(self.spec, self._device, self._precision, self._engine)
             return self._scorer
 
 

@@ -48,6 +48,7 @@ def settings(tmp_path):
         pretrained="none",
         device="cpu",
         precision="fp32",
+        engine="torch",
         size="128",
         catalog=str(tmp_path / "catalog.sqlite"),
     )

@@ -49,7 +49,7 @@ def test_a_card_indexed_with_sub_folders_opens_as_one_shoot(qtbot, window, catal
     from ..conftest import TINY_RN
 
     dcim = _card(tmp_path)
-    scorer = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32")
+    scorer = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32", "torch")
     index_folder(catalog, scorer, dcim, IndexOptions(long_side=128, recursive=True))  # as `index -r`
     assert window.open_folder(dcim)
     assert window.folder.subfolders.isChecked()

@@ -18,7 +18,7 @@ from .conftest import Recorder
 
 
 def _indexed(catalog, folder):
-    scorer = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32")
+    scorer = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32", "torch")
     index_folder(catalog, scorer, folder, IndexOptions(long_side=128, batch_size=4))
     return CullingSession(catalog, folder)
 

@@ -74,7 +74,7 @@ def test_reindex_is_incremental(catalog, tiny_scorer, shoot):
 
 def test_unchanged_folder_does_not_load_the_model(catalog, tiny_scorer, shoot, monkeypatch):
     index_folder(catalog, tiny_scorer, shoot, OPTIONS)
-    lazy = LazyScorer(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32")
+    lazy = LazyScorer(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32", "torch")
     summary = index_folder(catalog, lazy, shoot, OPTIONS)
     assert summary.unchanged == 6 and not lazy.loaded
 

@@ -21,7 +21,7 @@ PAIRS = BUILTIN_ATTRIBUTES[:3]
 
 def _load(config) -> ClipIqaScorer:
     torch.manual_seed(0)
-    return ClipIqaScorer.load(ModelSpec(str(config), "none"), device="cpu", precision="fp32")
+    return ClipIqaScorer.load(ModelSpec(str(config), "none"), device="cpu", precision="fp32", engine="torch")
 
 
 @pytest.mark.parametrize(("config", "expected"), [(TINY_RN, 31), (TINY_VIT, 16)])

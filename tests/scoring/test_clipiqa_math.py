@@ -195,9 +195,9 @@ def test_batching_does_not_change_scores(tiny_scorer):
 
 def test_bf16_channels_last_path_stays_within_001_of_fp32():
     torch.manual_seed(5)
-    fp32 = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32")
+    fp32 = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32", "torch")
     torch.manual_seed(5)
-    bf16 = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "bf16")
+    bf16 = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), "cpu", "bf16", "torch")
     fp32.logit_scale = bf16.logit_scale = 100.0
     pixels = torch.randint(0, 256, (4, 3, 96, 128), dtype=torch.uint8)
     a = fp32.score_batch(pixels, BUILTIN_ATTRIBUTES)

@@ -24,7 +24,7 @@ OPTIONS = IndexOptions(long_side=96, batch_size=4, workers=2, thumb_long_side=48
 def scorer():
     """A scorer of its own: adding learned prompts must not change the session's tiny_scorer."""
     torch.manual_seed(0)
-    return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32")
+    return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32", engine="torch")
 
 
 def context_file(path, shape, seed=0, wrap=None):
@@ -145,9 +145,10 @@ def test_unusable_files_are_refused_with_one_line(scorer, tmp_path, make, messag
 def test_loading_through_the_spec_and_the_missing_file_before_any_work(tmp_path):
     good = context_file(tmp_path / "p.pth", (16, WIDTH))
     torch.manual_seed(0)
-    loaded = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none", learned_prompts=good), "cpu", "fp32")
+    loaded = ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none", learned_prompts=good), "cpu", "fp32", "torch")
     assert loaded.learned_pair == learned_pair(good)
-    gone = LazyScorer(ModelSpec(str(TINY_RN), "none", learned_prompts=tmp_path / "gone.pth"), "cpu", "fp32")
+    gone_spec = ModelSpec(str(TINY_RN), "none", learned_prompts=tmp_path / "gone.pth")
+    gone = LazyScorer(gone_spec, "cpu", "fp32", "torch")
     with pytest.raises(LearnedPromptError, match=r"gone\.pth does not exist"):
         _ = gone.learned_pair
     # Encoding plain prompts for stored embeddings does not need (nor trip over) the learned file.
@@ -168,7 +169,7 @@ def shoot(tmp_path):
 
 def _lazy(learned=None):
     torch.manual_seed(0)
-    return LazyScorer(ModelSpec(str(TINY_RN), "none", learned_prompts=learned), "cpu", "fp32")
+    return LazyScorer(ModelSpec(str(TINY_RN), "none", learned_prompts=learned), "cpu", "fp32", "torch")
 
 
 def _quality_plus(catalog, folder, analysis_id):

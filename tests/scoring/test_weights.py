@@ -33,7 +33,7 @@ def _reference_model(seed: int = 11):
 
 
 def _scores(spec: ModelSpec) -> list[dict[str, float]]:
-    scorer = ClipIqaScorer.load(spec, "cpu", "fp32")
+    scorer = ClipIqaScorer.load(spec, "cpu", "fp32", "torch")
     return [r.scores for r in scorer.score_batch(PIXELS, BUILTIN_ATTRIBUTES)]
 
 

@@ -73,7 +73,16 @@ class IndexingController(Controller):
             self.start()
 
     def _settings_changed(self, old: Any, new: Any) -> None:
-        model_options = ("model", "pretrained", "weights", "device", "precision", "size", "learned_prompts")
+        model_options = (
+            "model",
+            "pretrained",
+            "weights",
+            "device",
+            "precision",
+            "engine",
+            "size",
+            "learned_prompts",
+        )
         if self.session is not None and any(getattr(new, k) != getattr(old, k) for k in model_options):
             self.cancel(wait=True)
             self.start()
