@@ -154,4 +154,6 @@ def run(args: argparse.Namespace) -> int:
         discard_new_catalog(catalog)  # a failed first run leaves no empty catalog behind
         return 2
     print_summary(summary, folder)
+    if scorer.loaded:
+        print(f"  image encoder: {scorer.get().describe()}", file=sys.stderr)
     return 1 if summary.failed or summary.failed_before else 0  # 1 while any photo cannot be read

@@ -148,7 +148,7 @@ class ClipIqaScorer:
 
             key = choice_key(tower.fingerprint, self.precision, tower.threads)
             self.engine_choice = choose_engine(key, self._encode_torch, tower)
-            log.info("engine auto: %s", self.engine_choice.describe())
+            log.info("engine auto: %s (%s)", self.engine_choice.engine, self.engine_choice.describe())
             if self.engine_choice.engine != "onnx":
                 return
         self._onnx, self.engine, self.precision = tower, "onnx", "fp32"
@@ -156,6 +156,13 @@ class ClipIqaScorer:
         # The torch copy of the image tower is no longer used: let its weights go (~150 MB for RN50).
         self._text_model.visual = nn.Identity()
         self._visual = nn.Identity()
+
+    def describe(self) -> str:
+        """What runs the image tower, for the photographer: 'onnx, fp32, cpu (auto: measured ...)'."""
+        text = f"{self.engine}, {self.precision}, {self.device.type}"
+        if self.engine_choice is not None:
+            text += f" (auto, the faster here; {self.engine_choice.describe()})"
+        return text
 
     def add_learned_prompts(self, path: Path) -> AttributePair:
         """Load a CLIP-IQA+ context file (scoring/learned.py) and cache its two text features; the

@@ -265,10 +265,11 @@ class EngineChoice:
     remembered: bool  # read from engine-choice.json rather than measured in this process
 
     def describe(self) -> str:
-        how = "remembered" if self.remembered else "measured"
+        """'measured now: torch 2.15, onnx 3.02 images/s at 512 × 341 px' (or 'remembered: ...')."""
+        how = "remembered" if self.remembered else "measured now"
         return (
-            f"{self.engine} ({how}: torch {1 / self.torch_s:.2f} images/s, "
-            f"onnx {1 / self.onnx_s:.2f} images/s at {PROBE_SHAPE[3]} × {PROBE_SHAPE[2]} px)"
+            f"{how}: torch {1 / self.torch_s:.2f}, onnx {1 / self.onnx_s:.2f} images/s "
+            f"at {PROBE_SHAPE[3]} × {PROBE_SHAPE[2]} px"
         )
 
 

@@ -148,3 +148,17 @@ def test_bad_engine_combinations_are_one_line_errors(tmp_path, capsys):
     code = main(["score", *args, "--engine", "onnx", "--precision", "bf16", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "--engine onnx runs in fp32" in err and "Traceback" not in err
+
+
+def test_index_says_which_engine_ran_and_why(tmp_path, cache, capsys):
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    photo().save(folder / "a.jpg")
+    args = ["--model", str(TINY_RN), "--pretrained", "none", "--device", "cpu", "--size", "96"]
+    catalog = ["--catalog", str(tmp_path / "c.sqlite")]
+    assert main(["index", *catalog, *args, "--engine", "onnx", str(folder)]) == 0
+    assert "image encoder: onnx, fp32, cpu\n" in capsys.readouterr().err
+    (folder / "b.jpg").write_bytes((folder / "a.jpg").read_bytes())
+    assert main(["index", *catalog, *args, str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "image encoder: " in err and "(auto, the faster here; measured now: torch " in err
