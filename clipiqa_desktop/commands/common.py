@@ -28,6 +28,11 @@ def positive(text: str) -> int:
     return value
 
 
+def batch_size(text: str) -> int | str:
+    """argparse type of --batch-size: "auto" (measured on the run's first batches) or a whole number ≥ 1."""
+    return "auto" if text.strip().lower() == "auto" else positive(text)
+
+
 class CommandError(Exception):
     """Stops a command with a message for the user and exit status 2."""
 

@@ -14,6 +14,7 @@ from .common import (
     CommandError,
     Progress,
     add_learned_prompts_option,
+    batch_size,
     discard_new_catalog,
     index_command,
     lazy_scorer,
@@ -53,7 +54,13 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     p.add_argument("folder", metavar="FOLDER", help="the folder of photos to index")
     p.add_argument("-r", "--recursive", action="store_true", help="also index sub-folders")
-    p.add_argument("--batch-size", type=positive, default=8, metavar="N", help="images per model call")
+    p.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default="auto",
+        metavar="N|auto",
+        help="images per model call; auto (default) times the first batches and keeps the fastest",
+    )
     p.add_argument("--workers", type=positive, default=2, metavar="N", help="decoding threads")
     add_learned_prompts_option(p)
     p.set_defaults(run=run)
@@ -67,6 +74,8 @@ def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
     parts = [f"indexed {summary.indexed}", unchanged, f"failed {len(summary.failed)}", *summary.notes()]
     state = "cancelled" if summary.cancelled else "done"
     print(f"clipiqa-desktop: {folder}: {state} in {summary.seconds:.1f}s: " + ", ".join(parts), file=out)
+    if summary.batch_size:  # what --batch-size auto chose, and the speeds it chose by
+        print(f"  {summary.batch_size}", file=out)
     for rel in summary.replaced[:MAX_LISTED_FAILURES]:
         print(
             f"  {rel}: a different photo than before (another capture time): decision and scores reset",

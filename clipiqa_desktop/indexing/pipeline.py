@@ -37,6 +37,7 @@ from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
 from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from ..text import counted
+from .batching import AUTO, MIN_COMMIT, BatchTuner
 from .scan import ScannedFile, find_photos, root_vanished
 from .stream import PhotoResult, is_scoring_failure, measure_only, score_photos
 
@@ -56,7 +57,8 @@ class IndexingError(RuntimeError):
 @dataclass(frozen=True)
 class IndexOptions:
     long_side: int | str | None = 512  # analysis size; None = full resolution; "auto" = by device
-    batch_size: int = 8
+    # images per model call, or "auto": measured on the run's first calls (indexing/batching.py)
+    batch_size: int | str = AUTO
     workers: int = 2
     recursive: bool = False
     thumb_long_side: int = THUMB_LONG_SIDE
@@ -104,6 +106,8 @@ class IndexSummary:
     faces_skipped: str | None = None  # why faces and eyes were not measured (no [faces] extra)
     # (relative path, why): photos indexed with their CLIP-IQA scores but without pixel measures
     not_measured: list[tuple[str, str]] = field(default_factory=list)
+    # what --batch-size auto chose and the speeds that chose it (BatchTuner.describe), for `index`
+    batch_size: str | None = None
 
     def notes(self) -> list[str]:
         """What else this run did, for the summary line of `index` and of the window."""
@@ -415,6 +419,14 @@ def _index_folder(
         report()
 
     stream: Iterator[PhotoResult]
+    tuner = BatchTuner() if options.batch_size == AUTO else None
+
+    def commit_size() -> int:
+        """Photos per transaction: --batch-size N commits every N; auto every batch, at least MIN_COMMIT."""
+        if tuner is None:
+            return max(1, int(options.batch_size))
+        return max(MIN_COMMIT, tuner.size)
+
     if model is None:
         stream = measure_only(
             list(by_path), lambda p: _prepare(p, options, 1, names_in(p)), options.workers, cancel
@@ -426,7 +438,7 @@ def _index_folder(
             model,
             [*pairs, learned] if learned is not None else pairs,
             long_side,
-            batch_size=options.batch_size,
+            batch_size=tuner if tuner is not None else options.batch_size,
             workers=options.workers,
             prepare=lambda p: _prepare(p, options, multiple, names_in(p)),
             cancel=cancel,
@@ -438,7 +450,7 @@ def _index_folder(
             if vanished is not None:  # the card was pulled: its files fail, but they are not bad
                 break
         pending.append(result)
-        if len(pending) >= options.batch_size:
+        if len(pending) >= commit_size():
             flush()
         if cancel is not None and cancel.is_set():
             break
@@ -451,6 +463,8 @@ def _index_folder(
         pending.clear()  # the batch in flight is dropped; the next run redoes it
     else:
         flush()
+        if tuner is not None and tuner.begun:
+            summary.batch_size = tuner.describe()
         tree = tree_ids()  # with the folder rows of sub-folders this run added
         if model is not None:
             _fill_in(catalog, scorer, tree, analysis_id, pairs, summary, on_batch)

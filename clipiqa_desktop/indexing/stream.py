@@ -21,6 +21,7 @@ from PIL import Image
 
 from ..imaging import DecodeError, decode_photo
 from ..scoring.errors import ScoringError
+from .batching import AUTO, BatchTuner, candidates, largest_candidate
 
 if TYPE_CHECKING:  # torch is imported when scoring starts, not when this module is
     from ..scoring import AttributePair, ClipIqaScorer
@@ -133,7 +134,7 @@ def score_photos(
     scorer: ClipIqaScorer,
     pairs: Sequence[AttributePair],
     long_side: int | None,
-    batch_size: int = 8,
+    batch_size: int | str | BatchTuner = AUTO,
     workers: int = 2,
     prepare: Callable[[Path], Prepared] | None = None,
     cancel: threading.Event | None = None,
@@ -149,12 +150,28 @@ def score_photos(
     ("could not be scored: ...", or "too small to score (W × H px) ..." where padding cannot help
     a tower whose smallest input is unknown). After `cancel` is set, no new batch is started and nothing more
     is yielded.
+
+    `batch_size` is the number of images per model call, or "auto" / a BatchTuner (batching.py):
+    the first calls try the candidate sizes for the device and image size and the run keeps the
+    fastest (pass a BatchTuner to read its choice afterwards: `describe()`).
     """
     import torch
 
     from ..scoring.engine import image_to_tensor, pad_to_min_side
 
-    batch_size = max(1, batch_size)
+    tuner: BatchTuner | None = None
+    fixed = 1
+    if isinstance(batch_size, BatchTuner):
+        tuner = batch_size
+    elif batch_size == AUTO:
+        tuner = BatchTuner()
+    elif isinstance(batch_size, int):
+        fixed = max(1, batch_size)
+    else:
+        raise ValueError(f"batch size must be a number or {AUTO!r}, not {batch_size!r}")
+
+    def size() -> int:
+        return tuner.size if tuner is not None else fixed
 
     def default_prepare(p: Path) -> Prepared:
         return decode_photo(p, long_side, multiple=scorer.input_multiple)
@@ -162,9 +179,14 @@ def score_photos(
     Item = tuple[int, Path, Prepared, torch.Tensor]
     groups: dict[tuple[int, int], list[Item]] = {}
 
-    def run(group: list[Item]) -> Iterable[PhotoResult]:
+    def run(group: list[Item], timed: bool = True) -> Iterable[PhotoResult]:
         try:
-            results = scorer.score_batch(torch.stack([t for _, _, _, t in group]), pairs)
+            batch = torch.stack([t for _, _, _, t in group])
+            if tuner is not None and timed:
+                with tuner.timing(len(group), int(batch.shape[2] * batch.shape[3])):
+                    results = scorer.score_batch(batch, pairs)
+            else:
+                results = scorer.score_batch(batch, pairs)
         except Exception as exc:  # never let one photo stop the run: find the one at fault
             if len(group) > 1:
                 log.info(
@@ -172,10 +194,10 @@ def score_photos(
                     len(group),
                     _short_cause(exc),
                 )
-                for item in group:
+                for item in group:  # not timed: the batch size tuner never sees the fallback
                     if cancel is not None and cancel.is_set():
                         return
-                    yield from run([item])
+                    yield from run([item], timed=False)
                 return
             i, p, prep, _ = group[0]
             cause = _short_cause(exc)
@@ -192,9 +214,24 @@ def score_photos(
         for (i, p, prep, _), r in zip(group, results, strict=True):
             yield PhotoResult(i, p, r.scores, r.embedding, prepared=prep)
 
+    ahead = largest_candidate(scorer.device.type) if tuner is not None else fixed
     stream = decode_ahead(
-        paths, prepare or default_prepare, workers, prefetch=batch_size * 2 + workers, cancel=cancel
+        paths, prepare or default_prepare, workers, prefetch=ahead * 2 + workers, cancel=cancel
     )
+
+    def full_batches() -> Iterator[PhotoResult]:
+        """Score every shape group that holds a batch of the current size (it may have just changed)."""
+        for key in list(groups):
+            group = groups[key]
+            while len(group) >= size():
+                chunk = group[: size()]
+                del group[: len(chunk)]
+                if cancel is not None and cancel.is_set():
+                    return
+                yield from run(chunk)
+            if not group:
+                del groups[key]
+
     for i, p, prep in stream:
         if isinstance(prep, DecodeError):
             yield PhotoResult(i, p, error=str(prep))
@@ -205,17 +242,19 @@ def score_photos(
             yield PhotoResult(i, p, error=f"{SCORING_FAILED}: {exc}")
             continue
         key = (int(tensor.shape[1]), int(tensor.shape[2]))
-        group = groups.setdefault(key, [])
-        group.append((i, p, prep, tensor))
-        if len(group) >= batch_size:
-            del groups[key]
-            if cancel is not None and cancel.is_set():
-                return
-            yield from run(group)
-    for group in list(groups.values()):
+        if tuner is not None and not tuner.begun:  # the device and the image size are known now
+            tuner.begin(candidates(scorer.device.type, key[0] * key[1]))
+        groups.setdefault(key, []).append((i, p, prep, tensor))
+        yield from full_batches()
+        if cancel is not None and cancel.is_set():
+            return
+    yield from full_batches()
+    for group in list(groups.values()):  # each shape's partial batch
         if cancel is not None and cancel.is_set():
             return
         yield from run(group)
+    if tuner is not None and tuner.begun:
+        tuner.finish()
 
 
 _TOO_SMALL = "the image is too small for the model"
