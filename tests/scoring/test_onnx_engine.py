@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -162,3 +163,23 @@ def test_index_says_which_engine_ran_and_why(tmp_path, cache, capsys):
     assert main(["index", *catalog, *args, str(folder)]) == 0
     err = capsys.readouterr().err
     assert "image encoder: " in err and "(auto, the faster here; measured now: torch " in err
+
+
+def test_the_full_size_rn50_tower_exports_with_torchs_numbers(cache):
+    """The architecture users run (random weights: the real ones cannot be downloaded here)."""
+    from clipiqa_desktop.scoring.model import load_clip
+
+    spec = ModelSpec("RN50", "none")
+    model, tokenizer = load_clip(spec)  # built once (seconds), copied for the second engine
+    twin = copy.deepcopy(model)
+    cpu = torch.device("cpu")
+    torch_rn50 = ClipIqaScorer(model, tokenizer, cpu, "fp32", spec.model_id, engine="torch")
+    onnx_rn50 = ClipIqaScorer(twin, tokenizer, cpu, "fp32", spec.model_id, engine="onnx")
+    assert onnx_rn50.engine == "onnx"
+    batch = torch.randint(
+        0, 256, (2, 3, 160, 224), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)
+    )
+    pairs = list(BUILTIN_ATTRIBUTES)
+    ref, got = torch_rn50.score_batch(batch, pairs), onnx_rn50.score_batch(batch, pairs)
+    for r, g in zip(ref, got, strict=True):
+        assert max(abs(g.scores[k] - r.scores[k]) for k in r.scores) < 1e-4
