@@ -173,10 +173,10 @@ def test_a_failing_measure_keeps_the_photo_and_its_scores_and_is_tried_again(
     with Image.open(shoot / "blurred.jpg") as im:
         blurred = np.asarray(im.convert("RGB"))
 
-    def failing(full, analysis, keys):
+    def failing(full, analysis, keys, reduced=None):
         if np.array_equal(np.asarray(full), blurred):  # the full-resolution pixels of blurred.jpg
             raise RuntimeError("the face model broke")
-        return real(full, analysis, keys)
+        return real(full, analysis, keys, reduced)
 
     monkeypatch.setattr(pipeline, "measure_photo", failing)
     options = IndexOptions(long_side=224)
