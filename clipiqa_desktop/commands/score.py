@@ -31,6 +31,7 @@ from .common import (
     CommandError,
     Progress,
     add_learned_prompts_option,
+    batch_size,
     load_scorer,
     positive,
     resolve_long_side,
@@ -98,10 +99,10 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--batch-size",
-        type=positive,
-        default=8,
-        metavar="N",
-        help="images per model call (default: %(default)s)",
+        type=batch_size,
+        default="auto",
+        metavar="N|auto",
+        help="images per model call; auto (default) times the first batches, keeps the fastest (-v says)",
     )
     p.add_argument(
         "--workers", type=positive, default=2, metavar="N", help="decoding threads (default: %(default)s)"
