@@ -93,6 +93,8 @@ class Report:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def timed(call: Callable[[], object], device: torch.device, min_seconds: float, min_calls: int = 3) -> float:
@@ -207,7 +209,7 @@ def end_to_end(scorer: ClipIqaScorer, folder: Path, options: IndexOptions) -> tu
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="auto", help="auto (CUDA if there), cuda or cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS), cuda, mps or cpu")
     ap.add_argument("--photos", type=int, default=200, help="24 MP JPEGs in the generated shoot")
     ap.add_argument("--size", type=int, default=1024, help="analysis size of the end-to-end run")
     ap.add_argument("--sizes", default="224,512,1024", help="encoder sizes")
