@@ -48,7 +48,8 @@ def _imports(path: Path) -> set[str]:
 def test_gui_imports_no_torch_open_clip_or_sqlalchemy_and_core_no_qt():
     for path in (PACKAGE / "gui").rglob("*.py"):
         # mediapipe pulls OpenCV, whose import points Qt at its own Qt 5 plugins (measures/faces.py)
-        assert not _imports(path) & {"torch", "open_clip", "sqlalchemy", "mediapipe", "cv2"}, path
+        forbidden = {"torch", "open_clip", "sqlalchemy", "mediapipe", "cv2", "onnx", "onnxruntime"}
+        assert not _imports(path) & forbidden, path
     for pkg in CORE_PACKAGES:
         for path in (PACKAGE / pkg).rglob("*.py"):
             assert not _imports(path) & {"PySide6", "shiboken6"}, path
@@ -62,7 +63,8 @@ def test_the_window_modules_load_no_model_and_no_face_detector():
         f"for m in {modules!r}:\n"
         "    importlib.import_module(m)\n"
         "from clipiqa_desktop.culling.session import CullingSession\n"
-        "print(sorted(m for m in ('torch', 'open_clip', 'mediapipe', 'cv2') if m in sys.modules))\n"
+        "heavy = ('torch', 'open_clip', 'mediapipe', 'cv2', 'onnx', 'onnxruntime')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

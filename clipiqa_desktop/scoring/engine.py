@@ -92,7 +92,7 @@ class ClipIqaScorer:
             self._visual.to(memory_format=torch.channels_last)
         self.logit_scale = float(model.state_dict()["logit_scale"].float().exp().item())
         if candidate is not None:
-            self._choose(engine, candidate)
+            self._choose(engine, *candidate)
         self._text_cache: dict[str, torch.Tensor] = {}
         self._lock = threading.Lock()
         self.learned_pair: AttributePair | None = None  # CLIP-IQA+ quality_plus, once loaded
@@ -121,33 +121,60 @@ class ClipIqaScorer:
             scorer.add_learned_prompts(spec.learned_prompts)
         return scorer
 
-    def _onnx_candidate(self, engine: str, threads: int | None) -> OnnxTower | None:
-        """The ONNX tower for engine onnx/auto (exported from the fp32 tower, before any cast).
-        For "onnx" every failure is the user's error; for "auto" it is logged and torch runs."""
+    def _onnx_candidate(self, engine: str, threads: int | None) -> tuple[OnnxTower, str | None] | None:
+        """For engine onnx/auto on the CPU: the ONNX tower (exported from the fp32 tower, before any
+        cast) and, for auto, the key its choice is remembered under; None where torch runs without
+        asking (auto with torch remembered, ONNX Runtime missing or unable). For "onnx" every failure
+        is the user's error; for "auto" it is logged, and remembered when it is the tower's own."""
         if engine == "torch":
             return None
-        from .onnx_engine import NormalisedTower, load_onnx_tower, onnx_unavailable
+        from .onnx_engine import (
+            EngineChoice,
+            ExportUnsupported,
+            NormalisedTower,
+            choice_key,
+            export_path,
+            load_onnx_tower,
+            onnx_unavailable,
+            remember_choice,
+            remembered_choice,
+            tower_fingerprint,
+        )
 
         reason = onnx_unavailable()
-        if reason is not None and engine == "auto":
+        if reason is not None:
+            if engine == "onnx":
+                raise ScoringError(f"--engine onnx: {reason}")
             log.info("engine auto: %s; the image tower runs in torch", reason)
             return None
         tower = NormalisedTower(self._visual, self._mean, self._std).eval()
+        fingerprint = tower_fingerprint(tower, self.model_id)
+        threads = max(1, threads or torch.get_num_threads())
+        key = None
+        if engine == "auto":
+            key = choice_key(fingerprint, self.precision, threads)
+            self.engine_choice = remembered_choice(key)
+            if self.engine_choice is not None and self.engine_choice.engine == "torch":
+                return None  # no session built, no export loaded
         try:
-            return load_onnx_tower(tower, self.model_id, threads)
+            return load_onnx_tower(tower, export_path(self.model_id, fingerprint), threads), key
         except ScoringError as exc:
             if engine == "onnx":
                 raise
             log.warning("engine auto: %s; the image tower runs in torch", exc)
+            if isinstance(exc, ExportUnsupported) and key is not None:
+                self.engine_choice = EngineChoice("torch", reason=str(exc))
+                remember_choice(key, self.engine_choice)
             return None
 
-    def _choose(self, engine: str, tower: OnnxTower) -> None:
-        """Run the tower in ONNX Runtime: always for "onnx", where faster for "auto" (remembered)."""
-        if engine == "auto":
-            from .onnx_engine import choice_key, choose_engine
+    def _choose(self, engine: str, tower: OnnxTower, key: str | None) -> None:
+        """Run the tower in ONNX Runtime: always for "onnx"; for "auto" where it is the remembered
+        choice, or measures faster now (then remembered)."""
+        if engine == "auto" and key is not None:
+            from .onnx_engine import measure_choice
 
-            key = choice_key(tower.fingerprint, self.precision, tower.threads)
-            self.engine_choice = choose_engine(key, self._encode_torch, tower)
+            if self.engine_choice is None:
+                self.engine_choice = measure_choice(key, self._encode_torch, tower)
             log.info("engine auto: %s (%s)", self.engine_choice.engine, self.engine_choice.describe())
             if self.engine_choice.engine != "onnx":
                 return
@@ -161,7 +188,8 @@ class ClipIqaScorer:
         """What runs the image tower, for the photographer: 'onnx, fp32, cpu (auto: measured ...)'."""
         text = f"{self.engine}, {self.precision}, {self.device.type}"
         if self.engine_choice is not None:
-            text += f" (auto, the faster here; {self.engine_choice.describe()})"
+            why = "" if self.engine_choice.reason else ", the faster here"
+            text += f" (auto{why}; {self.engine_choice.describe()})"
         return text
 
     def add_learned_prompts(self, path: Path) -> AttributePair:

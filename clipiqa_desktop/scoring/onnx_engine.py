@@ -52,6 +52,11 @@ OPSET = 17
 PROBE_SHAPE = (1, 3, 341, 512)
 
 
+class ExportUnsupported(ScoringError):
+    """This tower cannot run in ONNX Runtime (too large, untraceable, or the graph differs from
+    torch): true of these weights and this code, so `auto` remembers it and stops trying."""
+
+
 def onnx_unavailable() -> str | None:
     """None when ONNX Runtime and the exporter's onnx package import, else why not (one line)."""
     try:
@@ -59,6 +64,8 @@ def onnx_unavailable() -> str | None:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         return f"ONNX Runtime is not installed ({exc.name}): pip install onnxruntime onnx"
+    except Exception as exc:  # a broken install: a protobuf too new for onnx, a missing DLL
+        return f"ONNX Runtime does not import ({type(exc).__name__}: {str(exc)[:100]})"
     return None
 
 
@@ -153,30 +160,53 @@ def _traceable(module: nn.Module) -> Iterator[None]:
             setattr(parent, name, child)
 
 
-def tower_fingerprint(visual: nn.Module, model_id: str) -> str:
-    """A hash of the tower's weights and structure and of what the export depends on."""
+def tower_fingerprint(tower: NormalisedTower, model_id: str) -> str:
+    """A hash of everything the exported graph depends on: the weights and normalisation (the state
+    dict), the open_clip config the tower was built from (so two .json configs of one name, or one
+    edited in place, never share an export), the code that shapes the graph (this module and
+    pooling.py) and the library versions."""
     import onnx
     import open_clip
 
     h = hashlib.blake2b(digest_size=12)
-    meta = f"{model_id}|{type(visual).__name__}|torch {torch.__version__}|onnx {onnx.__version__}"
+    meta = f"{model_id}|{type(tower.visual).__name__}|torch {torch.__version__}|onnx {onnx.__version__}"
     h.update(f"{meta}|open_clip {open_clip.__version__}|export {EXPORT_VERSION}|opset {OPSET}".encode())
-    for name, tensor in visual.state_dict().items():
+    config = open_clip.get_model_config(model_id.split("/")[0])
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for source in (Path(__file__), Path(__file__).with_name("pooling.py")):
+        h.update(source.read_bytes())
+    for name, tensor in tower.state_dict().items():
         h.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
         h.update(memoryview(tensor.detach().float().contiguous().numpy()).cast("B"))
     return h.hexdigest()
 
 
+# ONNX keeps a graph's weights inside one protobuf file only up to 2 GB; larger towers (ViT-H and
+# up) stay with torch rather than scatter external-data files over the shared cache folder.
+MAX_EXPORT_BYTES = 1_900_000_000
+# Exports kept in the cache folder (the most recently used); older ones go when one is added.
+KEEP_EXPORTS = 4
+
+
 def export_tower(tower: NormalisedTower, path: Path, sample_hw: tuple[int, int] = (64, 96)) -> None:
-    """Trace `tower` to an ONNX file at `path` (dynamic batch, height and width), atomically."""
+    """Trace `tower` to an ONNX file at `path` (dynamic batch, height and width), check the graph
+    against torch at another batch and shape, then rename it into place (readable by all, so a
+    shared cache folder works). ScoringError when the graph does not match torch."""
+    size = sum(t.numel() * 4 for t in tower.state_dict().values())
+    if size > MAX_EXPORT_BYTES:
+        raise ExportUnsupported(
+            f"the image tower ({size / 1e9:.1f} GB in fp32) is too large for one ONNX file"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = torch.randint(0, 256, (1, 3, *sample_hw), dtype=torch.uint8)
+    gen = torch.Generator().manual_seed(0)
+    sample = torch.randint(0, 256, (1, 3, *sample_hw), dtype=torch.uint8, generator=gen)
     fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), _traceable(tower):
             # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
-            # onnxscript; tracing warnings are about the branches pooling.py keeps trace-safe.
+            # onnxscript; tracing warnings are about the branches pooling.py keeps trace-safe,
+            # and _check_export below catches any shape the trace froze all the same.
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 tower,
@@ -188,9 +218,28 @@ def export_tower(tower: NormalisedTower, path: Path, sample_hw: tuple[int, int] 
                 dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, "features": {0: "batch"}},
                 opset_version=OPSET,
             )
+        _check_export(tower, Path(tmp), (sample_hw[1] + 16, sample_hw[0]))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _check_export(tower: NormalisedTower, path: Path, other_hw: tuple[int, int]) -> None:
+    """The graph must give torch's features at a batch and shape other than the traced sample's."""
+    gen = torch.Generator().manual_seed(1)
+    pixels = torch.randint(0, 256, (2, 3, *other_hw), dtype=torch.uint8, generator=gen)
+    with torch.inference_mode():
+        want = tower(pixels).numpy()
+    try:
+        got = OnnxTower(path, threads=1)(pixels.numpy())
+    except Exception as exc:  # ONNX Runtime's own errors: a frozen shape fails a Reshape
+        raise ExportUnsupported(
+            f"the exported graph does not run at another size ({type(exc).__name__})"
+        ) from exc
+    scale = max(1.0, float(np.abs(want).max()))
+    if got.shape != want.shape or not np.allclose(got, want, rtol=0, atol=1e-4 * scale):
+        raise ExportUnsupported("the exported graph does not give torch's numbers at another size")
 
 
 class OnnxTower:
@@ -206,9 +255,11 @@ class OnnxTower:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Threads sleep between calls instead of spinning: the decode threads need those cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Without the arena, memory goes back after each batch (RN50, 4 × 1024 px: peak 787 MB and
+        # 318 MB idle, against 1181 MB held for the whole run with it) at the same speed.
+        options.enable_cpu_mem_arena = False
         options.log_severity_level = 3  # errors only; warnings about unused initialisers are noise
         self.path = path
-        self.fingerprint = path.stem.rsplit("-", 1)[-1]  # load_onnx_tower names files by it
         self.threads = options.intra_op_num_threads
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -217,60 +268,95 @@ class OnnxTower:
         return np.asarray(out, dtype=np.float32)
 
 
-def load_onnx_tower(
-    tower: NormalisedTower, model_id: str, threads: int | None = None, folder: Path | None = None
-) -> OnnxTower:
-    """The cached export of `tower` (made now when missing or unreadable) in an ONNX Runtime session.
-    ScoringError, with what to do, when it cannot be exported or loaded."""
+def export_path(model_id: str, fingerprint: str, folder: Path | None = None) -> Path:
+    """Where the export of a tower with this fingerprint is cached."""
+    arch = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id.split("/")[0])
+    return (folder or cache_dir() / "onnx") / f"{arch}-{fingerprint}.onnx"
+
+
+def load_onnx_tower(tower: NormalisedTower, path: Path, threads: int | None = None) -> OnnxTower:
+    """The cached export at `path` (made now from `tower` when missing or unreadable) in an ONNX
+    Runtime session. ScoringError, with what to do, when it cannot be exported or loaded."""
     reason = onnx_unavailable()
     if reason is not None:
         raise ScoringError(f"--engine onnx: {reason}")
-    folder = folder or cache_dir() / "onnx"
-    arch = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id.split("/")[0])
-    path = folder / f"{arch}-{tower_fingerprint(tower.visual, model_id)}.onnx"
-    for attempt in (1, 2):
-        if not path.is_file():
-            started = time.perf_counter()
+    try:
+        for attempt in (1, 2):
+            if not path.is_file():
+                _export_into_cache(tower, path)
             try:
-                export_tower(tower, path)
-            except OSError as exc:
-                raise ScoringError(
-                    f"cannot write the ONNX export to {folder}: {exc.strerror or exc} "
-                    f"(free some space, set {CACHE_ENV}, or use --engine torch)"
-                ) from exc
-            except Exception as exc:  # the exporter fails in many ways on towers it cannot trace
-                log.debug("ONNX export failed", exc_info=True)
-                raise ScoringError(
-                    f"this model's image tower cannot be exported to ONNX ({type(exc).__name__}); "
-                    "use --engine torch"
-                ) from exc
-            log.info("exported the image tower to %s in %.1f s", path, time.perf_counter() - started)
-        try:
-            return OnnxTower(path, threads)
-        except Exception as exc:  # a truncated or foreign file in the cache: export it again, once
-            if attempt == 2:
-                raise ScoringError(f"ONNX Runtime cannot load {path}: {exc}; use --engine torch") from exc
-            log.warning("the cached ONNX export %s cannot be loaded (%s); exporting it again", path, exc)
-            path.unlink(missing_ok=True)
+                session = OnnxTower(path, threads)
+            except Exception as exc:  # a truncated or foreign file in the cache: export it again, once
+                if attempt == 2:
+                    raise ScoringError(f"ONNX Runtime cannot load {path}: {exc}; use --engine torch") from exc
+                log.warning("the cached ONNX export %s cannot be loaded (%s); exporting it again", path, exc)
+                path.unlink(missing_ok=True)
+                continue
+            with contextlib.suppress(OSError):  # most recently used: kept when the cache is pruned
+                os.utime(path)
+            return session
+    except OSError as exc:
+        raise ScoringError(
+            f"cannot write the ONNX export to {path.parent}: {exc.strerror or exc} "
+            f"(free some space, set {CACHE_ENV}, or use --engine torch)"
+        ) from exc
     raise AssertionError("unreachable")
+
+
+def _export_into_cache(tower: NormalisedTower, path: Path) -> None:
+    started = time.perf_counter()
+    try:
+        export_tower(tower, path)
+    except (OSError, ScoringError):
+        raise
+    except Exception as exc:  # the exporter fails in many ways on towers it cannot trace
+        log.debug("ONNX export failed", exc_info=True)
+        raise ExportUnsupported(
+            f"this model's image tower cannot be exported to ONNX ({type(exc).__name__}); use --engine torch"
+        ) from exc
+    log.info("exported the image tower to %s in %.1f s", path, time.perf_counter() - started)
+    _prune(path.parent, keep=path)
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Delete leftovers of killed exports (a day old) and all but the KEEP_EXPORTS newest exports."""
+    now = time.time()
+    try:
+        for part in folder.glob("*.part"):
+            if now - part.stat().st_mtime > 86400:
+                part.unlink(missing_ok=True)
+        exports = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in [p for p in exports if p != keep][KEEP_EXPORTS - 1 :]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:  # another process pruning at the same time, or a read-only folder
+        log.info("pruning %s: %s", folder, exc)
 
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """What --engine auto picked, and the seconds per probe image that decided it."""
+    """What --engine auto picked, and the seconds per probe image that decided it (or why torch)."""
 
     engine: str
-    torch_s: float
-    onnx_s: float
-    remembered: bool  # read from engine-choice.json rather than measured in this process
+    torch_s: float = 0.0
+    onnx_s: float = 0.0
+    remembered: bool = False  # read from engine-choice.json rather than measured in this process
+    reason: str | None = None  # why ONNX Runtime could not run this tower (then engine is torch)
 
     def describe(self) -> str:
         """'measured now: torch 2.15, onnx 3.02 images/s at 512 × 341 px' (or 'remembered: ...')."""
         how = "remembered" if self.remembered else "measured now"
+        if self.reason is not None:
+            return f"{how}: ONNX Runtime cannot run it: {self.reason}"
         return (
             f"{how}: torch {1 / self.torch_s:.2f}, onnx {1 / self.onnx_s:.2f} images/s "
             f"at {PROBE_SHAPE[3]} × {PROBE_SHAPE[2]} px"
         )
+
+
+# ONNX must be this much faster to be chosen: torch is the reference path, and a closer result can
+# flip with the machine's load. A choice older than REMEASURE_S is measured again.
+MARGIN = 0.05
+REMEASURE_S = 30 * 86400
 
 
 def choice_key(fingerprint: str, precision: str, threads: int) -> str:
@@ -290,46 +376,75 @@ def choice_key(fingerprint: str, precision: str, threads: int) -> str:
     )
 
 
-def choose_engine(
+def choices_path() -> Path:
+    return cache_dir() / "engine-choice.json"
+
+
+def remembered_choice(key: str, choices_file: Path | None = None) -> EngineChoice | None:
+    """The choice remembered for `key`, or None when there is none, it is unreadable or stale."""
+    entry = _read_choices(choices_file or choices_path()).get(key)
+    if not isinstance(entry, dict) or entry.get("engine") not in ("torch", "onnx"):
+        return None
+    try:
+        if time.time() - float(entry["measured"]) > REMEASURE_S:
+            return None
+        reason = entry.get("reason")
+        if reason is not None:
+            return EngineChoice("torch", remembered=True, reason=str(reason))
+        torch_s, onnx_s = float(entry["torch_s"]), float(entry["onnx_s"])
+    except (KeyError, TypeError, ValueError):
+        return None  # a hand-edited or older entry: measure again
+    if not (torch_s > 0 and onnx_s > 0):
+        return None
+    return EngineChoice(str(entry["engine"]), torch_s, onnx_s, True)
+
+
+def measure_choice(
     key: str,
     run_torch: Callable[[torch.Tensor], Any],
     run_onnx: Callable[[np.ndarray], Any],
     choices_file: Path | None = None,
-    repeats: int = 3,
+    rounds: int = 2,
 ) -> EngineChoice:
-    """The faster engine for `key`: remembered in `choices_file`, else timed now and remembered."""
-    choices_file = choices_file or cache_dir() / "engine-choice.json"
+    """Time both engines on the probe image, alternating (ABBA: a drifting load costs both alike),
+    choose onnx only when it is MARGIN faster, and remember the choice."""
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, PROBE_SHAPE, dtype=torch.uint8, generator=gen)
+    calls = {"torch": lambda: run_torch(pixels), "onnx": lambda: run_onnx(pixels.numpy())}
+    times: dict[str, list[float]] = {"torch": [], "onnx": []}
+    for name in ("torch", "onnx"):
+        calls[name]()  # warm-up: first-call allocations and kernel selection
+    for i in range(max(1, rounds)):
+        for name in ("torch", "onnx") if i % 2 == 0 else ("onnx", "torch"):
+            for _ in range(2):
+                started = time.perf_counter()
+                calls[name]()
+                times[name].append(time.perf_counter() - started)
+    torch_s, onnx_s = (max(float(np.median(times[n])), 1e-9) for n in ("torch", "onnx"))
+    choice = EngineChoice("onnx" if onnx_s < torch_s * (1 - MARGIN) else "torch", torch_s, onnx_s)
+    remember_choice(key, choice, choices_file)
+    return choice
+
+
+def remember_choice(key: str, choice: EngineChoice, choices_file: Path | None = None) -> None:
+    """Write `choice` for `key` (atomically); a read-only or full cache folder only costs a warning."""
+    choices_file = choices_file or choices_path()
     known = _read_choices(choices_file)
-    entry = known.get(key)
-    if isinstance(entry, dict) and entry.get("engine") in ("torch", "onnx"):
-        try:
-            return EngineChoice(str(entry["engine"]), float(entry["torch_s"]), float(entry["onnx_s"]), True)
-        except (KeyError, TypeError, ValueError):
-            pass  # a hand-edited or older entry: measure again
-    pixels = torch.randint(0, 256, PROBE_SHAPE, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    torch_s = _median_seconds(lambda: run_torch(pixels), repeats)
-    onnx_s = _median_seconds(lambda: run_onnx(pixels.numpy()), repeats)
-    choice = EngineChoice("onnx" if onnx_s < torch_s else "torch", torch_s, onnx_s, False)
-    known[key] = {"engine": choice.engine, "torch_s": torch_s, "onnx_s": onnx_s, "measured": time.time()}
+    entry: dict[str, Any] = {"engine": choice.engine, "measured": time.time()}
+    if choice.reason is not None:
+        entry["reason"] = choice.reason
+    else:
+        entry.update(torch_s=choice.torch_s, onnx_s=choice.onnx_s)
+    known[key] = entry
     try:
         choices_file.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="engine-choice.", suffix=".part", dir=choices_file.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(known, f, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, choices_file)
-    except OSError as exc:  # a read-only or full cache folder: measure again next time, still work now
+    except OSError as exc:  # measure again next time, still work now
         log.warning("cannot remember the engine choice in %s: %s", choices_file, exc.strerror or exc)
-    return choice
-
-
-def _median_seconds(call: Callable[[], Any], repeats: int) -> float:
-    call()  # warm-up: first-call allocations and kernel selection
-    times = []
-    for _ in range(max(1, repeats)):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return max(float(np.median(times)), 1e-9)
 
 
 def _read_choices(path: Path) -> dict[str, Any]:

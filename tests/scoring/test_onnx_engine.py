@@ -61,9 +61,9 @@ def test_onnx_equals_torch_fp32_at_every_shape(config, cache):
 def test_the_export_is_cached_and_a_damaged_one_is_made_again(cache):
     first = _load(TINY_RN, "onnx")
     (path,) = (cache / "onnx").glob("*.onnx")
-    made = path.stat().st_mtime_ns
+    made = path.stat().st_ino  # an export is written aside and renamed in: a new inode
     _load(TINY_RN, "onnx")
-    assert path.stat().st_mtime_ns == made, "an unchanged model must not be exported again"
+    assert path.stat().st_ino == made, "an unchanged model must not be exported again"
     path.write_bytes(b"not an onnx file")  # a half-written or foreign file
     again = _load(TINY_RN, "onnx")
     assert path.stat().st_size > 1000 and again.engine == "onnx"
@@ -183,3 +183,60 @@ def test_the_full_size_rn50_tower_exports_with_torchs_numbers(cache):
     ref, got = torch_rn50.score_batch(batch, pairs), onnx_rn50.score_batch(batch, pairs)
     for r, g in zip(ref, got, strict=True):
         assert max(abs(g.scores[k] - r.scores[k]) for k in r.scores) < 1e-4
+
+
+def test_two_configs_of_one_name_never_share_an_export(tmp_path, cache):
+    """A .json config is known by its file name; one edited in place (or another of the same name)
+    builds another network, which must get its own export, not the first one's."""
+    config = json.loads(TINY_RN.read_text())
+    scorers = []
+    for i, quick_gelu in enumerate((True, False)):  # no weight changes: only the activation differs
+        folder = tmp_path / f"v{i}"
+        folder.mkdir()
+        (folder / "my-rn.json").write_text(json.dumps({**config, "quick_gelu": quick_gelu}))
+        spec = ModelSpec(str(folder / "my-rn.json"), "none")
+        scorers.append((_load_spec(spec, "torch"), _load_spec(spec, "onnx")))
+    assert len(list((cache / "onnx").glob("*.onnx"))) == 2
+    batch = torch.randint(0, 256, (1, 3, 64, 80), dtype=torch.uint8)
+    for by_torch, by_onnx in scorers:
+        torch.testing.assert_close(
+            by_onnx.encode_images(batch), by_torch.encode_images(batch), atol=1e-5, rtol=0
+        )
+
+
+def _load_spec(spec: ModelSpec, engine: str) -> ClipIqaScorer:
+    torch.manual_seed(0)
+    return ClipIqaScorer.load(spec, "cpu", "fp32", engine)
+
+
+class _FrozenSide(torch.nn.Module):
+    """A tower whose trace freezes the input's height into the graph (as int() on a shape does)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3)) * int(x.shape[2])
+
+
+def test_an_export_that_froze_a_shape_is_refused_and_not_cached(tmp_path):
+    from clipiqa_desktop.scoring.onnx_engine import ExportUnsupported, NormalisedTower, export_tower
+
+    tower = NormalisedTower(_FrozenSide(), torch.zeros(3), torch.ones(3)).eval()
+    with pytest.raises(ExportUnsupported, match="does not give torch's numbers at another size"):
+        export_tower(tower, tmp_path / "frozen.onnx")
+    assert list(tmp_path.iterdir()) == [], "neither the export nor its temporary file is left"
+
+
+def test_auto_remembers_a_tower_onnx_cannot_run_and_torch_runs(cache, monkeypatch):
+    from clipiqa_desktop.scoring import onnx_engine
+
+    def refuse(*_args, **_kwargs):
+        raise onnx_engine.ExportUnsupported("the exported graph does not run at another size (Fail)")
+
+    working = onnx_engine.export_tower
+    monkeypatch.setattr(onnx_engine, "export_tower", refuse)
+    first = _load(TINY_RN, "auto")
+    assert first.engine == "torch" and first.engine_choice is not None
+    assert "cannot run it: the exported graph does not run" in first.describe()
+    monkeypatch.setattr(onnx_engine, "export_tower", working)  # it would work now, but the verdict stands
+    second = _load(TINY_RN, "auto")
+    assert second.engine == "torch" and second.engine_choice is not None and second.engine_choice.remembered
+    assert not (cache / "onnx").exists() or not list((cache / "onnx").glob("*.onnx"))

@@ -40,10 +40,14 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("precision", ["fp32", "auto"])
-def test_tid2013_pair_matches_the_official_values(precision):
+@pytest.mark.parametrize(
+    ("precision", "engine"), [("fp32", "torch"), ("auto", "torch"), ("fp32", "onnx"), ("auto", "auto")]
+)
+def test_tid2013_pair_matches_the_official_values(precision, engine):
     assert SPEC is not None
-    scorer = ClipIqaScorer.load(SPEC, device="auto", precision=precision)
+    # ONNX Runtime runs on the CPU only; the others run where auto puts them (a GPU when there is one).
+    device = "cpu" if engine == "onnx" else "auto"
+    scorer = ClipIqaScorer.load(SPEC, device=device, precision=precision, engine=engine)
     assert scorer.logit_scale == pytest.approx(100.0, rel=1e-3)
     quality = [get_attribute("quality")]
     got = {}
