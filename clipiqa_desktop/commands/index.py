@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, CatalogError
+from ..indexing.batching import decode_workers
 from ..scoring.errors import ScoringError
 from .common import (
     CommandError,
@@ -61,7 +62,12 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         metavar="N|auto",
         help="images per model call; auto (default) times the first batches and keeps the fastest",
     )
-    p.add_argument("--workers", type=positive, default=2, metavar="N", help="decoding threads")
+    p.add_argument(
+        "--workers",
+        type=positive,
+        metavar="N",
+        help=f"decoding threads (default: from the CPU count; {decode_workers()} here with the CPU encoding)",
+    )
     add_learned_prompts_option(p)
     p.set_defaults(run=run)
 

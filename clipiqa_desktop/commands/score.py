@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..imaging import decode_photo
 from ..imaging.decode import size_label
+from ..indexing.batching import decode_workers, inference_threads
 from ..indexing.scan import find_photos
 from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
 from ..measures.registry import FACE_KEYS, PIXEL_KEYS, PIXEL_MEASURES
@@ -105,7 +106,10 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         help="images per model call; auto (default) times the first batches, keeps the fastest (-v says)",
     )
     p.add_argument(
-        "--workers", type=positive, default=2, metavar="N", help="decoding threads (default: %(default)s)"
+        "--workers",
+        type=positive,
+        metavar="N",
+        help=f"decoding threads (default: from the CPU count; {decode_workers()} here with the CPU encoding)",
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     p.add_argument("-r", "--recursive", action="store_true", help="also look inside sub-folders")
@@ -247,7 +251,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 + (f" ({len(sel.skipped)} other files skipped)" if sel.skipped else "")
             )
         # no model when only pixel measures are asked for; load_scorer checks the learned prompts
-        scorer = load_scorer(args) if sel.photos and pairs else None
+        scorer = None
+        if sel.photos and pairs:
+            with inference_threads():  # an ONNX Runtime tower sizes its thread pool when it loads
+                scorer = load_scorer(args)
     except CommandError as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2
@@ -350,7 +357,7 @@ class _Measured:
     measures: dict[str, float]
 
 
-def measure_photos(photos: list[Path], measures: list[str], workers: int) -> Iterator[PhotoResult]:
+def measure_photos(photos: list[Path], measures: list[str], workers: int | None) -> Iterator[PhotoResult]:
     """The pixel measures of each photo, decoded in `workers` threads; no CLIP model."""
     from ..indexing.stream import measure_only
 

@@ -20,12 +20,14 @@ Nothing is lost while measuring: every call scores real photos. The choice is ke
 only: it is cheap to measure again (a few calls at a slower size), and a choice remembered across
 runs would keep the load of the run that measured it (another program busy, a laptop on battery).
 
-No torch here: the clock is injectable, so the logic is tested with a fake one.
+No torch at import (only `inference_threads` imports it); the tuner's clock is injectable, so its
+logic is tested with a fake one. The default thread counts are at the end of the module.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -231,7 +233,46 @@ class BatchTuner:
         return f"batch size {self.chosen} (measured: {', '.join(parts)}{cut})"
 
 
-def thread_defaults(cores: int | None) -> tuple[int, int]:
-    """(decode workers, inference threads) for a machine with `cores` CPUs (os.cpu_count())."""
+# --- threads --------------------------------------------------------------------------------------
+# While indexing, the decode threads (decode, thumbnail, focus, faces: ~1 CPU-s per 24 MP photo) and
+# the encoder's intra-op threads (torch's OpenMP pool, or ONNX Runtime's, which the tower takes from
+# torch's count when it loads) share the cores. benchmarks/threads.py on 2 cores (AVX2, ONNX engine,
+# `index --size 512`, 8 photos of 24 MP): 2 decode workers + 1 inference thread ran 1.35x the former
+# 2 + 2, 1 + 2 1.33x, 1 + 1 1.07x, 3 + 1 1.04x, 3 + 2 1.00x, with the fewest CPU seconds per photo
+# (1.34 against 1.59): an intra-op pool as wide as the machine waits at every parallel region for
+# a thread a decoder has pre-empted. Hence: inference gets half the cores, decoding the rest and at
+# least 2 threads (decoding costs more than the encoder per photo at 512 px). Where the encoder runs
+# on a GPU or not at all (--model none), every core decodes.
+
+
+def thread_defaults(cores: int | None, device: str = "cpu") -> tuple[int, int]:
+    """(decode workers, inference threads) for `cores` CPUs (os.cpu_count()) when the image encoder
+    runs on `device` ("cpu", "cuda", "mps", or "none" without a model); see above."""
     cores = max(1, cores or 1)
-    return 2, cores
+    threads = max(1, cores // 2)
+    if device != "cpu":
+        return max(2, cores), threads
+    return max(2, cores - threads), threads
+
+
+def decode_workers(device: str = "cpu") -> int:
+    """This machine's default number of decode threads (`--workers`) for an encoder on `device`."""
+    return thread_defaults(os.cpu_count(), device)[0]
+
+
+@contextmanager
+def inference_threads() -> Iterator[None]:
+    """Within: torch's intra-op threads sized by `thread_defaults` (an ONNX tower loaded within takes
+    its count from torch), restored after; untouched where the user set OMP_NUM_THREADS. The model
+    is loaded within it (ONNX Runtime's pool is sized once) and torch's tower runs within it."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(thread_defaults(os.cpu_count())[1])
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -37,7 +37,7 @@ from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
 from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
 from ..text import counted
-from .batching import AUTO, MIN_COMMIT, BatchTuner
+from .batching import AUTO, MIN_COMMIT, BatchTuner, inference_threads
 from .scan import ScannedFile, find_photos, root_vanished
 from .stream import PhotoResult, is_scoring_failure, measure_only, score_photos
 
@@ -59,7 +59,7 @@ class IndexOptions:
     long_side: int | str | None = 512  # analysis size; None = full resolution; "auto" = by device
     # images per model call, or "auto": measured on the run's first calls (indexing/batching.py)
     batch_size: int | str = AUTO
-    workers: int = 2
+    workers: int | None = None  # decode threads; None: by the CPU count (batching.thread_defaults)
     recursive: bool = False
     thumb_long_side: int = THUMB_LONG_SIDE
     # the pixel measures to compute (measures/registry.py); None = every one this installation can
@@ -333,7 +333,10 @@ def _index_folder(
     known = [(st.id, f.path) for key, f in scanned.items() if (st := states.get(key)) is not None]
     _import_sidecars(catalog, known, names_in, folder, summary, on_batch)
 
-    model = scorer.get() if plan.todo and not pixels_only else None
+    model = None
+    if plan.todo and not pixels_only:
+        with inference_threads():  # an ONNX Runtime tower sizes its thread pool when it loads
+            model = scorer.get()
     if model is not None:
         long_side = model_long_side(options.long_side, model.device.type)
         if size_label(long_side) != label:  # the guess was wrong: plan again for the real analysis

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..imaging import DecodeError, decode_photo
 from ..scoring.errors import ScoringError
-from .batching import AUTO, BatchTuner, candidates, largest_candidate
+from .batching import AUTO, BatchTuner, candidates, decode_workers, inference_threads, largest_candidate
 
 if TYPE_CHECKING:  # torch is imported when scoring starts, not when this module is
     from ..scoring import AttributePair, ClipIqaScorer
@@ -116,11 +116,13 @@ def decode_ahead(
 def measure_only(
     paths: Sequence[Path],
     prepare: Callable[[Path], Measured],
-    workers: int,
+    workers: int | None,
     cancel: threading.Event | None = None,
 ) -> Iterator[PhotoResult]:
     """Without a CLIP model (`--model none`, `score` of pixel measures only): `prepare` decodes and
-    measures in `workers` threads; each result's scores are its pixel measures (input order)."""
+    measures in `workers` threads (None: every core, batching.thread_defaults); each result's scores
+    are its pixel measures (input order)."""
+    workers = workers or decode_workers("none")
     ahead = decode_ahead(paths, prepare, workers, prefetch=2 * max(1, workers), cancel=cancel)
     for i, path, got in ahead:
         if isinstance(got, DecodeError):
@@ -135,7 +137,7 @@ def score_photos(
     pairs: Sequence[AttributePair],
     long_side: int | None,
     batch_size: int | str | BatchTuner = AUTO,
-    workers: int = 2,
+    workers: int | None = None,
     prepare: Callable[[Path], Prepared] | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[PhotoResult]:
@@ -153,7 +155,9 @@ def score_photos(
 
     `batch_size` is the number of images per model call, or "auto" / a BatchTuner (batching.py):
     the first calls try the candidate sizes for the device and image size and the run keeps the
-    fastest (pass a BatchTuner to read its choice afterwards: `describe()`).
+    fastest (pass a BatchTuner to read its choice afterwards: `describe()`). `workers` decode
+    threads (None: batching.thread_defaults for the scorer's device); torch's intra-op threads are
+    sized by `batching.inference_threads` while the photos are scored.
     """
     import torch
 
@@ -214,6 +218,7 @@ def score_photos(
         for (i, p, prep, _), r in zip(group, results, strict=True):
             yield PhotoResult(i, p, r.scores, r.embedding, prepared=prep)
 
+    workers = workers or decode_workers(scorer.device.type)
     ahead = largest_candidate(scorer.device.type) if tuner is not None else fixed
     stream = decode_ahead(
         paths, prepare or default_prepare, workers, prefetch=ahead * 2 + workers, cancel=cancel
@@ -232,29 +237,30 @@ def score_photos(
             if not group:
                 del groups[key]
 
-    for i, p, prep in stream:
-        if isinstance(prep, DecodeError):
-            yield PhotoResult(i, p, error=str(prep))
-            continue
-        try:
-            tensor = pad_to_min_side(image_to_tensor(prep.image), scorer.min_side)
-        except ValueError as exc:
-            yield PhotoResult(i, p, error=f"{SCORING_FAILED}: {exc}")
-            continue
-        key = (int(tensor.shape[1]), int(tensor.shape[2]))
-        if tuner is not None and not tuner.begun:  # the device and the image size are known now
-            tuner.begin(candidates(scorer.device.type, key[0] * key[1]))
-        groups.setdefault(key, []).append((i, p, prep, tensor))
+    with inference_threads():  # torch's threads while its tower runs (an ONNX tower sized its own)
+        for i, p, prep in stream:
+            if isinstance(prep, DecodeError):
+                yield PhotoResult(i, p, error=str(prep))
+                continue
+            try:
+                tensor = pad_to_min_side(image_to_tensor(prep.image), scorer.min_side)
+            except ValueError as exc:
+                yield PhotoResult(i, p, error=f"{SCORING_FAILED}: {exc}")
+                continue
+            key = (int(tensor.shape[1]), int(tensor.shape[2]))
+            if tuner is not None and not tuner.begun:  # the device and the image size are known now
+                tuner.begin(candidates(scorer.device.type, key[0] * key[1]))
+            groups.setdefault(key, []).append((i, p, prep, tensor))
+            yield from full_batches()
+            if cancel is not None and cancel.is_set():
+                return
         yield from full_batches()
-        if cancel is not None and cancel.is_set():
-            return
-    yield from full_batches()
-    for group in list(groups.values()):  # each shape's partial batch
-        if cancel is not None and cancel.is_set():
-            return
-        yield from run(group)
-    if tuner is not None and tuner.begun:
-        tuner.finish()
+        for group in list(groups.values()):  # each shape's partial batch
+            if cancel is not None and cancel.is_set():
+                return
+            yield from run(group)
+        if tuner is not None and tuner.begun:
+            tuner.finish()
 
 
 _TOO_SMALL = "the image is too small for the model"

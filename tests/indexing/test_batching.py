@@ -3,12 +3,15 @@ scores that do not depend on it."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import torch
 
 from clipiqa_desktop.catalog import Catalog
 from clipiqa_desktop.cli import main
-from clipiqa_desktop.indexing.batching import MIN_COMMIT, BatchTuner, candidates
+from clipiqa_desktop.indexing.batching import MIN_COMMIT, BatchTuner, candidates, thread_defaults
 from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
 from clipiqa_desktop.indexing.stream import score_photos
 from clipiqa_desktop.scoring import BUILTIN_ATTRIBUTES
@@ -288,3 +291,47 @@ def test_index_reports_the_choice_once_and_an_explicit_size_turns_the_tuner_off(
     with pytest.raises(SystemExit):
         main(["index", str(folder), *cat, *TINY_ARGS, "--batch-size", "0"])
     assert "--batch-size: must be at least 1" in capsys.readouterr().err
+
+
+def test_thread_defaults_give_inference_half_the_cores_and_decoding_the_rest():
+    assert thread_defaults(2) == (2, 1)  # measured best on 2 cores (benchmarks/threads.py)
+    assert thread_defaults(1) == (2, 1)
+    assert thread_defaults(4) == (2, 2)
+    assert thread_defaults(8) == (4, 4)
+    assert thread_defaults(16, "cuda") == (16, 8)  # the GPU encodes: every core decodes
+    assert thread_defaults(2, "none")[0] == 2
+
+
+class ThreadsSeen:
+    """The real tiny scorer, noting torch's intra-op thread count during each model call."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer, self.seen = scorer, set()
+
+    def __getattr__(self, name):
+        return getattr(self.scorer, name)
+
+    def score_batch(self, batch, pairs):
+        self.seen.add(torch.get_num_threads())
+        return self.scorer.score_batch(batch, pairs)
+
+
+@pytest.mark.parametrize("user_set", [False, True])
+def test_inference_threads_are_sized_while_scoring_then_restored(
+    tmp_path, tiny_scorer, monkeypatch, user_set
+):
+    paths = _shoot(tmp_path / "s", 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    if user_set:
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    else:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        scorer = ThreadsSeen(tiny_scorer)
+        assert len(list(score_photos(paths, scorer, PAIRS, 64, batch_size=2))) == 4
+        assert scorer.seen == ({3} if user_set else {4})  # 8 cores: 4 threads, unless the user said
+        assert torch.get_num_threads() == 3  # as it was
+    finally:
+        torch.set_num_threads(before)
