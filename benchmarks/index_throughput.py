@@ -593,7 +593,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the expected "RANDOM weights" warning
     sizes = [int(s) for s in args.sizes.split(",")]
     encoder_batches = [int(b) for b in args.encoder_batches.split(",")]
-    folder = make_shoot(args.photos)
+    folder = make_shoot(args.photos, jobs=os.cpu_count() or 1)
     paths = sorted(folder.glob("*.JPG"))
     mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
     base = IndexOptions()
