@@ -335,3 +335,27 @@ def test_inference_threads_are_sized_while_scoring_then_restored(
         assert torch.get_num_threads() == 3  # as it was
     finally:
         torch.set_num_threads(before)
+
+
+def test_index_loads_an_onnx_tower_with_the_inference_threads(tmp_path, monkeypatch):
+    """The ONNX Runtime pool is sized once, when the tower loads: index loads it inside inference_threads."""
+    from clipiqa_desktop.scoring import LazyScorer, ModelSpec
+
+    from ..conftest import TINY_RN
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    folder = tmp_path / "s"
+    _shoot(folder, 2)
+    lazy = LazyScorer(ModelSpec(str(TINY_RN), "none"), "cpu", "fp32", engine="onnx")
+    catalog = Catalog(tmp_path / "c.sqlite")
+    before = torch.get_num_threads()
+    try:
+        options = IndexOptions(long_side=64, workers=1, thumb_long_side=32, measures=())
+        assert index_folder(catalog, lazy, folder, options).indexed == 2
+    finally:
+        catalog.close()
+    model = lazy.get()
+    assert model.engine == "onnx" and model._onnx is not None
+    assert model._onnx.threads == thread_defaults(6)[1] == 3
+    assert torch.get_num_threads() == before
