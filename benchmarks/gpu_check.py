@@ -68,7 +68,13 @@ from clipiqa_desktop.catalog import Catalog
 from clipiqa_desktop.imaging import target_size
 from clipiqa_desktop.indexing.pipeline import IndexOptions, _prepare, index_folder
 from clipiqa_desktop.measures.photo import faces_unavailable, measurable_keys
-from clipiqa_desktop.scoring import BUILTIN_ATTRIBUTES, ClipIqaScorer, image_to_tensor
+from clipiqa_desktop.scoring import (
+    BUILTIN_ATTRIBUTES,
+    ClipIqaScorer,
+    DeviceUnavailable,
+    image_to_tensor,
+    resolve_device,
+)
 
 GOAL = 100.0  # photos/s at 1024 px, decode-bound
 
@@ -225,6 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.perf_counter()
 
+    try:  # a missing device is said before minutes of shoot-making
+        device = resolve_device(args.device)
+    except DeviceUnavailable as exc:
+        print(f"gpu_check: {exc}", file=sys.stderr)
+        return 2
+    if device.type == "cpu" and args.device == "auto":
+        print(
+            "gpu_check: torch sees no GPU here (CUDA or MPS); --dry-run tries the script on the CPU",
+            file=sys.stderr,
+        )
+        return 2
     # The shoot first: its maker forks worker processes, better before CUDA and torch's threads start.
     folder = make_shoot(args.photos, jobs=os.cpu_count() or 1)
     fast = ClipIqaScorer.load(RN50, args.device, "auto")
