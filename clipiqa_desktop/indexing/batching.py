@@ -44,8 +44,8 @@ MIN_COMMIT = 8
 
 CPU_CANDIDATES = (1, 2, 4, 8)
 GPU_CANDIDATES = (1, 2, 4, 8, 16, 32)
-# A candidate is tried only while one call holds at most this many pixels (memory: RN50's first
-# activations are ~90 bytes per input pixel in fp32). On the CPU, 8 MP = batch 8 at 1024 px; a
+# A candidate is tried only while one call holds at most this many pixels (the tower's activations
+# grow with them). On the CPU, 8 MP = batch 8 at 1024 px (the former fixed default there); a
 # full-resolution 24 MP analysis image is always scored alone.
 CPU_PIXEL_BUDGET = 8 * 1024 * 1024
 GPU_PIXEL_BUDGET = 32 * 1024 * 1024
@@ -72,16 +72,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """Whether a model call failed for want of memory (torch CPU/CUDA/MPS, ONNX Runtime's arena)."""
     text = str(exc).lower()
     return isinstance(exc, MemoryError) or any(needle in text for needle in _OUT_OF_MEMORY)
-
-
-def parse_batch_size(text: str) -> int | str:
-    """`--batch-size`: "auto" or a whole number ≥ 1 (ValueError otherwise)."""
-    if text.strip().lower() == AUTO:
-        return AUTO
-    n = int(text)
-    if n < 1:
-        raise ValueError(f"batch size must be at least 1, not {n}")
-    return n
 
 
 @dataclass
