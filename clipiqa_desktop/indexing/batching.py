@@ -227,12 +227,13 @@ class BatchTuner:
 # While indexing, the decode threads (decode, thumbnail, focus, faces: ~1 CPU-s per 24 MP photo) and
 # the encoder's intra-op threads (torch's OpenMP pool, or ONNX Runtime's, which the tower takes from
 # torch's count when it loads) share the cores. benchmarks/threads.py on 2 cores (AVX2, ONNX engine,
-# `index --size 512`, 8 photos of 24 MP): 2 decode workers + 1 inference thread ran 1.35x the former
-# 2 + 2, 1 + 2 1.33x, 1 + 1 1.07x, 3 + 1 1.04x, 3 + 2 1.00x, with the fewest CPU seconds per photo
-# (1.34 against 1.59): an intra-op pool as wide as the machine waits at every parallel region for
-# a thread a decoder has pre-empted. Hence: inference gets half the cores, decoding the rest and at
-# least 2 threads (decoding costs more than the encoder per photo at 512 px). Where the encoder runs
-# on a GPU or not at all (--model none), every core decodes.
+# `index --size 512`, 8 photos of 24 MP), two runs on a shared machine: at load 4-6 every pair but
+# 1 decode + 2 inference (0.88x) ran within 2 % of 2 + 1, the decode threads being the wall, and
+# 2 inference threads cost 5-10 % more CPU seconds per photo (an intra-op pool as wide as the
+# machine waits at each parallel region for a thread a decoder has pre-empted); at load 6-13, 2 + 1
+# ran 1.35x the former 2 + 2, which the quieter run did not repeat. Hence: inference gets half the
+# cores, decoding the rest and at least 2 threads (decoding costs more than the encoder per photo
+# at 512 px). Where the encoder runs on a GPU or not at all (--model none), every core decodes.
 
 
 def thread_defaults(cores: int | None, device: str = "cpu") -> tuple[int, int]:
