@@ -294,7 +294,7 @@ def test_index_reports_the_choice_once_and_an_explicit_size_turns_the_tuner_off(
 
 
 def test_thread_defaults_give_inference_half_the_cores_and_decoding_the_rest():
-    assert thread_defaults(2) == (2, 1)  # measured best on 2 cores (benchmarks/threads.py)
+    assert thread_defaults(2) == (2, 1)  # the least CPU per photo on 2 cores (benchmarks/threads.py)
     assert thread_defaults(1) == (2, 1)
     assert thread_defaults(4) == (2, 2)
     assert thread_defaults(8) == (4, 4)
