@@ -1,8 +1,8 @@
 """Indexing throughput per inference engine, measured end to end on a generated shoot of 24 MP JPEGs.
 
-    .venv/bin/python benchmarks/index_throughput.py            # the full run (~10 minutes on 2 cores)
+    .venv/bin/python benchmarks/index_throughput.py            # the full run (~15 minutes on 2 cores)
     .venv/bin/python benchmarks/index_throughput.py --quick    # a smoke run (< 2 minutes)
-    .venv/bin/python benchmarks/index_throughput.py --pyiqa    # adds pyiqa's clipiqa (see below)
+    .venv/bin/python benchmarks/index_throughput.py --pyiqa    # + pyiqa's clipiqa (~15 minutes more)
 
 The shoot is made once from scikit-image's real sample photographs (pip install '.[bench]'),
 scaled to 6000×4000 with film-like grain and EXIF, saved as JPEG q92, and cached (git-ignored) under
@@ -691,7 +691,7 @@ def main() -> None:
             ratio = f"{ours / r.photos_per_s:.0f}×" if ours else "–"
             per = ", ".join(f"{t:.1f}" for t in r.per_photo)
             mine = f"{fmt(ours)} at {max(sizes)}" if ours else "–"
-            print(f"| {what} | {r.photos_per_s:.3f} | {per} | {mine} | {ratio} |", flush=True)
+            print(f"| {what} | {r.photos_per_s:.3g} | {per} | {mine} | {ratio} |", flush=True)
         print(f"\n- {notes[0]}")
         print(
             "- pyiqa's time is the metric's call per photo (its own decode of the file included, or the "
