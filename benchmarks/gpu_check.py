@@ -48,7 +48,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,11 +61,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the project, without installing it
 
-from index_throughput import RN50, default_workers, make_shoot, tower_shapes
+from index_throughput import RN50, default_workers, end_to_end, make_shoot, tower_shapes
 
-from clipiqa_desktop.catalog import Catalog
 from clipiqa_desktop.imaging import target_size
-from clipiqa_desktop.indexing.pipeline import IndexOptions, _prepare, index_folder
+from clipiqa_desktop.indexing.pipeline import IndexOptions, _prepare
 from clipiqa_desktop.measures.photo import faces_unavailable, measurable_keys
 from clipiqa_desktop.scoring import (
     BUILTIN_ATTRIBUTES,
@@ -200,19 +198,6 @@ def decode_alone(folder: Path, options: IndexOptions, multiple: int) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
-def end_to_end(scorer: ClipIqaScorer, folder: Path, options: IndexOptions) -> tuple[float, str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        catalog = Catalog(Path(tmp) / "c.sqlite")
-        start = time.perf_counter()
-        summary = index_folder(catalog, scorer, folder, options)
-        seconds = time.perf_counter() - start
-        catalog.close()
-    n = len(list(folder.glob("*.JPG")))
-    if summary.indexed != n:
-        raise SystemExit(f"index: {summary.indexed} of {n} indexed; failed: {summary.failed[:3]}")
-    return n / seconds, str(getattr(summary, "batch_size", None) or f"batch size {options.batch_size}")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS), cuda, mps or cpu")
@@ -273,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         ("without them (draft decode)", replace(options, measures=())),
     ):
         dec = decode_alone(folder, opts, fast.input_multiple)
-        e2e, batch = end_to_end(fast, folder, opts)
+        run = end_to_end(fast, folder, opts)
+        e2e, batch = run.photos_per_s, run.batch
         rates[label] = (e2e, dec)
         report(f"| {label} | {e2e:.1f} | {dec:.1f} | {e2e / dec:.2f} | {batch} |")
     best = max(e for e, _ in rates.values())
