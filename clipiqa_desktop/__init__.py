@@ -10,3 +10,9 @@ __version__ = "0.1.0"
 # (benchmarks/index_throughput.py). It must be set before torch is first imported; an explicit
 # user setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# ONNX Runtime (the CPU engine, scoring/onnx_engine.py) ships with telemetry on: on import it writes
+# a device id and queues a "ProcessInfo" event (Python path, OS, CPU) under ~/.cache/Microsoft. This
+# application sends nothing anywhere, so that is switched off before onnxruntime can be imported;
+# ORT_DISABLE_TELEMETRY=1 is its full opt-out (no uploader, no device id, no offline cache).
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -138,9 +138,33 @@ def catalog_option(args: argparse.Namespace) -> str:
 
 
 def index_command(folder: Path, args: argparse.Namespace, recursive: bool = False) -> str:
-    """The `index` command to suggest for `folder`, on the catalog this command used."""
+    """The `index` command to suggest for `folder`, on the catalog and with the model options this
+    command was given (pasted as shown it must index with the same model, not the default one)."""
     flag = " -r" if recursive else ""
-    return f"clipiqa-desktop index{flag} {shlex.quote(str(folder))}{catalog_option(args)}"
+    return f"clipiqa-desktop index{flag} {shlex.quote(str(folder))}{catalog_option(args)}{model_args(args)}"
+
+
+def model_args(args: argparse.Namespace) -> str:
+    """The model options the user gave, as they would be typed again (defaults left out). The image
+    tower's own options (precision, engine, batch size) only when `args` are index's."""
+    given: list[tuple[str, object]] = [
+        ("--model", getattr(args, "model", None)),
+        ("--pretrained", getattr(args, "pretrained", None)),
+        ("--weights", getattr(args, "weights", None)),
+        ("--device", None if getattr(args, "device", "auto") == "auto" else args.device),
+    ]
+    size = getattr(args, "size", "auto")
+    if size != "auto":
+        given.append(("--size", "full" if size is None else size))
+    if hasattr(args, "batch_size"):  # index or score: the options of the run itself
+        for flag, name in (
+            ("--precision", "precision"),
+            ("--engine", "engine"),
+            ("--batch-size", "batch_size"),
+        ):
+            value = getattr(args, name, "auto")
+            given.append((flag, None if value == "auto" else value))
+    return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in given if value is not None)
 
 
 def discard_new_catalog(catalog: Catalog | None) -> bool:

@@ -273,6 +273,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if sel.skipped:
         summary += f"; skipped {len(sel.skipped)} non-photo file(s)"
     print(f"clipiqa-desktop: {summary}", file=sys.stderr)
+    if scorer is not None:
+        print(f"  image encoder: {scorer.describe()}", file=sys.stderr)
     return 1 if failed or sel.unreadable else 0
 
 

@@ -134,6 +134,22 @@ class SettingsDialog(QDialog):
         if size not in ("auto", "full") and not (size.isdigit() and 32 <= int(size) <= 16384):
             self.error.setText("Analysis size must be auto, full or a pixel count between 32 and 16384.")
             return
+        engine, precision, device = (
+            self.engine.currentText(),
+            self.precision.currentText(),
+            self.device.currentText(),
+        )
+        if engine == "onnx" and precision in ("bf16", "fp16"):
+            self.error.setText(
+                "The ONNX engine runs in fp32: choose precision auto or fp32, "
+                f"or the torch engine for {precision}."
+            )
+            return
+        if engine == "onnx" and device in ("cuda", "mps"):
+            self.error.setText(
+                "The ONNX engine runs on the CPU: choose device cpu or auto, or the torch engine for the GPU."
+            )
+            return
         learned = self.learned_prompts.text().strip()
         if learned and not Path(learned).expanduser().is_file():
             self.error.setText(f"The learned-prompts file {learned} does not exist.")

@@ -82,6 +82,7 @@ class ClipIqaScorer:
         # What runs the image tower: "torch", or "onnx" (an OnnxTower); see engine_choice for auto.
         self.engine = "torch"
         self.engine_choice: EngineChoice | None = None
+        self.engine_note: str | None = None  # why auto runs torch without having measured
         self._onnx: OnnxTower | None = None
         candidate = self._onnx_candidate(engine, threads) if device.type == "cpu" else None
         self._channels_last = device.type == "cpu" and precision == "bf16"
@@ -146,6 +147,7 @@ class ClipIqaScorer:
             if engine == "onnx":
                 raise ScoringError(f"--engine onnx: {reason}")
             log.info("engine auto: %s; the image tower runs in torch", reason)
+            self.engine_note = reason
             return None
         tower = NormalisedTower(self._visual, self._mean, self._std).eval()
         fingerprint = tower_fingerprint(tower, self.model_id)
@@ -162,6 +164,7 @@ class ClipIqaScorer:
             if engine == "onnx":
                 raise
             log.warning("engine auto: %s; the image tower runs in torch", exc)
+            self.engine_note = str(exc)
             if isinstance(exc, ExportUnsupported) and key is not None:
                 self.engine_choice = EngineChoice("torch", reason=str(exc))
                 remember_choice(key, self.engine_choice)
@@ -174,6 +177,10 @@ class ClipIqaScorer:
             from .onnx_engine import measure_choice
 
             if self.engine_choice is None:
+                log.warning(
+                    "timing the image encoder in torch and in ONNX Runtime, once for this model on "
+                    "this machine (a few seconds; the faster is remembered)"
+                )
                 self.engine_choice = measure_choice(key, self._encode_torch, tower)
             log.info("engine auto: %s (%s)", self.engine_choice.engine, self.engine_choice.describe())
             if self.engine_choice.engine != "onnx":
@@ -190,6 +197,8 @@ class ClipIqaScorer:
         if self.engine_choice is not None:
             why = "" if self.engine_choice.reason else ", the faster here"
             text += f" (auto{why}; {self.engine_choice.describe()})"
+        elif self.engine_note is not None:
+            text += f" (auto: {self.engine_note})"
         return text
 
     def add_learned_prompts(self, path: Path) -> AttributePair:

@@ -298,12 +298,17 @@ def load_onnx_tower(tower: NormalisedTower, path: Path, threads: int | None = No
     except OSError as exc:
         raise ScoringError(
             f"cannot write the ONNX export to {path.parent}: {exc.strerror or exc} "
-            f"(free some space, set {CACHE_ENV}, or use --engine torch)"
+            f"(check that folder and its free space, set {CACHE_ENV}, or use --engine torch)"
         ) from exc
     raise AssertionError("unreachable")
 
 
 def _export_into_cache(tower: NormalisedTower, path: Path) -> None:
+    log.warning(
+        "preparing the CPU engine once for this model: exporting its image tower to ONNX "
+        "(seconds; cached in %s)",
+        path.parent,
+    )
     started = time.perf_counter()
     try:
         export_tower(tower, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import threading
@@ -211,11 +212,12 @@ def test_commands_on_any_folder_inside_an_indexed_tree(shoot, tmp_path, capsys):
     assert main(["index", str(shoot), *cat, *model]) == 2
     err = capsys.readouterr().err
     assert "has no photos of its own; its sub-folders (jpg) hold 6" in err
-    # the suggested command works as pasted: on the same catalog, not the default one
+    # the suggested command works as pasted: on the same catalog and model, not the default ones
     assert f"clipiqa-desktop index -r {shoot} --catalog {db}" in err and "indexed 0" not in err
     assert not db.exists(), "nothing was indexed, no catalog was created"
-
-    assert main(["index", "-r", str(shoot), *cat, *model]) == 0
+    suggested = shlex.split(err.split("Index them with -r: ", 1)[1].strip())
+    assert suggested[:2] == ["clipiqa-desktop", "index"] and "--model" in suggested
+    assert main(suggested[1:]) == 0
     assert "indexed 6" in capsys.readouterr().err
 
     rows, err = _list(shoot / "jpg" / "gps", cat, capsys)

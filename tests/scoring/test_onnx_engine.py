@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +242,13 @@ def test_auto_remembers_a_tower_onnx_cannot_run_and_torch_runs(cache, monkeypatc
     second = _load(TINY_RN, "auto")
     assert second.engine == "torch" and second.engine_choice is not None and second.engine_choice.remembered
     assert not (cache / "onnx").exists() or not list((cache / "onnx").glob("*.onnx"))
+
+
+def test_onnx_runtime_leaves_no_telemetry_behind(tmp_path):
+    """ONNX Runtime's wheels write a device id and queue a ProcessInfo event under ~/.cache/Microsoft
+    on import; the app switches that off before onnxruntime can be imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORT_")}
+    env["HOME"] = str(tmp_path)
+    code = "import clipiqa_desktop, onnxruntime; print(onnxruntime.__version__)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, timeout=120)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "nothing written under HOME"
