@@ -66,6 +66,7 @@ from machine import cpu_description
 
 from clipiqa_desktop.catalog import Catalog, PhotoRecord
 from clipiqa_desktop.imaging import target_size
+from clipiqa_desktop.indexing.batching import thread_defaults
 from clipiqa_desktop.indexing.pipeline import IndexOptions, index_folder
 from clipiqa_desktop.scoring import (
     BUILTIN_ATTRIBUTES,
@@ -553,9 +554,16 @@ def run_pyiqa(paths: list[Path], size: int, timeout: float) -> PyiqaResult:
 # --- report ---------------------------------------------------------------------------------------
 
 
-def load_engine(engine: str) -> tuple[ClipIqaScorer | None, str]:
-    """RN50 (random weights) on the CPU run by `engine`, or None and why it cannot run here."""
+def load_engine(engine: str, app: bool = False) -> tuple[ClipIqaScorer | None, str]:
+    """RN50 (random weights) on the CPU run by `engine`, or None and why it cannot run here. `app`:
+    loaded as `index` loads it, within batching.inference_threads (an ONNX Runtime pool is sized at
+    load: the app's inference threads); else with every core (the encoder's ceiling)."""
+    from clipiqa_desktop.indexing.batching import inference_threads
     from clipiqa_desktop.scoring import DeviceUnavailable, ScoringError
+
+    if app:
+        with inference_threads():
+            return load_engine(engine)
 
     if engine == "onnx":
         from clipiqa_desktop.scoring.onnx_engine import onnx_unavailable
@@ -613,8 +621,14 @@ def main() -> None:
         f"- torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
         f"RN50 random weights; index: batch size {options.batch_size}, {options.workers} decode threads"
     )
-    auto = ClipIqaScorer.load(RN50, "cpu", "auto", engine="auto")
+    auto, _ = load_engine("auto", app=True)
+    assert auto is not None
     print(f"- `--engine auto` runs: **{auto.describe()}**")
+    print(
+        f"- the encoder alone runs on every core ({torch.get_num_threads()} threads); `index` loads and runs "
+        f"it as the app does, with {thread_defaults(os.cpu_count())[1]} inference thread(s) "
+        f"beside {options.workers} decode threads"
+    )
     fp32 = ClipIqaScorer.load(RN50, "cpu", "fp32", engine="torch")  # naive loop and FLOP count
     flops = {s: tower_gflop(fp32, tower_shapes(fp32, analysis_shapes(folder, s))) for s in sizes}
     print(
@@ -640,7 +654,8 @@ def main() -> None:
     results: dict[tuple[str, int], float] = {}
     skipped: list[str] = []
     for engine in args.engines.split(","):
-        scorer, why = (auto, "") if engine == auto.engine else load_engine(engine)
+        scorer, why = load_engine(engine)  # the ceiling: every core
+        app = (auto if engine == auto.engine else load_engine(engine, app=True)[0]) or scorer
         if scorer is None:
             skipped.append(f"- {engine}: not measured — {why}")
             print(f"| {engine} | – | not run: {why} | | | | | | | |", flush=True)
@@ -652,8 +667,8 @@ def main() -> None:
             best = max(rates, key=lambda b: rates[b])
             top = rates[best]
             gflops = top * flops[s]
-            with_m = end_to_end(scorer, folder, replace(options, long_side=s))
-            without = end_to_end(scorer, folder, replace(options, long_side=s, measures=()))
+            with_m = end_to_end(app, folder, replace(options, long_side=s))
+            without = end_to_end(app, folder, replace(options, long_side=s, measures=()))
             results[(engine, s)] = with_m.photos_per_s
             print(
                 f"| {label} | {s} | {fmt(top)} (batch {best}; "
