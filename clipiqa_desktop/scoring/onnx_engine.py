@@ -45,8 +45,6 @@ from .errors import ScoringError
 
 log = logging.getLogger(__name__)
 
-# Bumped whenever what export_tower writes changes, so older cached graphs are not reused.
-EXPORT_VERSION = 1
 OPSET = 17
 # The shape --engine auto times both engines on: a 3:2 photo at the CPU's default analysis size.
 PROBE_SHAPE = (1, 3, 341, 512)
@@ -170,7 +168,7 @@ def tower_fingerprint(tower: NormalisedTower, model_id: str) -> str:
 
     h = hashlib.blake2b(digest_size=12)
     meta = f"{model_id}|{type(tower.visual).__name__}|torch {torch.__version__}|onnx {onnx.__version__}"
-    h.update(f"{meta}|open_clip {open_clip.__version__}|export {EXPORT_VERSION}|opset {OPSET}".encode())
+    h.update(f"{meta}|open_clip {open_clip.__version__}|opset {OPSET}".encode())
     config = open_clip.get_model_config(model_id.split("/")[0])
     h.update(json.dumps(config, sort_keys=True, default=str).encode())
     for source in (Path(__file__), Path(__file__).with_name("pooling.py")):
@@ -268,10 +266,10 @@ class OnnxTower:
         return np.asarray(out, dtype=np.float32)
 
 
-def export_path(model_id: str, fingerprint: str, folder: Path | None = None) -> Path:
+def export_path(model_id: str, fingerprint: str) -> Path:
     """Where the export of a tower with this fingerprint is cached."""
     arch = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id.split("/")[0])
-    return (folder or cache_dir() / "onnx") / f"{arch}-{fingerprint}.onnx"
+    return cache_dir() / "onnx" / f"{arch}-{fingerprint}.onnx"
 
 
 def load_onnx_tower(tower: NormalisedTower, path: Path, threads: int | None = None) -> OnnxTower:
@@ -385,9 +383,9 @@ def choices_path() -> Path:
     return cache_dir() / "engine-choice.json"
 
 
-def remembered_choice(key: str, choices_file: Path | None = None) -> EngineChoice | None:
+def remembered_choice(key: str) -> EngineChoice | None:
     """The choice remembered for `key`, or None when there is none, it is unreadable or stale."""
-    entry = _read_choices(choices_file or choices_path()).get(key)
+    entry = _read_choices(choices_path()).get(key)
     if not isinstance(entry, dict) or entry.get("engine") not in ("torch", "onnx"):
         return None
     try:
@@ -408,7 +406,6 @@ def measure_choice(
     key: str,
     run_torch: Callable[[torch.Tensor], Any],
     run_onnx: Callable[[np.ndarray], Any],
-    choices_file: Path | None = None,
     rounds: int = 2,
 ) -> EngineChoice:
     """Time both engines on the probe image, alternating (ABBA: a drifting load costs both alike),
@@ -427,13 +424,13 @@ def measure_choice(
                 times[name].append(time.perf_counter() - started)
     torch_s, onnx_s = (max(float(np.median(times[n])), 1e-9) for n in ("torch", "onnx"))
     choice = EngineChoice("onnx" if onnx_s < torch_s * (1 - MARGIN) else "torch", torch_s, onnx_s)
-    remember_choice(key, choice, choices_file)
+    remember_choice(key, choice)
     return choice
 
 
-def remember_choice(key: str, choice: EngineChoice, choices_file: Path | None = None) -> None:
+def remember_choice(key: str, choice: EngineChoice) -> None:
     """Write `choice` for `key` (atomically); a read-only or full cache folder only costs a warning."""
-    choices_file = choices_file or choices_path()
+    choices_file = choices_path()
     known = _read_choices(choices_file)
     entry: dict[str, Any] = {"engine": choice.engine, "measured": time.time()}
     if choice.reason is not None:
