@@ -28,7 +28,7 @@ import importlib.util
 import queue
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +147,9 @@ class CullingSession:
         self._inbox: queue.SimpleQueue[WriteResult] = queue.SimpleQueue()
         self._pending: Counter[int] = Counter()  # photo id -> its jobs not yet delivered
         self._custom: dict[str, tuple[AttributePair, np.ndarray, np.ndarray]] = {}
+        # columns computed by the session's owners from stored data (search, taste, keeper): key ->
+        # (photo ids, values); like custom prompt columns they survive a reload of the same analysis
+        self._derived: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._row_of: dict[int, int] = {}
         self.reload()
 
@@ -165,6 +168,7 @@ class CullingSession:
         self.analysis_id = self.catalog.last_analysis(self.folder_ids())  # the tree's, see Catalog
         if self.analysis_id != previous:
             self._custom.clear()  # prompt scores belong to the embeddings of one analysis
+            self._derived.clear()  # and so do search and taste columns
         rows, scores = self.catalog.rows(self.folder_ids(), self.analysis_id)
         kept = self._keep_pending()
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
@@ -205,6 +209,40 @@ class CullingSession:
     def _restore_custom(self) -> None:
         for pair, ids, values in self._custom.values():  # custom prompt columns survive a reload
             self.table.add_scores(pair.key, ids, values)
+        for key, (ids, values) in self._derived.items():
+            self.table.add_scores(key, ids, values)
+
+    def set_column(self, key: str, photo_ids: np.ndarray, values: np.ndarray) -> None:
+        """Show a column computed from stored data (a search's similarity, the taste model's
+        keep-probability, the keeper score): photos not in `photo_ids` get NaN. It becomes a sort
+        key and a filter range like a score, and survives reloads of the same analysis."""
+        ids = np.asarray(photo_ids, dtype=np.int64)
+        vals = np.asarray(values, dtype=np.float32)
+        new = key not in self.table.attributes
+        self._derived[key] = (ids, vals)
+        self.table.add_scores(key, ids, vals)
+        self.view = self.select()
+        if new:
+            self.events.columns_changed.emit()
+        self.events.rows_changed.emit(None)
+
+    def drop_column(self, key: str) -> None:
+        """Remove a column added by `set_column` (a cleared search)."""
+        if self._derived.pop(key, None) is None or key not in self.table.attributes:
+            return
+        j = self.table.attributes.index(key)
+        self.table.attributes.pop(j)
+        if len(self.table):
+            self.table.scores = np.delete(self.table.scores, j, axis=1)
+        else:
+            self.table.scores = np.zeros((0, len(self.table.attributes)), np.float32)
+        if self.sort_key == key:
+            self.sort_key = "name"
+        ranges = {k: v for k, v in self.filters.ranges.items() if k != key}
+        self.filters = replace(self.filters, ranges=ranges)
+        self.view = self.select()
+        self.events.columns_changed.emit()
+        self.events.rows_changed.emit(None)
 
     # --- the view ------------------------------------------------------------------------------------
     def refresh(self) -> None:
