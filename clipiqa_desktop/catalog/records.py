@@ -131,3 +131,35 @@ class ScoreMatrix:
         if i >= len(self.photo_ids) or self.photo_ids[i] != photo_id:
             return {}
         return {a: float(v) for a, v in zip(self.attributes, self.values[i], strict=True) if not np.isnan(v)}
+
+
+@dataclass(frozen=True)
+class GroupInputs:
+    """What grouping photos into bursts, brackets and scenes needs, one row per photo (not missing),
+    ordered by photo id (`Catalog.group_inputs`). NaN (or None) where the file or catalog does not
+    say; a photo without an embedding has a row of zeros and `has_embedding` False."""
+
+    ids: np.ndarray  # int64, ascending
+    names: list[str]  # paths relative to the folder asked about ("100CANON/IMG_1.JPG"): the order
+    # of photos without a capture time
+    times: np.ndarray = field(repr=False)  # float64 seconds (camera local time as if UTC, sub-second
+    # from EXIF SubSecTimeOriginal), NaN = unknown
+    embeddings: np.ndarray = field(repr=False)  # float32 (N, D), unit rows; zeros where none
+    has_embedding: np.ndarray = field(repr=False)  # bool
+    exposure_bias: np.ndarray = field(repr=False)  # float64 EV (EXIF ExposureBiasValue), NaN = unknown
+    subject_distance: np.ndarray = field(repr=False)  # float64 metres (EXIF SubjectDistance), NaN
+    exposure_time: np.ndarray = field(repr=False)  # float64 seconds, NaN
+    f_number: np.ndarray = field(repr=False)  # float64, NaN
+    iso: np.ndarray = field(repr=False)  # float64, NaN
+    camera: list[str | None] = field(repr=False)  # "make model", None = unknown
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def empty(cls, dim: int = 0) -> GroupInputs:
+        nan = np.zeros(0, np.float64)
+        return cls(
+            np.zeros(0, np.int64), [], nan, np.zeros((0, dim), np.float32), np.zeros(0, bool),
+            nan, nan, nan, nan, nan, [],
+        )  # fmt: skip
