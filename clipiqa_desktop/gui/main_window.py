@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from ..catalog import Catalog
 from ..culling.decisions import DecisionChange
 from ..culling.session import CullingSession, FilterState
+from .compare import CompareView
 from .controllers import (
     CONTROLLERS,
     Controller,
@@ -92,6 +93,8 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.loupe)
+        self.compare = CompareView()  # 2–4 photos side by side (controllers/compare.py)
+        self.stack.addWidget(self.compare)
         self.setCentralWidget(self.stack)
         self.toolbar = self.addToolBar("Main")
         self.toolbar.setObjectName("main toolbar")

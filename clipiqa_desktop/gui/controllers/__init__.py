@@ -7,6 +7,7 @@ order they hear `session_changed` (the view prepares the session before the inde
 from __future__ import annotations
 
 from .base import Controller, WindowContext
+from .compare import CompareController
 from .decisions import DecisionController
 from .evaluate import EvaluateController
 from .folder import FolderController
@@ -22,6 +23,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     ViewController,
     DecisionController,
     LoupeController,
+    CompareController,
     PromptController,
     IndexingController,
     HandoffController,
@@ -31,6 +33,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
 
 __all__ = [
     "CONTROLLERS",
+    "CompareController",
     "Controller",
     "DecisionController",
     "EvaluateController",

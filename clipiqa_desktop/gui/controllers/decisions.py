@@ -11,7 +11,7 @@ values again. Closing the window or opening another folder first writes what is 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue"}
 
 
+class FocusView(Protocol):
+    def target_rows(self) -> list[int]: ...
+    def step(self, delta: int) -> None: ...
+
+
 class _Relay(QObject):
     """Emitted on the writer thread; received on the GUI thread (queued connection)."""
 
@@ -46,6 +51,9 @@ class DecisionController(Controller):
         self._relay = _Relay()
         self._relay.ready.connect(self.deliver, Qt.ConnectionType.QueuedConnection)
         self._explaining = False  # a failure dialog is open: further failures go to the status line
+        # a view that chooses the photo the keys act on and where auto-advance goes (compare: the
+        # active pane) instead of the grid's selection; None: the grid
+        self.focus_view: FocusView | None = None
         self._session: CullingSession | None = None
         self.ctx.session_changed.connect(self._session_changed)
         self.auto_advance = QAction("Auto-advance", w)
@@ -81,7 +89,7 @@ class DecisionController(Controller):
         session = self.session
         if session is None:
             return
-        rows = self.target_rows()
+        rows = self.focus_view.target_rows() if self.focus_view is not None else self.target_rows()
         t = session.table
         if change.label and all(t.labels[r] == change.label for r in rows):
             change = DecisionChange(label="")  # pressing a label's key again clears it (Lightroom)
@@ -89,7 +97,7 @@ class DecisionController(Controller):
             return
         session.decide(rows, change)
         if self.auto_advance.isChecked() and len(rows) == 1:
-            self.step(1)
+            (self.focus_view or self).step(1)
 
     def undo(self) -> None:
         if self.session is not None:
