@@ -7,6 +7,7 @@
     clipiqa-desktop export FOLDER        scores and decisions as CSV
     clipiqa-desktop move-rejects FOLDER  move rejected photos aside (never deleted); --undo
     clipiqa-desktop evaluate FOLDER      how well the flags match a shoot you already culled
+    clipiqa-desktop search FOLDER TEXT   photos ranked by how well they match a text ("bride laughing")
     clipiqa-desktop score PATH...        CLIP-IQA scores of photos, without a catalog
 
 Exit status: 0 success; 1 some photos failed (each reported); 2 the command could not run at all
@@ -215,7 +216,7 @@ exit status: 0 success, 1 some photos failed (each reported), 2 the command coul
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import evaluate, export, index, listing, move_rejects, rate, score
+    from .commands import evaluate, export, index, listing, move_rejects, rate, score, search
 
     parents = {
         "verbose": verbose_options(),
@@ -233,12 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (index, listing, rate, export, score, move_rejects, evaluate):
+    for command in (index, listing, rate, export, score, move_rejects, evaluate, search):
         command.add_parser(sub, parents)
     return parser
 
 
-COMMANDS = ("index", "list", "rate", "export", "score", "move-rejects", "evaluate")
+COMMANDS = ("index", "list", "rate", "export", "score", "move-rejects", "evaluate", "search")
 
 
 def build_gui_parser() -> argparse.ArgumentParser:

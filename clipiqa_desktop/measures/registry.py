@@ -198,6 +198,17 @@ def attribute_info(key: str) -> AttributeInfo:
             "Bad → Good",
             "CLIP-IQA+: quality with the learned prompts of the file given in --learned-prompts.",
         )
+    if key == "search":  # culling.search.SEARCH_KEY: the column of the window's search box
+        return AttributeInfo(
+            key,
+            "Search match",
+            "custom",
+            "score",
+            "Unlike → Like the text",
+            "How well the photo matches the text searched for: the cosine similarity of CLIP's "
+            "embedding of the text and of the photo (about 0.1–0.35 with real CLIP weights; "
+            "compare photos within one search, not values across searches).",
+        )
     return AttributeInfo(key, key, "custom", "score", "Negative → Positive", f"Your prompt pair {key!r}.")
 
 
