@@ -147,7 +147,7 @@ def test_focus_stack_from_subject_distance() -> None:
     s = Shoot(6)
     a = s.scene()
     stack = [
-        s.add(s.near(a, 0.3), k * 0.4, dist=0.30 + 0.05 * k, exposure=1 / 60, f=8.0, iso=100, bias=0)
+        s.add(s.near(a, 0.02), k * 0.4, dist=0.30 + 0.05 * k, exposure=1 / 60, f=8.0, iso=100, bias=0)
         for k in range(6)
     ]
     after = s.add(s.near(a, 0.05), 3.0, dist=0.3, exposure=1 / 60, f=8.0, iso=100, bias=0)
@@ -245,7 +245,7 @@ def test_keep_best_plan_keeps_picks_and_leaves_brackets() -> None:
     assert set(plan.kept) == {burst[5], burst[1]}  # the pick + the best undecided
     assert set(plan.reject) == {burst[2], burst[3]}
     assert plan.unscored == (burst[4],)
-    assert plan.whole == 1 and plan.groups == 1
+    assert plan.whole == 3 and plan.groups == 1  # the bracket's three frames
     assert not set(plan.reject) & set(bracket)
     assert "2 photos in 1 burst will be rejected" in plan.describe(2, "burst", "Keeper")
     with pytest.raises(ValueError):
@@ -263,6 +263,129 @@ def test_ranks_and_percentiles_within_groups() -> None:
     assert math.isnan(pct[4])
 
 
+def test_raw_and_jpeg_of_one_exposure_are_one_capture() -> None:
+    s = Shoot(12)
+    a = s.scene()
+    pairs = []
+    for k, b in enumerate((0, -1, 1)):
+        e = s.near(a, 0.4)
+        t = 10 + 0.5 * k
+        pairs.append((s.add(e, t, bias=b, name=f"IMG_{k}.CR3"), s.add(e, t, bias=b, name=f"IMG_{k}.JPG")))
+    lone = s.add(s.scene(), 100.0, name="IMG_9.CR3")
+    lone_jpg = s.add(s.rows[-1]["emb"], 100.0, name="IMG_9.JPG")
+    g = group_photos(s.inputs())
+    assert _members(g, BRACKET) == [[pid for pair in pairs for pid in pair]]
+    single = g.bursts[g.burst[lone - 1]]
+    assert single.kind == SINGLE and single.members == (lone, lone_jpg)
+    assert single.capture_list() == ((lone, lone_jpg),)
+    # keep best 1 never rejects one file of a single capture
+    column = np.arange(len(s.rows), dtype=float)
+    z = np.zeros(len(s.rows))
+    plan = keep_best_plan(g.bursts, g.row_of(), column, z.astype(np.int8), z.astype(bool), n=1)
+    assert plan.reject == ()
+
+
+def test_burst_of_raw_and_jpeg_rejects_whole_captures() -> None:
+    s = Shoot(13)
+    a = s.scene()
+    caps = []
+    for k in range(3):
+        e = s.near(a, 0.03)
+        caps.append((s.add(e, 0.2 * k, name=f"A_{k}.CR3"), s.add(e, 0.2 * k, name=f"A_{k}.JPG")))
+    g = group_photos(s.inputs())
+    assert len(g.bursts) == 1 and len(g.bursts[0].capture_list()) == 3
+    column = np.array([0.1, 0.1, 0.9, 0.8, 0.5, 0.5])  # the JPEG of capture 0 scored apart
+    z = np.zeros(6)
+    plan = keep_best_plan(g.bursts, g.row_of(), column, z.astype(np.int8), z.astype(bool), n=1)
+    assert set(plan.kept) == set(caps[1]) and set(plan.reject) == {*caps[0], *caps[2]}
+
+
+def test_subject_walking_to_the_camera_is_a_burst_not_a_focus_stack() -> None:
+    s = Shoot(14)
+    a = s.scene()
+    facts = {"exposure": 1 / 1000, "f": 2.8, "iso": 400, "bias": 0}
+    walk = [s.add(s.near(a, 0.1), 0.1 * k, dist=12 - 0.5 * k, **facts) for k in range(12)]
+    rng = np.random.default_rng(0)
+    jitter = [
+        s.add(s.near(a, 0.1), 30 + 0.1 * k, dist=5 + float(rng.normal(0, 0.03)), **facts) for k in range(12)
+    ]
+    g = group_photos(s.inputs())
+    assert not _members(g, FOCUS_STACK)
+    assert _members(g, BURST) == [walk, jitter]
+
+
+def test_scene_level_plan_and_best_leave_brackets_alone() -> None:
+    s = Shoot(15)
+    a = s.scene()
+    burst = [s.add(s.near(a, 0.03), 0.2 * k, bias=0) for k in range(3)]
+    bracket = [s.add(s.near(a, 0.2), 5 + 0.5 * k, bias=b) for k, b in enumerate((0, -1, 1))]
+    g = group_photos(s.inputs())
+    assert len(g.scenes) == 1 and set(g.scenes[0].whole) == set(bracket)
+    column = np.array([0.5, 0.6, 0.7, 0.99, 0.99, 0.99])
+    z = np.zeros(6)
+    assert best_rows(g.scenes, g.row_of(), column) == [burst[2] - 1]
+    plan = keep_best_plan(g.scenes, g.row_of(), column, z.astype(np.int8), z.astype(bool), n=1)
+    assert set(plan.reject) == set(burst[:2]) and plan.whole == 3
+
+
+def test_two_frame_bracket_alone_but_not_a_change_of_compensation_mid_burst() -> None:
+    s = Shoot(16)
+    a = s.scene()
+    two = [s.add(s.near(a, 0.1), 0.5 * k, bias=b) for k, b in enumerate((0, -1))]
+    mid = [s.add(s.near(a, 0.05), 60 + 0.2 * k, bias=b) for k, b in enumerate((0, 0, -1, -1))]
+    g = group_photos(s.inputs())
+    assert _members(g, BRACKET) == [two]
+    assert _members(g, BURST) == [mid]
+
+
+def test_bracket_after_a_stray_frame_starts_at_its_centre() -> None:
+    s = Shoot(17)
+    a = s.scene()
+    stray = s.add(s.near(a, 0.3), 0.0, bias=1)
+    bracket = [s.add(s.near(a, 0.3), 0.4 + 0.4 * k, bias=b) for k, b in enumerate((0, -1, 1))]
+    g = group_photos(s.inputs())
+    assert _members(g, BRACKET) == [bracket]
+    assert g.bursts[g.burst[stray - 1]].kind != BRACKET
+
+
+def test_manual_bracket_by_shutter_time() -> None:
+    s = Shoot(18)
+    a = s.scene()
+    ids = [
+        s.add(s.near(a, 0.3), 0.5 * k, bias=0, f=8, iso=100, exposure=e)
+        for k, e in enumerate((1 / 60, 1 / 240, 1 / 15))
+    ]
+    assert _members(group_photos(s.inputs()), BRACKET) == [ids]
+
+
+def test_two_bodies_of_one_model_interleaved_keep_their_bursts() -> None:
+    s = Shoot(19)
+    a, b = s.scene(), s.scene()
+    one, two = [], []
+    for k in range(4):
+        one.append(s.add(s.near(a, 0.05), 0.2 * k))
+        two.append(s.add(s.near(b, 0.05), 0.2 * k + 0.05))
+    g = group_photos(s.inputs())
+    assert sorted(_members(g, BURST)) == sorted([one, two])
+
+
+def test_slow_pan_does_not_chain_into_one_burst() -> None:
+    s = Shoot(20)
+    a, b = s.scene(), s.scene()
+    ids = []
+    for k in range(40):  # 10 fps while the view turns from a to b
+        w = k / 39
+        ids.append(s.add(_unit((1 - w) * a + w * b), 0.1 * k))
+    g = group_photos(s.inputs())
+    assert len([x for x in g.bursts if len(x) > 1]) >= 2
+
+
+def test_tied_values_share_the_rank() -> None:
+    rank, size = group_ranks(np.array([0.5, 0.5, 0.2]), np.array([0, 0, 0]))
+    assert rank.tolist() == [1, 1, 3] and size.tolist() == [3, 3, 3]
+    assert group_percentiles(np.array([0.5, 0.5]), np.array([0, 0])).tolist() == [100.0, 100.0]
+
+
 def test_twenty_thousand_photos_group_in_well_under_a_second() -> None:
     """Not a timing test: it proves grouping is linear (a quadratic pass over 20,000 photos would
     not finish in the suite's time), and that a realistic shoot comes out in bursts."""
@@ -272,10 +395,13 @@ def test_twenty_thousand_photos_group_in_well_under_a_second() -> None:
     which = np.repeat(np.arange(bursts), n // bursts)
     emb = _unit(centres[which] + 0.05 * _unit(rng.normal(size=(n, D))))
     times = which * 30.0 + np.tile(np.arange(n // bursts) * 0.2, bursts)
-    nan = np.full(n, NAN)
+    # realistic EXIF: every frame at 0 EV, one exposure, a subject distance (AF) that wanders
+    zero, full = np.zeros(n), np.full(n, 1 / 250)
+    dist = 3 + rng.normal(0, 0.05, n)
     inputs = GroupInputs(
         np.arange(1, n + 1), [f"{i}.jpg" for i in range(n)], times, emb, np.ones(n, bool),
-        nan, nan, nan, nan, nan, ["cam"] * n,
+        zero, dist, full, full * 0 + 4.0, full * 0 + 800, ["cam"] * n,
     )  # fmt: skip
     g = group_photos(inputs)
     assert len(g.bursts) == bursts
+    assert {b.kind for b in g.bursts} == {BURST}
