@@ -538,6 +538,47 @@ class Catalog:
         matrix = np.frombuffer(blob, dtype="<f2").reshape(len(rows), -1).astype(np.float32)
         return ids, matrix
 
+    def embeddings_of(self, photo_ids: Sequence[int], analysis_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(photo ids, float32 matrix N×D) of these photos' stored embeddings of one analysis, ordered
+        by id; photos without one are left out (the taste model reads other shoots' decided photos)."""
+        e = s.embeddings.c
+        rows: list[Any] = []
+        with self._begin() as conn:
+            for chunk in _chunks(sorted({int(p) for p in photo_ids}), 500):
+                q = select(e.photo_id, e.vector).where(e.analysis_id == analysis_id, e.photo_id.in_(chunk))
+                rows += conn.execute(q.order_by(e.photo_id)).all()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[1] for r in rows)
+        return ids, np.frombuffer(blob, dtype="<f2").reshape(len(rows), -1).astype(np.float32)
+
+    def decided_photos(
+        self, analysis_id: int, exclude_folder_ids: Sequence[int] = ()
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(photo ids, ratings, picked) of every photo outside `exclude_folder_ids` that is kept or
+        rejected (rating ≠ 0 or picked) and has an embedding of this analysis, ordered by id: the
+        photographer's decisions on other shoots, which the taste model learns from too."""
+        d, p, e = s.decisions.c, s.photos.c, s.embeddings.c
+        q = (
+            select(d.photo_id, d.rating, d.picked)
+            .join(s.photos, p.id == d.photo_id)
+            .join(s.embeddings, and_(e.photo_id == d.photo_id, e.analysis_id == analysis_id))
+            .where((d.rating != 0) | d.picked)
+            .order_by(d.photo_id)
+        )
+        excluded = _ids(exclude_folder_ids) if exclude_folder_ids else []
+        if excluded:
+            q = q.where(p.folder_id.not_in(excluded))
+        with self._begin() as conn:
+            rows = conn.execute(q).all()
+        n = len(rows)
+        return (
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+            np.fromiter((r[1] for r in rows), dtype=np.int8, count=n),
+            np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=n),
+        )
+
     def thumbnail(self, photo_id: int) -> bytes | None:
         with self._begin() as conn:
             return conn.execute(

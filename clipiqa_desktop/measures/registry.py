@@ -189,6 +189,17 @@ def attribute_info(key: str) -> AttributeInfo:
     info = _PIXEL.get(key) or _clip_info(key)
     if info is not None:
         return info
+    if key == "taste":  # culling.taste.TASTE_KEY: learnt from the photographer's own decisions
+        return AttributeInfo(
+            key,
+            "My taste",
+            "custom",
+            "score",
+            "Reject → Keep",
+            "Keep-probability of an undecided photo, learnt from your own picks and rejects (this "
+            "shoot and earlier ones) on its CLIP embedding and attributes; the status bar and "
+            "`clipiqa-desktop learn` give its cross-validated accuracy. Empty for decided photos.",
+        )
     if key == "quality_plus":
         return AttributeInfo(
             key,
