@@ -1,8 +1,8 @@
 """Grouping defaults: bursts and scenes found by culling/groups.py against a generated shoot whose
 true groups are known.
 
-    .venv/bin/python benchmarks/grouping.py            # 3 shoots of 12 scenes (~600 photos; minutes)
-    .venv/bin/python benchmarks/grouping.py --quick    # 1 shoot of 4 scenes (~60 photos; < 1 minute)
+    .venv/bin/python benchmarks/grouping.py            # 3 shoots of 12 scenes (~600 photos; about a minute)
+    .venv/bin/python benchmarks/grouping.py --quick    # 1 shoot of 4 scenes (~60 photos; ~20 s)
     .venv/bin/python benchmarks/grouping.py --out /tmp/shoot   # keep the JPEGs to look at
 
 The shoot: scikit-image's sample photographs (astronaut, coffee, chelsea, rocket, camera, ...), one
