@@ -116,7 +116,12 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON Lines")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="the listing as text (default) or JSON Lines",
+    )
     p.add_argument(
         "--level",
         choices=("burst", "scene", "both"),
@@ -434,9 +439,9 @@ def _keep_best(args: argparse.Namespace, catalog: Any, shoot: Shoot, out: TextIO
     note = f"; {skipped} left as they are (decided since the plan was made)" if skipped else ""
     undo = f"xargs -d '\\n' clipiqa-desktop rate --unflag{catalog_option(args)}"
     print(
-        f"clipiqa-desktop: rejected {len(rejected)} photo{'s' if len(rejected) != 1 else ''} "
-        f"(listed above){note}. To undo, pipe that list to `{undo}`; the window's Ctrl+Z does not "
-        "undo changes made from the command line",
+        f"clipiqa-desktop: rejected {_n(len(rejected), 'photo')}{note}; their paths are on standard "
+        f"output: pipe them to `{undo}` to undo (the window's Ctrl+Z does not undo changes made "
+        "from the command line)",
         file=sys.stderr,
     )
     return 0
