@@ -9,6 +9,7 @@
     clipiqa-desktop evaluate FOLDER      how well the flags match a shoot you already culled
     clipiqa-desktop search FOLDER TEXT   photos ranked by how well they match a text ("bride laughing")
     clipiqa-desktop groups FOLDER        bursts, brackets and scenes, the best of each; --keep-best N
+    clipiqa-desktop learn FOLDER         learn your taste from your keeps/rejects; rank the undecided
     clipiqa-desktop score PATH...        CLIP-IQA scores of photos, without a catalog
 
 Exit status: 0 success; 1 some photos failed (each reported); 2 the command could not run at all
@@ -217,7 +218,7 @@ exit status: 0 success, 1 some photos failed (each reported), 2 the command coul
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import evaluate, export, groups, index, listing, move_rejects, rate, score, search
+    from .commands import evaluate, export, groups, index, learn, listing, move_rejects, rate, score, search
 
     parents = {
         "verbose": verbose_options(),
@@ -235,12 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (index, listing, rate, export, score, move_rejects, evaluate, search, groups):
+    for command in (index, listing, rate, export, score, move_rejects, evaluate, search, groups, learn):
         command.add_parser(sub, parents)
     return parser
 
 
-COMMANDS = ("index", "list", "rate", "export", "score", "move-rejects", "evaluate", "search", "groups")
+COMMANDS = (
+    "index",
+    "list",
+    "rate",
+    "export",
+    "score",
+    "move-rejects",
+    "evaluate",
+    "search",
+    "groups",
+    "learn",
+)
 
 
 def build_gui_parser() -> argparse.ArgumentParser:

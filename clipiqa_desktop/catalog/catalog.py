@@ -520,6 +520,35 @@ class Catalog:
                 added += conn.execute(upsert, chunk).rowcount
         return added
 
+    def replace_scores(
+        self,
+        analysis_id: int,
+        key: str,
+        folder_ids: Sequence[int],
+        photo_ids: Sequence[int],
+        values: np.ndarray,
+    ) -> int:
+        """Set one attribute computed from stored data (`learn --save`'s keep-probability) for the
+        photos of these folder rows, in ONE transaction: `values` for `photo_ids`, and none for
+        every other photo of the folders (a value an earlier run left would be stale). Returns how
+        many were written."""
+        rows = [
+            {"photo_id": int(pid), "analysis_id": int(analysis_id), "attribute": key, "value": float(v)}
+            for pid, v in zip(photo_ids, values, strict=True)
+            if np.isfinite(v)
+        ]
+        sc = s.scores.c
+        in_tree = select(s.photos.c.id).where(s.photos.c.folder_id.in_(_ids(folder_ids)))
+        with self._begin(write=True) as conn:
+            conn.execute(
+                delete(s.scores).where(
+                    sc.analysis_id == analysis_id, sc.attribute == key, sc.photo_id.in_(in_tree)
+                )
+            )
+            for chunk in _chunks(rows, 5000):
+                conn.execute(insert(s.scores).on_conflict_do_nothing(), chunk)
+        return len(rows)
+
     # --- reading ---------------------------------------------------------------------------------
     def embeddings(self, folder_ids: Sequence[int], analysis_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(photo ids, float32 matrix N×D) of the stored embeddings, for rescoring without images."""
