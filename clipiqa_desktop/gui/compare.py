@@ -44,7 +44,7 @@ MAX_PANES = 4
 HEADER_KEYS = ("focus", "quality", "eyes_closed")
 ACTIVE_BORDER = "#3d8bfd"
 IDLE_BORDER = "#2a2a2a"
-PIN_MARK = "📌"
+PIN_MARK = "◆"  # in every font (an emoji pin is a box without an emoji font)
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 MAX_ZOOM = 16.0
 
@@ -72,8 +72,10 @@ def header_html(info: PaneInfo, pinned: bool) -> str:
         if key in info.scores:
             a = attribute_info(key)
             parts.append(f"{a.label.partition(' (')[0]} {a.format(info.scores[key])}")
-    pin = f"<span style='color:#f5d90a'>{PIN_MARK} reference</span> " if pinned else ""
-    return pin + " · ".join(parts)
+    line = " · ".join(parts)
+    if not pinned:
+        return line
+    return f"<span style='background:#f5d90a; color:#111'>&nbsp;{PIN_MARK} reference&nbsp;</span> {line}"
 
 
 def grid_shape(n: int, width: int, height: int, aspect: float = 1.5) -> tuple[int, int]:
@@ -119,6 +121,7 @@ class CompareImageView(QGraphicsView):
     pressed = Signal()
     wheeled = Signal(object, float)  # viewport position (QPointF), notches (+ = zoom in)
     panned = Signal()
+    resized = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -195,6 +198,10 @@ class CompareImageView(QGraphicsView):
         if not self.applying and self.has_photo:
             self.panned.emit()
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()  # the shared state again: a fit changes with the pane's size
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.pressed.emit()
         super().mousePressEvent(event)
@@ -241,6 +248,15 @@ class ComparePane(QFrame):
     def show_header(self) -> None:
         self.header.setText(header_html(self.info, self.pinned) if self.info is not None else "")
 
+    def apply(self, fit: bool, zoom: float, center: tuple[float, float]) -> None:
+        """The shared zoom and position, and the photo's size and zoom under it."""
+        if not self.view.has_photo:
+            return
+        self.view.apply(fit, zoom, center)
+        w, h = self.view.image_size()
+        shown = f"fit {self.view.zoom():.0%}" if fit else f"{self.view.zoom():.0%}"
+        self.message.setText(f"{w}×{h}   {shown}")
+
 
 class CompareView(QWidget):
     """2–4 photos side by side. `set_photos(infos)` shows them (zoom back to fit); `set_pane(i,
@@ -275,6 +291,7 @@ class CompareView(QWidget):
         for pane in self.panes:
             pane.generation += 1  # a decode still running for it is dropped
             self.grid.removeWidget(pane)
+            pane.hide()  # at once: deleteLater waits for the event loop
             pane.deleteLater()
         self.panes = []
         for i in range(len(infos)):
@@ -282,6 +299,7 @@ class CompareView(QWidget):
             pane.view.pressed.connect(lambda i=i: self._pressed(i))
             pane.view.wheeled.connect(lambda pos, notches, i=i: self.wheel_zoom(i, pos, notches))
             pane.view.panned.connect(lambda i=i: self._panned(i))
+            pane.view.resized.connect(lambda i=i: self._resized(i))
             self.panes.append(pane)
         self._shape = (0, 0)
         self._layout()
@@ -321,8 +339,7 @@ class CompareView(QWidget):
             pane.message.setText(error)
             return
         pane.view.set_pixmap(QPixmap.fromImage(image))
-        pane.message.setText(f"{image.width()}×{image.height()}")
-        pane.view.apply(self.fit, self.zoom, self.center)
+        pane.apply(self.fit, self.zoom, self.center)
 
     @property
     def loaded(self) -> bool:
@@ -332,10 +349,18 @@ class CompareView(QWidget):
     def wait(self, msecs: int = 5000) -> bool:
         return self.pool.waitForDone(msecs)
 
-    def shutdown(self) -> bool:
+    def release(self) -> None:
+        """Back to the grid: queued decodes dropped, a running one's result ignored, the
+        full-size pixmaps let go (never waits: a running decode ends on its own)."""
         self.pool.clear()
         for pane in self.panes:
             pane.generation += 1
+            pane.info = None
+            pane.view.set_pixmap(QPixmap())
+
+    def shutdown(self) -> bool:
+        """On quitting: release, and wait for a running decode."""
+        self.release()
         return self.wait()
 
     # --- active pane, pins ---------------------------------------------------------------------------
@@ -395,7 +420,7 @@ class CompareView(QWidget):
     def apply_all(self, skip: int = -1) -> None:
         for pane in self.panes:
             if pane.index != skip:
-                pane.view.apply(self.fit, self.zoom, self.center)
+                pane.apply(self.fit, self.zoom, self.center)
 
     def _pane_under_pointer(self) -> tuple[ComparePane, QPointF] | None:
         for pane in self.panes:
@@ -443,6 +468,10 @@ class CompareView(QWidget):
         c = QPointF(under.x() - (pos.x() - middle.x()) / scale, under.y() - (pos.y() - middle.y()) / scale)
         self.fit, self.zoom, self.center = False, after, (c.x() / w, c.y() / h)
         self.apply_all()
+
+    def _resized(self, i: int) -> None:
+        if i < len(self.panes):
+            self.panes[i].apply(self.fit, self.zoom, self.center)
 
     def _panned(self, i: int) -> None:
         """Pane i was dragged: the others follow to the same normalised centre."""

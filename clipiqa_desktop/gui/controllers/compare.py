@@ -101,7 +101,7 @@ class CompareController(Controller):
             return
         self.window.decisions.focus_view = None
         pid = self.active_photo()
-        self.view.shutdown()
+        self.view.release()
         row = self.window.model.row_of(pid) if pid is not None else None
         if row is not None:
             grid = self.window.grid
