@@ -1,5 +1,6 @@
 """Render the real window under Xvfb to docs/screenshot.png (and docs/screenshot-loupe.png, and
-docs/screenshot-peaking.png: the loupe with focus peaking on a shallow-depth-of-field frame).
+docs/screenshot-peaking.png: the loupe with focus peaking on a shallow-depth-of-field frame, and
+docs/screenshot-compare.png: 2-up compare at 100 % of a sharp frame and its blurred twin).
 
     .venv/bin/python docs/screenshot.py            # needs Debian's xvfb (and the Qt xcb libraries)
 
@@ -201,10 +202,62 @@ def shoot(args: argparse.Namespace) -> int:
         peaking = out.with_name(out.stem + "-peaking.png")
         window.grab().save(str(peaking))
         print(f"wrote {peaking}")
+    shoot_compare(app, window, out)
     window.close()
     catalog.close()
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def shoot_compare(app: object, window: object, out: Path) -> None:
+    """C on the sharp astronaut and its blurred frame: 2-up compare at 100 % on the face, the sharp
+    one picked and pinned as the reference, the other rejected (docs/screenshot-compare.png)."""
+    from PySide6.QtCore import QItemSelectionModel
+    from PySide6.QtTest import QTest
+
+    from clipiqa_desktop.culling.decisions import DecisionChange
+    from clipiqa_desktop.gui.controllers import CompareController
+    from clipiqa_desktop.gui.main_window import MainWindow
+    from clipiqa_desktop.gui.photo_model import TableRowRole
+
+    assert isinstance(window, MainWindow)
+    session = window.session
+    if session is None:
+        return
+    window.loupe_control.back_to_grid()
+    rows = {}
+    for r in range(window.model.rowCount()):
+        row = window.model.index(r).data(TableRowRole)
+        name = Path(session.table.paths[int(row)]).name if row is not None else ""
+        if name in ("DSC_4711.JPG", "DSC_4712.JPG"):
+            rows[name] = r
+    if len(rows) != 2:
+        return
+    window.grid.clearSelection()
+    window.grid.setCurrentIndex(window.model.index(rows["DSC_4711.JPG"]))
+    window.grid.selectionModel().select(
+        window.model.index(rows["DSC_4712.JPG"]), QItemSelectionModel.SelectionFlag.Select
+    )
+    control = window.controller(CompareController)
+    control.open_compare()
+    compare = window.compare
+    deadline = time.monotonic() + 30
+    while not compare.loaded and time.monotonic() < deadline:
+        QTest.qWait(20)
+    sharp = next(p.index for p in compare.panes if p.info and p.info.name == "DSC_4711.JPG")
+    compare.set_active(sharp)
+    window.decide(DecisionChange(pick=True))
+    control.toggle_pin()
+    compare.set_active(1 - sharp)
+    window.decide(DecisionChange(reject=True))
+    window.decisions.flush(10)
+    compare.zoom_to(1.0, (0.5, 0.3))  # the face at true pixels in both panes
+    for _ in range(20):
+        QTest.qWait(20)
+    shot = out.with_name(out.stem + "-compare.png")
+    window.grab().save(str(shot))
+    print(f"wrote {shot}")
+    control.back_to_grid()
 
 
 if __name__ == "__main__":

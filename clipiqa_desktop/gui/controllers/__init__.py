@@ -16,6 +16,7 @@ from .indexing import IndexingController
 from .loupe import LoupeController
 from .moves import MovesController
 from .prompts import PromptController
+from .search import SearchController
 from .view import ViewController
 
 CONTROLLERS: tuple[type[Controller], ...] = (
