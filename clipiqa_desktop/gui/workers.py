@@ -84,6 +84,24 @@ class _ChildWorker(QObject):
         if self.cancel_event.is_set():  # cancel() came before the child existed
             child.cancel()
 
+    def _encode(self, scorer: ScorerSpec, texts: list[str]) -> Any:
+        """Text features of `texts` from a child process (the window never loads torch)."""
+        from ..indexing.process import start_encoding
+
+        if self.cancel_event.is_set():
+            raise _Stopped("cancelled")
+        child = start_encoding(EncodeJob(scorer, tuple(texts), logging.getLogger().getEffectiveLevel()))
+        self._attach(child)
+        result: list[tuple[Any, ...]] = []
+
+        self._relay(child, result.append)  # the encoder sends one message, its last
+        tag = result[0][0]
+        if tag == "features":
+            return result[0][1]
+        if tag == "stopped":
+            raise _Stopped("cancelled")
+        raise _Stopped(result[0][2])
+
     def _relay(self, child: ChildProcess, on_message: Any) -> None:
         """Hand each message to `on_message` until the final one. The child is reaped before the
         final message is handed on: the window waits for this thread when that signal arrives."""
@@ -228,22 +246,58 @@ class PromptWorker(_ChildWorker):
             log.exception("prompt scoring failed")
             self.failed.emit(f"{type(exc).__name__}: {exc}")
 
-    def _encode(self, scorer: ScorerSpec, texts: list[str]) -> Any:
-        from ..indexing.process import start_encoding
 
-        if self.cancel_event.is_set():
-            raise _Stopped("cancelled")
-        child = start_encoding(EncodeJob(scorer, tuple(texts), logging.getLogger().getEffectiveLevel()))
-        self._attach(child)
-        result: list[tuple[Any, ...]] = []
+class SearchWorker(_ChildWorker):
+    """Ranks the open photos by a text from their stored embeddings (culling/search.py). A text never
+    searched with the folder's model is encoded in a child process, as PromptWorker does; the
+    embeddings of an earlier search of the same photos are reused (reading them is most of the cost)."""
 
-        self._relay(child, result.append)  # the encoder sends one message, its last
-        tag = result[0][0]
-        if tag == "features":
-            return result[0][1]
-        if tag == "stopped":
-            raise _Stopped("cancelled")
-        raise _Stopped(result[0][2])
+    finished = Signal(object, object)  # SearchResult, the ShootEmbeddings used (for the next search)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        holder: ScorerHolder,
+        settings: AppSettings,
+        folder_ids: list[int],
+        analysis_id: int,
+        text: str,
+        embeddings: Any = None,
+    ) -> None:
+        super().__init__()
+        self.catalog, self.holder, self.settings = catalog, holder, settings
+        self.folder_ids, self.analysis_id, self.text = folder_ids, analysis_id, text
+        self.embeddings = embeddings
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            from ..culling.search import SearchError, search
+            from ..scoring import ScoringError
+
+            try:
+                result, used = search(
+                    self.catalog,
+                    self.folder_ids,
+                    self.analysis_id,
+                    self.text,
+                    self._encode_text,
+                    self.embeddings,
+                )
+            except (SearchError, ScoringError, _Stopped) as exc:
+                self.failed.emit(str(exc))
+                return
+            self.finished.emit(result, used)
+        except Exception as exc:
+            log.exception("search failed")
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+
+    def _encode_text(self, texts: list[str]) -> Any:
+        # by the model that made the stored embeddings, whatever the settings say now
+        current = self.holder.spec_of(self.settings)
+        spec = current.model_spec().for_model_id(self.catalog.analysis(self.analysis_id)[0])
+        return self._encode(ScorerSpec.of(spec, current.device, current.precision, current.engine), texts)
 
 
 class _Stopped(Exception):

@@ -30,6 +30,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     HandoffController,
     MovesController,
     EvaluateController,
+    SearchController,  # last: the search box at the toolbar's right end
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "LoupeController",
     "MovesController",
     "PromptController",
+    "SearchController",
     "ViewController",
     "WindowContext",
 ]
