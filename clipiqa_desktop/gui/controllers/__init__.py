@@ -17,6 +17,7 @@ from .loupe import LoupeController
 from .moves import MovesController
 from .prompts import PromptController
 from .search import SearchController
+from .taste import TasteController
 from .view import ViewController
 
 CONTROLLERS: tuple[type[Controller], ...] = (
@@ -30,6 +31,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     HandoffController,
     MovesController,
     EvaluateController,
+    TasteController,
     SearchController,  # last: the search box at the toolbar's right end
 )
 
@@ -46,6 +48,7 @@ __all__ = [
     "MovesController",
     "PromptController",
     "SearchController",
+    "TasteController",
     "ViewController",
     "WindowContext",
 ]
