@@ -318,7 +318,28 @@ def fit(
     """Cross-validate the pipeline on (embeddings, attributes) → labels (1 keep, 0 reject), then
     fit it on all of them and predict the keep-probability of the other rows. No minimum is
     enforced here (`learn_taste` does; the benchmark measures below it) beyond what a stratified
-    split needs: 2 of each class. Raises ValueError when there are fewer."""
+    split needs: 2 of each class. Raises ValueError when there are fewer.
+
+    BLAS runs on one thread: these matrices are small, and OpenBLAS's threads spinning for work
+    made the same fit 4-6x slower on 2 busy cores (and in the window they would take the core the
+    GUI thread needs)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _fit(
+            embeddings, attributes, labels, predict_embeddings, predict_attributes, seed, cross_validate
+        )
+
+
+def _fit(
+    embeddings: np.ndarray,
+    attributes: np.ndarray,
+    labels: np.ndarray,
+    predict_embeddings: np.ndarray,
+    predict_attributes: np.ndarray,
+    seed: int,
+    cross_validate: bool,
+) -> Fit:
     from sklearn.model_selection import StratifiedKFold
     from sklearn.model_selection import cross_validate as sk_cross_validate
 
