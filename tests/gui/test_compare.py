@@ -80,6 +80,20 @@ def test_another_photo_in_a_pane_keeps_the_zoom_and_position(qtbot, compare, siz
     assert view.zoom() == pytest.approx(2.0) and _close(view.center(), (0.35, 0.6))
 
 
+def test_a_photo_decoded_ahead_shows_at_once_and_is_decoded_once(qtbot, compare, sizes):
+    small, big = str(sizes / "small.jpg"), str(sizes / "big.jpg")
+    compare.decode_ahead(small)
+    qtbot.waitUntil(lambda: compare._ahead is not None, timeout=20_000)
+    compare.set_pane(0, PaneInfo(5, small))
+    assert compare.panes[0].view.image_size() == (1400, 1050), "shown without waiting for a decode"
+    assert compare._ahead is None, "handed over, not kept twice"
+    compare.decode_ahead(big)
+    compare.set_pane(1, PaneInfo(6, big))  # asked for while it is still being decoded ahead
+    assert compare._waiting and compare.pool.activeThreadCount() <= 1, "no second decode of it"
+    qtbot.waitUntil(lambda: compare.loaded, timeout=20_000)
+    assert compare.panes[1].view.image_size() == (2000, 1500) and not compare._pending
+
+
 def test_layout_and_header():
     assert grid_shape(2, 1200, 800) == (1, 2)
     assert grid_shape(4, 2400, 600) == (1, 4), "a wide window: one row"

@@ -84,6 +84,7 @@ class CompareController(Controller):
         active = rows.index(current) if current in rows else 0
         self._rows = list(rows)
         self.view.set_photos(infos, active)
+        self._decode_ahead(rows[active], 1, {i.photo_id for i in infos})
         self.window.decisions.focus_view = self
         self.window.stack.setCurrentWidget(self.view)
         self.view.setFocus()
@@ -160,14 +161,29 @@ class CompareController(Controller):
         here = model.row_of(pid) if pid is not None else None
         if here is None:  # its photo left the view (a filter): step from where it was
             here = self._rows[target.index] - (1 if delta > 0 else 0)
-        row = here + delta
-        while 0 <= row < model.rowCount() and model.photo_id(row) in others:
-            row += delta
-        if not 0 <= row < model.rowCount():
+        row = self._next_row(here, delta, others)
+        if row is None:
             self.window.say(f"Compare: no photo {'after' if delta > 0 else 'before'} this one in the view.")
             return
         self._rows[target.index] = row
         self.view.set_pane(target.index, self._info(model.photo_id(row)))
+        self._decode_ahead(row, delta, others)
+
+    def _next_row(self, here: int, delta: int, others: set[int]) -> int | None:
+        """The grid row `delta` from `here` (±1), passing over photos shown in other panes."""
+        model = self.window.model
+        row = here + delta
+        while 0 <= row < model.rowCount() and model.photo_id(row) in others:
+            row += delta
+        return row if 0 <= row < model.rowCount() else None
+
+    def _decode_ahead(self, here: int, delta: int, others: set[int]) -> None:
+        """The photo the next step in this direction shows, decoded while this one is looked at."""
+        row = self._next_row(here, delta, others)
+        if row is not None:
+            info = self._info(self.window.model.photo_id(row))
+            if info.status != "missing":
+                self.view.decode_ahead(info.path)
 
     # --- following the session ---------------------------------------------------------------------------
     def _info(self, photo_id: int) -> PaneInfo:
