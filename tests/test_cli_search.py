@@ -28,23 +28,27 @@ def indexed(tmp_path_factory):
     return folder, cat
 
 
-def _store_photo_as_text(catalog_path: str, folder, name: str, text: str) -> None:
-    """Cache `text`'s feature as the stored embedding of photo `name`: it must rank first."""
+def _store_photo_as_text(catalog_path: str, folder, name: str, text: str) -> list[float]:
+    """Cache a feature of `text` that points at photo `name` (the tiny random model's embeddings
+    are nearly parallel: its difference from their mean); the cosines, best first."""
     catalog = Catalog(catalog_path, create=False)
     try:
         folder_id = catalog.folder_id(folder, create=False)
         analysis_id = catalog.last_analysis(folder_id)
         ids, emb = catalog.embeddings([folder_id], analysis_id)
         wanted = catalog.photo_ids_for_paths([folder / name])[folder / name]
-        model_id = catalog.analysis(analysis_id)[0]
-        catalog.store_text_features(model_id, {text: emb[list(ids).index(wanted)]})
+        feature = emb[list(ids).index(wanted)] - emb.mean(axis=0)
+        catalog.store_text_features(catalog.analysis(analysis_id)[0], {text: feature})
     finally:
         catalog.close()
+    cosines = (emb / np.linalg.norm(emb, axis=1, keepdims=True)) @ (feature / np.linalg.norm(feature))
+    assert ids[np.argmax(cosines)] == wanted, "the test's feature must point at the photo"
+    return sorted(cosines.tolist(), reverse=True)
 
 
 def test_ranked_table_and_json(indexed, capsys, monkeypatch):
     folder, cat = indexed
-    _store_photo_as_text(cat[1], folder, "IMG_2.jpg", "the red square")
+    cosines = _store_photo_as_text(cat[1], folder, "IMG_2.jpg", "the red square")
     import clipiqa_desktop.scoring.engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "load_clip", lambda spec: pytest.fail("a cached text needs no model"))
@@ -53,7 +57,8 @@ def test_ranked_table_and_json(indexed, capsys, monkeypatch):
     lines = out.splitlines()
     assert lines[0].split() == ["rank", "match", "path"]
     first = lines[1].split()
-    assert first[0] == "1" and float(first[1]) == pytest.approx(1.0, abs=1e-3)
+    assert first[0] == "1" and float(first[1]) == pytest.approx(cosines[0], abs=1e-4)
+    assert [float(line.split()[1]) for line in lines[1:]] == pytest.approx(cosines, abs=1e-4)
     assert first[2] == str(folder / "IMG_2.jpg")
     assert len(lines) == 5 and "the 4 best of 4 photos for “the red square”" in err
 
