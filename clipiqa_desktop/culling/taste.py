@@ -218,10 +218,12 @@ def gather(
     analysis_id: int,
     shoot: ShootLabels,
     this_shoot_only: bool = False,
+    others: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> TasteData:
     """Read the embeddings (this shoot's, and other shoots' decided photos of the same analysis,
     with their stored attributes) and put the training and prediction rows together. Reads only
-    the catalog; safe on a worker thread (each read takes a pooled connection of its own)."""
+    the catalog; safe on a worker thread (each read takes a pooled connection of its own).
+    `others`: `Catalog.decided_photos` already read."""
     emb_ids, emb = catalog.embeddings(folder_ids, analysis_id)
     rows, at = _per_photo(emb_ids, shoot.ids)
     labels = shoot.labels[rows]
@@ -232,7 +234,9 @@ def gather(
     train_emb, train_attr, train_y = [vectors[decided]], [attrs[decided]], [labels[decided]]
     other_counts = (0, 0)
     if not this_shoot_only:
-        ids, rating, picked = catalog.decided_photos(analysis_id, exclude_folder_ids=folder_ids)
+        if others is None:
+            others = catalog.decided_photos(analysis_id, exclude_folder_ids=folder_ids)
+        ids, rating, picked = others
         if len(ids):
             o_ids, o_emb = catalog.embeddings_of(ids.tolist(), analysis_id)
             found, at_o = _per_photo(ids, o_ids)  # decided_photos joins embeddings: all found
@@ -386,8 +390,25 @@ def learn_taste(
     seed: int = SEED,
 ) -> TasteResult:
     """Gather the decisions (see `gather`), refuse below the minimum with the reason, otherwise
-    fit and cross-validate, and predict this shoot's undecided photos."""
-    data = gather(catalog, folder_ids, analysis_id, shoot, this_shoot_only)
+    fit and cross-validate, and predict this shoot's undecided photos.
+
+    The decisions are counted before any embedding is read: below the minimum (the usual case
+    while a shoot is being culled) a refusal costs one query, not reading every embedding."""
+    others = None if this_shoot_only else catalog.decided_photos(analysis_id, exclude_folder_ids=folder_ids)
+    other_labels = labels_of(others[1], others[2]) if others is not None else np.zeros(0, np.int8)
+    shoot_counts = (int(np.sum(shoot.labels == KEEP)), int(np.sum(shoot.labels == REJECT)))
+    other_counts = (int(np.sum(other_labels == KEEP)), int(np.sum(other_labels == REJECT)))
+    keeps, rejects = shoot_counts[0] + other_counts[0], shoot_counts[1] + other_counts[1]
+    problem = too_few(keeps, rejects)
+    if problem is not None:  # photos without an embedding only lower these counts
+        return TasteResult(
+            keeps=keeps,
+            rejects=rejects,
+            shoot_counts=shoot_counts,
+            other_counts=other_counts,
+            problem=problem,
+        )
+    data = gather(catalog, folder_ids, analysis_id, shoot, this_shoot_only, others)
     counted = TasteResult(
         keeps=int(np.sum(data.labels == KEEP)),
         rejects=int(np.sum(data.labels == REJECT)),
