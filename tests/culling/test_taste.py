@@ -179,3 +179,23 @@ def test_the_attribute_reads_as_my_taste():
     assert info.label == "My taste" and info.group == "custom" and info.kind == "score"
     assert "cross-validated" in info.help and info.maximum == 1.0
     assert math.isclose(float(info.format(0.834)), 0.83)
+
+
+def test_a_shoot_indexed_without_clip_says_so(catalog, tmp_path):
+    folder = tmp_path / "no-clip"
+    folder.mkdir()
+    records = [
+        PhotoRecord(f"n{i:02d}.jpg", 100, 1, fingerprint=f"fp-n{i}", scores={"focus": i / 60})
+        for i in range(60)
+    ]
+    for r in records:
+        (folder / r.rel_path).write_bytes(b"photo")
+    fid = catalog.folder_id(folder)
+    aid = catalog.analysis_id("none", "512", 0, 100.0)
+    assert fid is not None and aid is not None
+    ids = catalog.write_batch(fid, aid, records)
+    catalog.set_last_analysis(fid, aid)
+    catalog.set_decisions({pid: Decision(-1) if i % 2 else Decision(2) for i, pid in enumerate(ids.values())})
+    result = learn(catalog, folder)
+    assert result.problem is not None and "--model none" in result.problem
+    assert result.summary() == "My taste: needs CLIP embeddings (indexed with --model none)"
