@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .formats import HEIF_EXTENSIONS, JPEG_EXTENSIONS, RAW_EXTENSIONS, ensure_heif
-from .metadata import PhotoMeta, quiet_pillow, read_meta
+from .metadata import PhotoMeta, quiet_pillow, read_meta, read_raw_meta
 
 # Largest image we decode: 200 megapixels covers 150 MP medium-format backs. Pillow's own
 # warning-then-error scheme is replaced by this explicit check (see _check_bomb).
@@ -309,6 +309,8 @@ def decode_photo(
             img.load()
             orientation = _orientation(img)
             meta = read_meta(img)
+            if path.suffix.lower() in RAW_EXTENSIONS:  # its preview's EXIF is often bare
+                meta = read_raw_meta(path, meta)
             xmp = img.info.get("xmp")
             if orientation == 1 and raw_orientation is not None:
                 orientation = raw_orientation
