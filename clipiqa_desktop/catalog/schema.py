@@ -76,6 +76,13 @@ photos = Table(
     # Its decision fields as it stated them then (JSON: {"rating": 3, "label": null}; only the
     # fields it stated): the import takes only the fields the other tool changed since.
     Column("sidecar_fields", Text),
+    # Camera facts for grouping (bursts, exposure brackets, focus stacks), from EXIF
+    Column("exposure_bias", Float),  # EV (ExposureBiasValue)
+    Column("subject_distance", Float),  # metres (SubjectDistance)
+    Column("subsec", Float),  # fraction of a second of captured_at (SubSecTimeOriginal)
+    # which imaging.metadata.META_VERSION read these facts; NULL: indexed before version 4 kept
+    # them (an unchanged file's facts are then read again from its header, never re-decoded)
+    Column("meta_version", Integer),
     UniqueConstraint("folder_id", "name"),
 )
 Index("ix_photos_fingerprint", photos.c.fingerprint)
@@ -384,8 +391,21 @@ def _v3(conn: Connection) -> None:
     )
 
 
+def _v4(conn: Connection) -> None:
+    """Camera facts for grouping photos into bursts, exposure brackets and focus stacks: exposure
+    bias, subject distance, the capture time's sub-second, and which metadata reader stored them
+    (NULL here: the next index reads the facts of these photos from their files' headers)."""
+    for column in (
+        "exposure_bias FLOAT",
+        "subject_distance FLOAT",
+        "subsec FLOAT",
+        "meta_version INTEGER",
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE photos ADD COLUMN {column}")
+
+
 # MIGRATIONS[i] takes the schema from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -326,3 +326,46 @@ def test_a_reader_upgrades_an_older_catalog_where_it_may_write(tmp_path, root):
     Catalog(old, create=False, readonly=True).close()
     assert _version(old) == schema.SCHEMA_VERSION
     _check_v1_rows_survived(old, root)
+
+
+def test_version_4_adds_camera_facts_unknown_for_older_photos_until_read_again(tmp_path, root):
+    """v3 -> v4: every photo keeps its rows; exposure bias, subject distance and sub-second are
+    NULL and meta_version NULL, so the readable photos are the ones whose facts an index reads again
+    (the error photo has nothing to read); a photo written now carries META_VERSION."""
+    from clipiqa_desktop.catalog import PhotoMeta, PhotoRecord
+    from clipiqa_desktop.imaging.metadata import META_VERSION
+
+    old = build_catalog_at(tmp_path / "v3.sqlite", 3, root)
+    cat = Catalog(old)
+    try:
+        con = sqlite3.connect(old)
+        facts = con.execute(
+            "SELECT id, exposure_bias, subject_distance, subsec, meta_version, captured_at FROM photos "
+            "ORDER BY id"
+        ).fetchall()
+        con.close()
+        assert facts == [(pid, None, None, None, None, "2024-05-01T10:00:00") for pid, *_ in PHOTOS]
+        folders = cat.folder_ids(root, recursive=True)
+        assert cat.stale_meta(folders) == [1, 2, 3]  # 4 is the unreadable file
+        g = cat.group_inputs(folders, 1, root=root)
+        assert g.names == [rel for _pid, rel, *_ in PHOTOS]
+        assert np.isnan(g.exposure_bias).all() and not np.isnan(g.times).any()
+        assert list(g.has_embedding) == [True, True, True, False]
+        fid = cat.folder_id(root)
+        assert fid is not None
+        meta = PhotoMeta("2024-05-01T10:00:00", exposure_bias=-0.5, subsec=0.5)
+        scores = {"quality": _quality(1), "sharpness": 0.5}
+        cat.write_batch(fid, 1, [PhotoRecord("a.jpg", 1000, 10**9, "fp-a", meta=meta, scores=scores)])
+        con = sqlite3.connect(old)
+        assert con.execute(
+            "SELECT exposure_bias, subsec, meta_version FROM photos WHERE id = 1"
+        ).fetchone() == (
+            -0.5,
+            0.5,
+            META_VERSION,
+        )
+        con.close()
+        assert cat.stale_meta(folders) == [2, 3]
+    finally:
+        cat.close()
+    _check_v1_rows_survived(old, root)
