@@ -50,6 +50,19 @@ def test_ctrl_f_enter_sorts_by_the_match_and_esc_clears(qtbot, window, shoot, ca
     assert window.status_label.text().startswith("Sorted by match with “bride laughing”")
     assert window.grid.hasFocus(), "the results can be culled at once"
 
+    # rows the indexer writes while a search is shown are searched too, the current photo kept
+    stale = np.zeros(len(ids), np.float32)
+    session.set_column(SEARCH_KEY, ids, stale)  # as if computed before those rows changed
+    window.grid.setCurrentIndex(window.model.index(3))
+    current = window.model.index(3).data(PhotoIdRole)
+    session.apply_indexed([int(ids[0])])  # what the indexing controller does with a batch
+    qtbot.waitUntil(lambda: np.nanmax(np.abs(session.table.score_column(SEARCH_KEY))) > 0, timeout=30_000)
+    qtbot.waitUntil(lambda: _searched(search), timeout=10_000)
+    col = session.table.score_column(SEARCH_KEY)
+    np.testing.assert_allclose(sorted(col[np.isfinite(col)], reverse=True), shown, atol=1e-6)
+    assert window.grid.currentIndex().data(PhotoIdRole) == current
+    assert window.status_label.text().startswith("Sorted by match with “bride laughing”")
+
     search.field.setFocus()
     qtbot.keyClick(search.field, Qt.Key.Key_Escape)
     assert search.field.text() == "" and SEARCH_KEY not in session.table.attributes

@@ -6,14 +6,15 @@ chosen before the search comes back).
 Typing in the box never culls: the box takes the ShortcutOverride of every key without Ctrl, Alt
 or Meta, so the window's one-key shortcuts (P, X, U, 0-9, Enter, Space) reach it as keys. The embeddings read
 for one search are kept for the next while the photos and their analysis stay the same (reading
-them is most of a search's cost: benchmarks/search.py).
+them is most of a search's cost: benchmarks/search.py); rows the indexer adds while a search is
+shown are searched too once its batches pause (REFRESH_MS), without moving the current photo.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ..main_window import MainWindow
 
 PLACEHOLDER = "Search photos (e.g. bride laughing)"
+REFRESH_MS = 1500  # after the last indexed batch, the search shown is redone over the new rows
 
 
 COMMAND_MODIFIERS = (
@@ -89,6 +91,13 @@ class SearchController(Controller):
         self._running = 0  # the generation the running search started in
         self._previous_sort: tuple[str, bool] | None = None  # the sort before the search took over
         self._applying = False
+        self._refreshing = False  # the running search redoes the shown one for newly indexed rows
+        # rows indexed while a search is shown: search again once the batches pause (a text shown
+        # is cached, so no model; the embeddings are read again)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh)
         self._session: CullingSession | None = None
         self.text = ""  # the text of the search shown, "" for none
         self.ctx.session_changed.connect(self._session_changed)
@@ -102,11 +111,12 @@ class SearchController(Controller):
         if not text.strip() and self.text:  # the box's clear button, or everything deleted
             self.clear(keep_focus=True)
 
-    def run_search(self, text: str | None = None) -> None:
-        """Search for `text` (default: the box's), in a worker thread."""
+    def run_search(self, text: str | None = None, refresh: bool = False) -> None:
+        """Search for `text` (default: the box's), in a worker thread. `refresh`: the shown
+        search again over rows indexed since, leaving the current photo, focus and status alone."""
         session = self.session
         raw = self.field.text() if text is None else text
-        if text is not None:
+        if text is not None and not refresh:
             self.field.setText(text)
         try:
             cleaned = clean_text(raw)
@@ -117,9 +127,13 @@ class SearchController(Controller):
             self.window.say("Search: open and index a folder first.")
             return
         if self.worker_thread is not None and self.worker_thread.isRunning():
-            self._pending = cleaned  # the latest text wins once the running search ends
+            if refresh:
+                self._refresh_timer.start()  # after the running search
+            else:
+                self._pending = cleaned  # the latest text wins once the running search ends
             return
         self._pending = None
+        self._refreshing = refresh
         worker = SearchWorker(
             self.ctx.catalog,
             self.ctx.holder,
@@ -134,7 +148,8 @@ class SearchController(Controller):
         self._worker = worker
         self._running = self._generation
         self._target = (session.folder_id, session.analysis_id)
-        self.window.say(f"Searching for “{cleaned}” …")
+        if not refresh:
+            self.window.say(f"Searching for “{cleaned}” …")
         self.worker_thread = start_in_thread(worker, self.window)
 
     def _next(self) -> bool:
@@ -150,8 +165,8 @@ class SearchController(Controller):
 
     @Slot(str)
     def _failed(self, message: str) -> None:
-        if self._next() or self._running != self._generation:
-            return  # a newer text is searched, or the search was cleared meanwhile
+        if self._next() or self._running != self._generation or self._refreshing:
+            return  # a newer text is searched, the search was cleared, or only refreshed
         self.window.say(f"Could not search: {message}")
 
     @Slot(object, object)
@@ -162,13 +177,13 @@ class SearchController(Controller):
         self._embeddings = used
         if self._next() or self._running != self._generation:
             return  # a newer text is searched, or the search was cleared meanwhile
+        if self._refreshing:
+            if self.text == result.text:  # the rows keep their places unless the sort moves them
+                self._set_column(session, result)
+            return
         if session.sort_key != SEARCH_KEY:
             self._previous_sort = (session.sort_key, session.descending)
-        self._applying = True
-        try:
-            session.set_column(SEARCH_KEY, result.ids, result.similarity)
-        finally:
-            self._applying = False
+        self._set_column(session, result)
         self.text = result.text
         self.window.view.sort_by(SEARCH_KEY, descending=True)
         grid = self.window.grid
@@ -178,10 +193,18 @@ class SearchController(Controller):
         grid.setFocus()  # the keys cull the results at once
         self.window.say(f"Sorted by match with “{result.text}” — Esc in the search box clears it")
 
+    def _set_column(self, session: CullingSession, result: Any) -> None:
+        self._applying = True
+        try:
+            session.set_column(SEARCH_KEY, result.ids, result.similarity)
+        finally:
+            self._applying = False
+
     def clear(self, keep_focus: bool = False) -> None:
         """Esc: empty the box, drop the search column and go back to the sort chosen before."""
         self._generation += 1
         self._pending = None
+        self._refresh_timer.stop()
         self.field.blockSignals(True)
         self.field.clear()
         self.field.blockSignals(False)
@@ -210,17 +233,27 @@ class SearchController(Controller):
             session.events.rows_changed.connect(self._rows_changed)
         self._embeddings = None
         self._previous_sort = None
+        self._refresh_timer.stop()
         self.text = ""
         self.field.blockSignals(True)
         self.field.clear()
         self.field.blockSignals(False)
 
-    def _rows_changed(self, _ids: object) -> None:
-        if not self._applying:  # indexed, rescored or reloaded rows: read the embeddings again
-            self._embeddings = None
+    def _rows_changed(self, ids: object) -> None:
+        if self._applying:
+            return
+        self._embeddings = None  # indexed, rescored or reloaded rows: read the embeddings again
+        if ids is not None and self.text:  # the indexer's rows: the search shown covers them soon
+            self._refresh_timer.start()
+
+    def _refresh(self) -> None:
+        session = self.session
+        if self.text and session is not None and SEARCH_KEY in session.table.attributes:
+            self.run_search(self.text, refresh=True)
 
     def shutdown(self) -> None:
         self._pending = None
+        self._refresh_timer.stop()
         if self.worker_thread is not None and self.worker_thread.isRunning():
             if self._worker is not None:
                 self._worker.cancel()  # ends an encoder child at once
