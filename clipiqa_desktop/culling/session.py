@@ -34,13 +34,25 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog, PhotoTable, build_table
-from ..catalog.records import Decision, DecisionDelta, ScoreMatrix
+from ..catalog.records import Decision, DecisionDelta, GroupInputs, ScoreMatrix
 from ..catalog.table import sort_rows
 from ..measures.registry import PIXEL_KEYS, attribute_info
 from ..scoring.attributes import DEFAULT_ATTRIBUTES, AttributePair
 from .decisions import DecisionChange, apply_change, restore_fn
+from .groups import (
+    KEEPER_KEY,
+    LEVELS,
+    Grouping,
+    GroupParams,
+    KeepBestPlan,
+    group_photos,
+    keep_best_plan,
+    keeper_explanation,
+    keeper_scores,
+)
 from .presets import PRESETS, Preset, condition_range, get_preset, preset_mask
 from .prompts import prompt_scores
+from .stacks import RELATIVE_TO, StackInfo, StackMaps, kind_text, ordinal
 from .writer import DecisionWriter, JobKind, Step, WriteJob, WriteResult
 
 # How long closing the window or switching folders waits for decisions still being written. A
@@ -74,10 +86,13 @@ class FilterState:
     (scores 0..1, fractions 0..1, counts); with `relative` they are percentiles (0..100) of this
     shoot's values instead. `presets` are names of `presets.PRESETS`: a photo must match every
     active preset (each one: any of its conditions). A photo without a value (NaN: not measured,
-    no face) never passes a range or a condition on that attribute."""
+    no face) never passes a range or a condition on that attribute. `relative_to` says of what the
+    percentiles are: the whole shoot, or each photo's own burst or scene (groups.group_percentiles:
+    a soft frame of a dark reception is compared with its burst, not with a daylight portrait)."""
 
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     relative: bool = False
+    relative_to: str = "shoot"  # "shoot" | "burst" | "scene" (with `relative`)
     presets: frozenset[str] = frozenset()
     flags: frozenset[str] = frozenset()  # subset of {"picked", "rejected", "unflagged"}; empty = all
     min_rating: int = 0  # 1..5 to require stars
@@ -151,6 +166,19 @@ class CullingSession:
         # (photo ids, values); like custom prompt columns they survive a reload of the same analysis
         self._derived: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._row_of: dict[int, int] = {}
+        # bursts and scenes (culling/groups.py, culling/stacks.py): computed when first asked for
+        # (stacking, a range relative to the burst, keep-best-N), then again on every reload and
+        # when the sliders change; never on an indexer's merge (rows merged since are alone)
+        self.grouping: Grouping | None = None
+        self.group_params = GroupParams()
+        self.stacked = False
+        self.expanded: set[int] = set()  # expanded stacks, by the photo id of their first frame
+        self.best_by = KEEPER_KEY
+        self._group_inputs: GroupInputs | None = None
+        self._generation = 0  # of what was read for grouping: a reload makes the grouping stale
+        self.grouping_stale = False  # the photos changed since the grouping (the window regroups)
+        self._maps: StackMaps | None = None
+        self._edges: dict[int, tuple[bool, bool]] = {}  # row of an expanded stack -> (first, last)
         self.reload()
 
     # --- loading -----------------------------------------------------------------------------------
@@ -175,6 +203,10 @@ class CullingSession:
         self._row_of = {}
         self._put_back(kept)
         self._restore_custom()
+        if self.grouping is not None:  # new photos, embeddings, another analysis: group again
+            self._group_inputs, self._generation = None, self._generation + 1
+            self.grouping_stale = True  # kept meanwhile: photos it does not know are shown alone
+            self._add_keeper()
         if self.sort_key not in self.sort_keys:
             self.sort_key = "name"  # sorted by a prompt pair of the previous analysis
         self.view = self.select()
@@ -266,23 +298,41 @@ class CullingSession:
         self.refresh()
 
     def set_filters(self, filters: FilterState) -> None:
+        if filters.relative_to not in RELATIVE_TO:
+            raise ValueError(f"relative to {filters.relative_to!r}? choose one of {', '.join(RELATIVE_TO)}")
         self.filters = filters
+        if self._relative_level() is not None and self.grouping is None:
+            self.regroup()  # percentiles of the burst need the bursts
+            return
         self.refresh()
 
     def select(self) -> np.ndarray:
-        return sort_rows(self.table, np.flatnonzero(self._mask()), self.sort_key, self.descending)
+        self._maps = self._stack_maps()
+        rows = np.flatnonzero(self._mask())
+        if not self.stacked or self._maps is None:
+            self._edges = {}
+            return sort_rows(self.table, rows, self.sort_key, self.descending)
+        return self._stack_rows(self._maps, rows)
 
     def _mask(self) -> np.ndarray:
         t, f = self.table, self.filters
         mask = np.isin(np.array(t.status, dtype=object), list(f.statuses)) if len(t) else np.zeros(0, bool)
+        level = self._relative_level()
         for attr, (lo, hi) in f.ranges.items():
-            lo_abs, hi_abs = self.absolute_range(attr, lo, hi)
             col = t.score_column(attr) if attr in t.attributes else np.full(len(t), np.nan)
+            if level is not None and self._maps is not None:
+                col = self._maps.percentiles(col, level)  # lo, hi are percentiles of the group
+                lo_abs, hi_abs = lo, hi
+            else:
+                lo_abs, hi_abs = self.absolute_range(attr, lo, hi)
             with np.errstate(invalid="ignore"):
                 mask &= (col >= lo_abs) & (col <= hi_abs)
         for name in f.presets:  # AND between presets, OR between a preset's conditions
             preset = get_preset(name)
-            mask &= preset_mask(preset, self._columns(preset), len(t), f.relative)
+            if level is not None and self._maps is not None:
+                mask &= self._group_preset_mask(preset, self._maps, level)
+            else:
+                mask &= preset_mask(preset, self._columns(preset), len(t), f.relative)
         if f.flags:
             flag = np.where(t.rating == -1, "rejected", np.where(t.picked, "picked", "unflagged"))
             mask &= np.isin(flag, list(f.flags))
@@ -298,8 +348,8 @@ class CullingSession:
 
     def absolute_range(self, attr: str, lo: float, hi: float) -> tuple[float, float]:
         """A filter range in the attribute's units (percentiles of the shoot are converted when
-        `relative`)."""
-        if not self.filters.relative or attr not in self.table.attributes:
+        `relative`; percentiles of a burst or scene have no one value in units: returned as they are)."""
+        if not self.filters.relative or attr not in self.table.attributes or self._relative_level():
             return lo, hi
         col = self.table.score_column(attr)
         col = col[~np.isnan(col)]
@@ -314,11 +364,19 @@ class CullingSession:
         ('Focus 0.21 (Focus ≤ 0.30)')."""
         out = []
         t, f = self.table, self.filters
+        level = self._relative_level()
         for attr, (lo, hi) in f.ranges.items():
             if attr not in t.attributes:
                 continue
             info = attribute_info(attr)
             value = float(t.score_column(attr)[row])
+            if level is not None and self._maps is not None:
+                p = float(self._maps.percentiles(t.score_column(attr), level)[row])
+                out.append(
+                    f"{info.label} {info.format(value)}: percentile {p:.0f} of its {level} "
+                    f"(percentiles {lo:.0f}–{hi:.0f} of its {level})"
+                )
+                continue
             lo_abs, hi_abs = self.absolute_range(attr, lo, hi)
             unit = f" (percentiles {lo:.0f}–{hi:.0f} of this shoot)" if f.relative else ""
             top = info.maximum if info.maximum is not None else self.count_maximum(attr)
@@ -333,17 +391,30 @@ class CullingSession:
             values = t.scores_of(row)  # NaN left out: it never matches
             for preset in PRESETS:  # in the panel's order
                 if preset.name in f.presets:
-                    out.extend(self._matched(preset, values))
+                    out.extend(self._matched(preset, values, row))
         return out
 
-    def _matched(self, preset: Preset, values: dict[str, float]) -> list[str]:
+    def _matched(self, preset: Preset, values: dict[str, float], row: int | None = None) -> list[str]:
         """The conditions of `preset` a photo meets: 'Focus 0.21 (Focus ≤ 0.30)'; a CLIP-IQA
         condition in relative mode says its percentiles and what they are in this shoot."""
         out = []
         columns, relative = self._columns(preset), self.filters.relative
+        level, maps = self._relative_level(), self._maps
         for condition in preset.conditions:
             value, column = values.get(condition.attribute), columns.get(condition.attribute)
             if value is None or column is None:
+                continue
+            grouped = level is not None and maps is not None and row is not None
+            if grouped and condition.percentile is not None:
+                assert level is not None and maps is not None and row is not None
+                p_lo, p_hi = condition.percentile
+                p = float(maps.percentiles(column, level)[row])
+                if p_lo <= p <= p_hi:
+                    info = attribute_info(condition.attribute)
+                    out.append(
+                        f"{info.label} {info.format(value)} (percentile {p:.0f} of its {level}; "
+                        f"percentiles {p_lo:.0f}–{p_hi:.0f} of its {level})"
+                    )
                 continue
             lo, hi = condition_range(condition, column, relative)
             if not lo <= value <= hi:
@@ -385,6 +456,189 @@ class CullingSession:
             else:
                 out[attr] = f"{info.label} is not scored in this folder (index it again to add it)"
         return out
+
+    # --- bursts and scenes ---------------------------------------------------------------------------
+    def _relative_level(self) -> str | None:
+        """The level ("burst" or "scene") when the filter ranges are percentiles of the photo's own group."""
+        f = self.filters
+        return f.relative_to if f.relative and f.relative_to in LEVELS else None
+
+    def regroup(self, params: GroupParams | None = None, reread: bool = False) -> None:
+        """Group the folder into bursts and scenes now (with `params`: the sliders moved), and add
+        the keeper column. The window runs the same in a worker thread instead (`grouping_task`,
+        `group_photos` there, `set_grouping` back here): 20,000 photos take a second or two."""
+        inputs, params, generation = self.grouping_task(params, reread)
+        self.set_grouping(group_photos(inputs, params), generation)
+
+    def grouping_task(
+        self, params: GroupParams | None = None, reread: bool = False
+    ) -> tuple[GroupInputs, GroupParams, int]:
+        """What grouping needs, read here (on the session's thread; the catalog is read the first
+        time, after a reload and with `reread`; new params reuse what was read): (inputs, params,
+        generation) for groups.group_photos and then `set_grouping`."""
+        if params is not None:
+            self.group_params = params
+        if reread or self._group_inputs is None:
+            self._group_inputs = self.catalog.group_inputs(self.folder_ids(), self.analysis_id)
+        return self._group_inputs, self.group_params, self._generation
+
+    def set_grouping(self, grouping: Grouping, generation: int | None = None) -> None:
+        """Show a grouping (of `grouping_task`'s `generation`: a reload since leaves it stale).
+        Emits columns_changed when the keeper column is new, then view_changed."""
+        columns = list(self.table.attributes)
+        self.grouping = grouping
+        self.grouping_stale = generation is not None and generation != self._generation
+        self._add_keeper()
+        self.view = self.select()
+        if self.table.attributes != columns:
+            self.events.columns_changed.emit()
+        self.events.view_changed.emit()
+
+    def _add_keeper(self) -> None:
+        """The keeper column (groups.keeper_scores of the table's focus, quality and eyes)."""
+        t = self.table
+        if not len(t):
+            return  # no photo yet: the keeper column comes with the first reload that has some
+        keeper = keeper_scores(t.attributes, t.scores)
+        self._derived[KEEPER_KEY] = (t.ids.copy(), keeper)  # survives reloads like the others
+        t.add_scores(KEEPER_KEY, t.ids, keeper)
+
+    def _stack_maps(self) -> StackMaps | None:
+        if self.grouping is None:
+            return None
+        return StackMaps(self.grouping, self.table.ids, self.best_values())
+
+    def best_values(self) -> np.ndarray:
+        """The "best by" attribute per table row (NaN where none)."""
+        t = self.table
+        if self.best_by in t.attributes:
+            return t.score_column(self.best_by)
+        return np.full(len(t), np.nan, dtype=np.float32)
+
+    def set_stacked(self, stacked: bool) -> None:
+        """Show each burst, bracket and focus stack as one cell (its best frame; a bracket's first)
+        unless it is expanded."""
+        self.stacked = stacked
+        if stacked and self.grouping is None:
+            self.regroup()
+        else:
+            self.refresh()
+
+    def set_best_by(self, key: str) -> None:
+        """The attribute that chooses each group's best frame (default: the keeper score)."""
+        self.best_by = key
+        self.refresh()
+
+    def toggle_stack(self, photo_id: int) -> bool:
+        """Expand the collapsed stack of this photo, or collapse its expanded one; False when the
+        photo is in no group of several frames."""
+        row = self.row_of(photo_id)
+        info = self.stack_info(row) if row is not None else None
+        if info is None or self.grouping is None:
+            return False
+        key = self.grouping.bursts[info.group].members[0]
+        self.expanded ^= {key}
+        self.refresh()
+        return True
+
+    def stack_info(self, row: int) -> StackInfo | None:
+        """The group of a table row as the grid draws it; None for a frame alone (or before any
+        grouping)."""
+        maps, grouping = self._maps, self.grouping
+        if maps is None or grouping is None or not 0 <= row < len(maps.burst):
+            return None
+        g = int(maps.burst[row])
+        if g < 0 or len(grouping.bursts[g]) < 2:
+            return None
+        group = grouping.bursts[g]
+        expanded = self.stacked and group.members[0] in self.expanded
+        first, last = self._edges.get(row, (False, False))
+        best, collapsed = bool(maps.is_best[row]), self.stacked and not expanded
+        return StackInfo(g, group.kind, len(group), best, collapsed, expanded, first, last)
+
+    def stack_tooltip(self, row: int) -> list[str]:
+        """The tooltip lines of a grouped photo: what its group is, the keeper score explained,
+        and its rank ('2nd of 7 in this burst by Keeper')."""
+        info, maps = self.stack_info(row), self._maps
+        if info is None or maps is None:
+            return []
+        lines = [kind_text(info.kind, info.count)]
+        if info.collapsed:
+            lines[0] += " (S shows them all)"
+        if info.kind in ("bracket", "focus_stack"):
+            return lines
+        lines.append(keeper_explanation(self.table.scores_of(row)))
+        label = attribute_info(self.best_by).label
+        rank, size = maps.rank(self.best_values(), "burst", row)
+        if rank:
+            lines.append(f"{ordinal(rank)} of {size} in this burst by {label}")
+        if info.best:
+            lines.append(f"the best of its burst by {label}")
+        return lines
+
+    def keep_best_plan(self, n: int, level: str = "burst") -> KeepBestPlan:
+        """What "keep the best N of each burst (scene), reject the rest" would reject
+        (groups.keep_best_plan over the whole folder, by the "best by" attribute)."""
+        if self.grouping is None:
+            self.regroup()
+        assert self.grouping is not None
+        groups, _index = self.grouping.level(level)
+        t = self.table
+        row_of = {int(pid): i for i, pid in enumerate(t.ids)}
+        return keep_best_plan(groups, row_of, self.best_values(), t.rating, t.picked, n)
+
+    def keep_best(self, plan: KeepBestPlan) -> int:
+        """Reject the plan's photos as ONE step (one Ctrl+Z restores them all); returns how many."""
+        rows = [r for pid in plan.reject if (r := self.row_of(pid)) is not None]
+        self.decide(rows, DecisionChange(reject=True))
+        return len(rows)
+
+    def _stack_rows(self, maps: StackMaps, rows: np.ndarray) -> np.ndarray:
+        """The stacked view of the rows passing the filters: each group of several frames by one
+        row (StackMaps.representatives), sorted with the frames alone; an expanded group's
+        matching frames then take its place, in capture order."""
+        assert self.grouping is not None
+        stacked = maps.stacked(rows)
+        reps = maps.representatives(rows[stacked])
+        have = np.flatnonzero(reps >= 0)
+        shown = np.concatenate([rows[~stacked], reps[have]])
+        ordered = sort_rows(self.table, shown, self.sort_key, self.descending)
+        self._edges = {}
+        bursts = self.grouping.bursts
+        open_groups = [int(g) for g in have if bursts[int(g)].members[0] in self.expanded]
+        if not open_groups:
+            return ordered
+        members = rows[stacked]
+        groups_of = maps.burst[members]
+        pieces, start = [], 0
+        for at in np.flatnonzero(np.isin(maps.burst[ordered], open_groups)):
+            g = int(maps.burst[ordered[at]])
+            mine = members[groups_of == g]
+            mine = mine[np.argsort(maps.position[mine], kind="stable")]
+            pieces += [ordered[start:at], mine]
+            start = int(at) + 1
+            for r in mine:
+                self._edges[int(r)] = (r == mine[0], r == mine[-1])
+        pieces.append(ordered[start:])
+        return np.concatenate(pieces)
+
+    def _group_preset_mask(self, preset: Preset, maps: StackMaps, level: str) -> np.ndarray:
+        """A preset relative to the burst (scene): a CLIP-IQA condition's percentile range is of
+        the photo's own group; pixel measures keep their absolute meaning."""
+        columns = self._columns(preset)
+        mask = np.zeros(len(self.table), dtype=bool)
+        for condition in preset.conditions:
+            column = columns.get(condition.attribute)
+            if column is None:
+                continue
+            if condition.percentile is None:
+                lo, hi = condition.absolute
+            else:
+                column = maps.percentiles(column, level)
+                lo, hi = condition.percentile
+            with np.errstate(invalid="ignore"):
+                mask |= (column >= lo) & (column <= hi)
+        return mask
 
     # --- decisions, with undo --------------------------------------------------------------------------
     def decide(self, rows: Sequence[int], change: DecisionChange) -> None:

@@ -1,15 +1,18 @@
 """Paints one grid cell: thumbnail, the sort attribute's value as a badge, and the decision state
-(rejected = faded with a red ✕, picked = green flag, stars, colour label strip)."""
+(rejected = faded with a red ✕, picked = green flag, stars, colour label strip). A grouped photo
+(StackRole): a collapsed stack looks like a pile of cards with its frame count; the best frame of
+a burst wears a gold crown; the cells of an expanded stack share a tinted band with a bracket line
+over them, closed at its first and last cell."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from .photo_model import BadgeRole, DecisionRole, StatusRole
+from .photo_model import BadgeRole, DecisionRole, StackRole, StatusRole
 
 LABEL_COLOURS = {
     "Red": QColor("#e5484d"),
@@ -19,6 +22,9 @@ LABEL_COLOURS = {
     "Purple": QColor("#8e4ec6"),
 }
 TEXT_HEIGHT = 18
+STACK_TINT = QColor("#213f4c")  # the band behind the cells of an expanded stack
+STACK_LINE = QColor("#3fb6c8")
+CROWN = QColor("#f5c518")
 
 
 def decision_html(rating: int, picked: bool, label: str | None) -> str:
@@ -57,7 +63,11 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         cell: QRect = option.rect
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        painter.fillRect(cell, QColor("#2f5d9b") if selected else QColor("#1e1e1e"))
+        stack = index.data(StackRole)
+        band = stack is not None and stack.expanded
+        painter.fillRect(cell, QColor("#2f5d9b") if selected else STACK_TINT if band else QColor("#1e1e1e"))
+        if band:
+            self._bracket(painter, cell, stack.first, stack.last)
         if option.state & QStyle.StateFlag.State_HasFocus:  # the photo the next key acts on
             painter.setPen(QPen(QColor("#f5c518"), 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -69,10 +79,15 @@ class PhotoDelegate(QStyledItemDelegate):
         pix: QPixmap | None = index.data(Qt.ItemDataRole.DecorationRole)
         if rating == -1:
             painter.setOpacity(0.3)
+        target = area.adjusted(8, 8, -8, -8)
         if isinstance(pix, QPixmap) and not pix.isNull():
-            scaled = pix.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            room = area.adjusted(0, 6, -6, 0) if stack is not None and stack.collapsed else area  # cards
+            scaled = pix.size().scaled(room.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, scaled.width(), scaled.height())
-            target.moveCenter(area.center())
+            target.moveCenter(room.center())
+        if stack is not None and stack.collapsed:
+            self._cards(painter, target)
+        if isinstance(pix, QPixmap) and not pix.isNull():
             painter.drawPixmap(target, pix)
         else:
             painter.fillRect(area.adjusted(8, 8, -8, -8), QColor("#2a2a2a"))
@@ -98,6 +113,11 @@ class PhotoDelegate(QStyledItemDelegate):
         badge = index.data(BadgeRole)
         if badge is not None:
             self._badge(painter, area, f"{badge:.3f}", QColor(0, 0, 0, 170))
+        if stack is not None:
+            if stack.best:
+                self._crown(painter, target)
+            if stack.collapsed:
+                self._count(painter, target, stack.count, stack.kind)
 
         text_rect = QRect(cell.x() + PAD, area.bottom() + 2, cell.width() - 2 * PAD, TEXT_HEIGHT)
         if label in LABEL_COLOURS:
@@ -113,6 +133,71 @@ class PhotoDelegate(QStyledItemDelegate):
             str(index.data(Qt.ItemDataRole.DisplayRole)), Qt.TextElideMode.ElideLeft, text_rect.width()
         )
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+        painter.restore()
+
+    @staticmethod
+    def _bracket(painter: QPainter, cell: QRect, first: bool, last: bool) -> None:
+        """The line over an expanded stack's cells, closed at its first and last cell."""
+        painter.save()
+        painter.setPen(QPen(STACK_LINE, 3))
+        top = cell.top() + 2
+        left = cell.left() + (4 if first else 0)
+        right = cell.right() - (4 if last else 0)
+        painter.drawLine(left, top, right, top)
+        if first:
+            painter.drawLine(left, top, left, top + 14)
+        if last:
+            painter.drawLine(right, top, right, top + 14)
+        painter.restore()
+
+    @staticmethod
+    def _cards(painter: QPainter, target: QRect) -> None:
+        """Two cards peeking out behind the frame: a collapsed stack."""
+        painter.save()
+        for offset, shade in ((6, "#5a5a5a"), (3, "#8a8a8a")):
+            painter.setPen(QPen(QColor("#151515"), 1))
+            painter.setBrush(QColor(shade))
+            painter.drawRect(target.translated(offset, -offset))
+        painter.restore()
+
+    @staticmethod
+    def _crown(painter: QPainter, target: QRect) -> None:
+        """A gold crown in the frame's lower left corner: the best of its burst."""
+        painter.save()
+        x, y, w, h = target.left() + 5, target.bottom() - 19, 20.0, 14.0
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(QRectF(x - 3, y - 3, w + 6, h + 6), 4, 4)
+        crown = QPolygonF(
+            [
+                QPointF(x, y + h),
+                QPointF(x, y + 3),
+                QPointF(x + w * 0.27, y + h * 0.55),
+                QPointF(x + w * 0.5, y),
+                QPointF(x + w * 0.73, y + h * 0.55),
+                QPointF(x + w, y + 3),
+                QPointF(x + w, y + h),
+            ]
+        )
+        painter.setBrush(CROWN)
+        painter.drawPolygon(crown)
+        painter.restore()
+
+    @staticmethod
+    def _count(painter: QPainter, target: QRect, count: int, kind: str) -> None:
+        """The frame count of a collapsed stack in its lower right corner ('7'; '3 ±EV' for an
+        exposure bracket, '5 focus' for a focus stack)."""
+        text = {"bracket": f"{count} ±EV", "focus_stack": f"{count} focus"}.get(kind, str(count))
+        painter.save()
+        font = QFont(painter.font())
+        font.setBold(True)
+        painter.setFont(font)
+        w = painter.fontMetrics().horizontalAdvance(text) + 12
+        rect = QRectF(target.right() - w - 4, target.bottom() - 24, w, 20)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(QColor(0, 0, 0, 190))
+        painter.drawRoundedRect(rect, 10, 10)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 
     @staticmethod

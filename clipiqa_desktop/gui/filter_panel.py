@@ -225,14 +225,27 @@ class FilterPanel(QWidget):
         grid.addWidget(clear, len(PRESETS) // 2, len(PRESETS) % 2)
         outer.addWidget(presets)
 
-        self.relative = QCheckBox("ranges relative to this shoot (percentiles)")
+        self.relative = QCheckBox("ranges in percentiles of")
         self.relative.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.relative.setToolTip(
-            "Ranges and the CLIP-IQA presets in percentiles of this shoot's values "
-            "(pixel-measure presets keep their absolute meaning)."
+            "Ranges and the CLIP-IQA presets in percentiles of this shoot's values, or of each "
+            "photo's own burst or scene (pixel-measure presets keep their absolute meaning)."
         )
         self.relative.toggled.connect(self._relative_toggled)
-        outer.addWidget(self.relative)
+        # of what: the shoot, or the photo's burst (near-duplicates) or scene (culling/groups.py)
+        self.relative_to = QComboBox()
+        for text, key in (("this shoot", "shoot"), ("its burst", "burst"), ("its scene", "scene")):
+            self.relative_to.addItem(text, key)
+        self.relative_to.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.relative_to.setToolTip(
+            "Relative to the burst: each photo is compared with the other frames of its burst "
+            "(0 = the burst's worst, 100 = its best), not with the whole shoot."
+        )
+        self.relative_to.currentIndexChanged.connect(self._emit_soon)
+        relative_row = QHBoxLayout()
+        relative_row.addWidget(self.relative)
+        relative_row.addWidget(self.relative_to, 1)
+        outer.addLayout(relative_row)
 
         self._groups: dict[str, QCollapsible] = {}
         self._forms: dict[str, QFormLayout] = {}
@@ -443,6 +456,7 @@ class FilterPanel(QWidget):
         return FilterState(
             ranges=ranges,
             relative=self.relative.isChecked(),
+            relative_to=str(self.relative_to.currentData()),
             presets=presets,
             flags=flags,
             min_rating=self.min_rating.currentIndex(),

@@ -22,6 +22,7 @@ BadgeRole = Qt.ItemDataRole.UserRole + 2  # the current sort attribute's value, 
 DecisionRole = Qt.ItemDataRole.UserRole + 3  # (rating, picked, label)
 StatusRole = Qt.ItemDataRole.UserRole + 4  # "ok" | "error" | "missing"
 TableRowRole = Qt.ItemDataRole.UserRole + 5
+StackRole = Qt.ItemDataRole.UserRole + 6  # culling.stacks.StackInfo of a grouped photo, or None
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -90,6 +91,8 @@ class PhotoGridModel(QAbstractListModel):
             return (int(t.rating[row]), bool(t.picked[row]), t.labels[row])
         if role == StatusRole:
             return t.status[row]
+        if role == StackRole:
+            return s.stack_info(row)
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -197,6 +200,9 @@ class PhotoGridModel(QAbstractListModel):
             lines.append(f"error: {t.errors[row]}")
         elif t.status[row] == "missing":
             lines.append("missing: the file is gone (its decisions are kept)")
+        stack = s.stack_tooltip(row)
+        if stack:
+            lines += [*stack, ""]
         scores = t.scores_of(row)
         lines += [f"{k}: {v:.3f}" for k, v in scores.items()]
         why = s.why(row)

@@ -189,6 +189,16 @@ def attribute_info(key: str) -> AttributeInfo:
     info = _PIXEL.get(key) or _clip_info(key)
     if info is not None:
         return info
+    if key == "keeper":  # culling.groups.KEEPER_KEY: what "best of the burst" means by default
+        return AttributeInfo(
+            key,
+            "Keeper",
+            "technical",
+            "score",
+            "Reject → Keep",
+            "The keeper score that picks the best frame of a burst: focus (the sharpest face's when "
+            "a face was found) 0.45, CLIP-IQA quality 0.35, eyes open 0.20, over the parts measured.",
+        )
     if key == "taste":  # culling.taste.TASTE_KEY: learnt from the photographer's own decisions
         return AttributeInfo(
             key,

@@ -17,6 +17,7 @@ from .loupe import LoupeController
 from .moves import MovesController
 from .prompts import PromptController
 from .search import SearchController
+from .stacks import StacksController
 from .taste import TasteController
 from .view import ViewController
 
@@ -27,6 +28,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     LoupeController,
     CompareController,
     PromptController,
+    StacksController,
     IndexingController,
     HandoffController,
     MovesController,
@@ -48,6 +50,7 @@ __all__ = [
     "MovesController",
     "PromptController",
     "SearchController",
+    "StacksController",
     "TasteController",
     "ViewController",
     "WindowContext",

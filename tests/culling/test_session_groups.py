@@ -1,0 +1,201 @@
+"""The session's bursts and scenes: stacked view (one row per group, its best frame, expanded
+stacks in capture order), the best mark, filters relative to the burst, keep-best-N as one undo
+step — on catalog rows written directly (capture times with sub-seconds, EXIF exposure bias,
+embeddings), so the true groups are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clipiqa_desktop.catalog import Catalog, PhotoRecord
+from clipiqa_desktop.culling.decisions import DecisionChange
+from clipiqa_desktop.culling.groups import GroupParams
+from clipiqa_desktop.culling.session import CullingSession, FilterState
+from clipiqa_desktop.imaging import PhotoMeta
+
+D = 8
+
+
+def _emb(axis: int, wobble: float) -> np.ndarray:
+    v = np.zeros(D, np.float32)
+    v[axis] = 1.0
+    v[(axis + 1) % D] = wobble
+    return v / np.linalg.norm(v)
+
+
+# name, seconds after 14:00:00, scene axis, quality, focus, exposure bias
+SHOOT = [
+    ("A1.jpg", 0.0, 0, 0.50, 0.60, 0.0),
+    ("A2.jpg", 0.4, 0, 0.90, 0.95, 0.0),  # the best of burst A
+    ("A3.jpg", 0.8, 0, 0.40, 0.30, 0.0),  # the worst of burst A
+    ("A4.jpg", 1.2, 0, 0.70, 0.70, 0.0),
+    ("B1.jpg", 60.0, 2, 0.20, 0.25, 0.0),  # the worst of burst B (worse than anything of A)
+    ("B2.jpg", 60.5, 2, 0.35, 0.40, 0.0),  # the best of burst B
+    ("K1.jpg", 120.0, 4, 0.30, 0.50, 0.0),  # an exposure bracket 0, -1, +1 EV
+    ("K2.jpg", 120.3, 4, 0.80, 0.50, -1.0),
+    ("K3.jpg", 120.6, 4, 0.60, 0.50, 1.0),
+    ("S1.jpg", 600.0, 6, 0.55, 0.55, 0.0),  # alone
+]
+BURST_A = ["A1.jpg", "A2.jpg", "A3.jpg", "A4.jpg"]
+
+
+def _record(name: str, t: float, axis: int, quality: float, focus: float, bias: float) -> PhotoRecord:
+    whole = int(t)
+    meta = PhotoMeta(
+        captured_at=f"2024-06-01T14:{whole // 60:02d}:{whole % 60:02d}",
+        subsec=round(t - whole, 3),
+        camera_make="Canon",
+        camera_model="EOS R5",
+        exposure_time=0.01,
+        f_number=2.8,
+        iso=400,
+        exposure_bias=bias,
+    )
+    return PhotoRecord(
+        name,
+        1,
+        1,
+        fingerprint=name,
+        scores={"quality": quality, "focus": focus, "sharpness": quality},
+        embedding=_emb(axis, 0.05 * (int(t * 10) % 3)),
+        meta=meta,
+    )
+
+
+@pytest.fixture
+def session(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    fid = cat.folder_id(tmp_path)
+    aid = cat.analysis_id("m", "512", D, 100.0)
+    cat.write_batch(fid, aid, [_record(*row) for row in SHOOT])
+    cat.set_last_analysis(fid, aid)
+    s = CullingSession(cat, tmp_path)
+    yield s
+    s.close()
+    cat.close()
+
+
+def names(session):
+    return [session.table.names[r] for r in session.view]
+
+
+def row(session, name):
+    return session.table.names.index(name)
+
+
+def test_grouping_waits_until_asked(session):
+    assert session.grouping is None and "keeper" not in session.table.attributes
+    assert len(session.view) == len(SHOOT)
+
+
+def test_stacked_view_shows_each_group_by_its_best_frame(session):
+    session.set_sort("name", False)
+    session.set_stacked(True)
+    assert "keeper" in session.table.attributes
+    # A by its best (A2), B by B2, the bracket by its first frame, the single
+    assert names(session) == ["A2.jpg", "B2.jpg", "K1.jpg", "S1.jpg"]
+    a2 = session.stack_info(row(session, "A2.jpg"))
+    assert a2 is not None and a2.count == 4 and a2.best and a2.collapsed and a2.kind == "burst"
+    k1 = session.stack_info(row(session, "K1.jpg"))
+    assert k1 is not None and k1.kind == "bracket" and k1.count == 3 and not k1.best
+    assert session.stack_info(row(session, "S1.jpg")) is None
+    tip = session.stack_tooltip(row(session, "A2.jpg"))
+    assert tip[0].startswith("burst of 4 frames") and tip[1].startswith("Keeper 0.")
+    assert "1st of 4 in this burst by Keeper" in tip
+    assert session.stack_tooltip(row(session, "K2.jpg")) == [
+        "exposure bracket of 3 frames: kept together (S shows them all)"
+    ]
+    # sorting applies to the representatives
+    session.set_sort("keeper", True)
+    assert names(session) == ["A2.jpg", "S1.jpg", "K1.jpg", "B2.jpg"]
+
+
+def test_expand_collapse_and_best_by(session):
+    session.set_sort("name", False)
+    session.set_stacked(True)
+    a2 = int(session.table.ids[row(session, "A2.jpg")])
+    assert session.toggle_stack(a2)
+    assert names(session) == [*BURST_A, "B2.jpg", "K1.jpg", "S1.jpg"]  # capture order, in place
+    first = session.stack_info(row(session, "A1.jpg"))
+    last = session.stack_info(row(session, "A4.jpg"))
+    assert first is not None and first.expanded and first.first and not first.last and not first.best
+    assert last is not None and last.last
+    best = session.stack_info(row(session, "A2.jpg"))
+    assert best is not None and best.best and best.expanded  # marked in the expanded stack too
+    assert session.toggle_stack(int(session.table.ids[row(session, "A3.jpg")]))  # any member collapses
+    assert names(session)[0] == "A2.jpg" and len(session.view) == 4
+    assert not session.toggle_stack(int(session.table.ids[row(session, "S1.jpg")]))
+    session.set_best_by("sharpness")
+    session.set_best_by("focus")
+    assert session.stack_info(row(session, "A2.jpg")).best  # type: ignore[union-attr]
+    session.set_stacked(False)
+    assert len(session.view) == len(SHOOT)
+
+
+def test_a_filter_that_hides_the_best_shows_the_best_matching_member(session):
+    session.set_sort("name", False)
+    session.set_stacked(True)
+    session.set_filters(FilterState(ranges={"quality": (0.0, 0.6)}))
+    # A2 (0.9) and A4 (0.7) fail: burst A is shown by A1 (0.5, its best matching member)
+    assert names(session)[0] == "A1.jpg"
+    info = session.stack_info(row(session, "A1.jpg"))
+    assert info is not None and info.count == 4 and not info.best
+
+
+def test_relative_to_burst_picks_each_bursts_worst(session):
+    # the lowest quality of each burst, not of the shoot: A3 (0.40) is above B's frames
+    session.set_filters(FilterState(ranges={"quality": (0.0, 0.0)}, relative=True, relative_to="burst"))
+    assert session.grouping is not None
+    assert set(names(session)) == {"A3.jpg", "B1.jpg", "K1.jpg"}
+    why = session.why(row(session, "A3.jpg"))
+    assert why == ["Quality (CLIP-IQA) 0.40: percentile 0 of its burst (percentiles 0–0 of its burst)"]
+    shoot = FilterState(ranges={"quality": (0.0, 20.0)}, relative=True)  # the shoot's lowest 20 %
+    session.set_filters(shoot)
+    assert set(names(session)) == {"B1.jpg", "K1.jpg"}
+    # the CLIP-IQA presets' percentile conditions too: "Low quality" = percentiles 0–15 of its burst
+    session.set_filters(
+        FilterState(presets=frozenset({"Low quality (CLIP-IQA)"}), relative=True, relative_to="burst")
+    )
+    assert set(names(session)) == {"A3.jpg", "B1.jpg", "K1.jpg"}
+    assert "percentile 0 of its burst" in session.why(row(session, "A3.jpg"))[0]
+    with pytest.raises(ValueError, match="relative to"):
+        session.set_filters(FilterState(relative=True, relative_to="wedding"))
+
+
+def test_keep_best_one_rejects_the_plan_in_one_undo_step(session, tmp_path):
+    session.decide([row(session, "S1.jpg")], DecisionChange(stars=3))  # the photographer's own
+    plan = session.keep_best_plan(1, "burst")
+    rejected = {session.table.names[session.row_of(pid)] for pid in plan.reject}  # type: ignore[index]
+    assert rejected == {"A1.jpg", "A3.jpg", "A4.jpg", "B1.jpg"}  # A2, B2 best; the bracket whole
+    assert plan.whole == 3  # the bracket's frames, left whole
+    assert "4 photos in 2 bursts will be rejected" in plan.describe(1, "burst", "Keeper")
+    undo_depth = len(session._undo)
+    assert session.keep_best(plan) == 4
+    assert len(session._undo) == undo_depth + 1
+    assert session.flush(30)
+    reader = Catalog(tmp_path / "c.sqlite")
+    try:
+        ratings = {r[2]: r[8] for r in reader.rows(session.folder_ids(), session.analysis_id)[0]}
+    finally:
+        reader.close()
+    assert {n for n, r in ratings.items() if r == -1} == {"A1.jpg", "A3.jpg", "A4.jpg", "B1.jpg"}
+    assert ratings["K1.jpg"] == ratings["K2.jpg"] == ratings["K3.jpg"] == 0  # brackets untouched
+    session.undo()
+    assert session.flush(30)
+    reader = Catalog(tmp_path / "c.sqlite")
+    try:
+        ratings = {r[2]: r[8] for r in reader.rows(session.folder_ids(), session.analysis_id)[0]}
+    finally:
+        reader.close()
+    assert [n for n, r in ratings.items() if r == -1] == [] and ratings["S1.jpg"] == 3
+
+
+def test_sliders_regroup_and_reload_keeps_grouping(session):
+    session.set_sort("name", False)
+    session.set_stacked(True)
+    session.regroup(GroupParams(burst_gap=0.1))  # every frame its own burst; the bracket stays whole
+    assert names(session) == [n for n, *_ in SHOOT if n not in ("K2.jpg", "K3.jpg")]
+    session.regroup(GroupParams())
+    session.reload()
+    assert session.grouping is not None and names(session) == ["A2.jpg", "B2.jpg", "K1.jpg", "S1.jpg"]

@@ -1,0 +1,190 @@
+"""Stacks in the window, offscreen, on small JPEGs whose EXIF (capture time with sub-seconds,
+exposure bias) makes two bursts, an exposure bracket and a frame alone, indexed with the tiny model:
+Ctrl+G stacks (one cell per group, its best frame, the count), S opens and closes a stack, the best
+mark, the keeper tooltip, ranges relative to the burst, and Edit ▸ Keep best N (Cancel changes
+nothing; Reject rejects exactly the plan; one Ctrl+Z restores it all, read back from the catalog)."""
+
+from __future__ import annotations
+
+import datetime
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from PIL.TiffImagePlugin import IFDRational
+from PySide6.QtCore import Qt
+
+from clipiqa_desktop.culling.groups import GroupParams
+from clipiqa_desktop.gui.controllers.stacks import StacksController
+from clipiqa_desktop.gui.photo_model import PhotoIdRole, StackRole, TableRowRole
+
+from ..conftest import photo_array
+
+START = datetime.datetime(2025, 9, 6, 15, 0, 0)
+# name: (seconds after START, EXIF exposure bias, scene seed, sharp)
+FRAMES = {
+    "A1.JPG": (0.0, 0.0, 1, False),
+    "A2.JPG": (0.3, 0.0, 1, True),
+    "A3.JPG": (0.7, 0.0, 1, False),
+    "S1.JPG": (30.0, 0.0, 3, True),  # alone
+    "K1.JPG": (60.0, 0.0, 4, True),  # an exposure bracket 0, −2, +2 EV
+    "K2.JPG": (60.3, -2.0, 4, True),
+    "K3.JPG": (60.6, 2.0, 4, True),
+    "B1.JPG": (2000.0, 0.0, 2, True),
+    "B2.JPG": (2000.4, 0.0, 2, False),
+}
+GROUPS = {"A": ["A1.JPG", "A2.JPG", "A3.JPG"], "B": ["B1.JPG", "B2.JPG"], "K": ["K1.JPG", "K2.JPG", "K3.JPG"]}
+
+
+def _save(path, seconds: float, bias: float, seed: int, sharp: bool, k: int) -> None:
+    rgb = np.roll(photo_array(240, 160, seed), 2 * k, axis=1)
+    if bias:
+        rgb = (np.clip((rgb / 255.0) ** 2.2 * 2.0**bias, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
+    image = Image.fromarray(rgb)
+    if not sharp:
+        image = image.filter(ImageFilter.GaussianBlur(4))
+    when = START + datetime.timedelta(seconds=seconds)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5"
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
+    sub[0x9291] = f"{when.microsecond // 10_000:02d}"  # SubSecTimeOriginal
+    sub[0x9204] = IFDRational(Fraction(bias))  # ExposureBiasValue
+    sub[0x829A] = IFDRational(Fraction(1, 250) * Fraction(2) ** int(bias))  # ExposureTime
+    image.save(path, quality=90, exif=exif.tobytes())
+
+
+@pytest.fixture
+def bursts(tmp_path):
+    folder = tmp_path / "bursts"
+    folder.mkdir()
+    for k, (name, facts) in enumerate(FRAMES.items()):
+        _save(folder / name, *facts, k)
+    return folder
+
+
+def _open(qtbot, window, folder):
+    assert window.open_folder(folder)
+    qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == len(FRAMES), timeout=10_000)
+    stacks = window.controller(StacksController)
+    # by time alone: the tiny random network's embeddings say nothing about the pictures
+    window.session.group_params = GroupParams(burst_similarity=-1.0, scene_similarity=-1.0)
+    return stacks
+
+
+def _shown(window) -> list[str]:
+    t = window.session.table
+    return [t.names[window.model.index(r).data(TableRowRole)] for r in range(window.model.rowCount())]
+
+
+def _best(session, group: list[str]) -> str:
+    t = session.table
+    keeper = t.score_column("keeper")
+    return max(group, key=lambda n: (keeper[t.names.index(n)], -group.index(n)))
+
+
+def test_stack_expand_best_mark_and_relative_to_burst(qtbot, window, bursts):
+    stacks = _open(qtbot, window, bursts)
+    window.view.sort_by("captured", False)
+    window.grid.setFocus()
+    qtbot.keyClick(window.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert stacks.stack_action.isChecked()
+    qtbot.waitUntil(lambda: window.session.stacked, timeout=10_000)  # grouped in the worker thread
+    assert stacks.worker_thread is None
+    session = window.session
+    best_a, best_b = _best(session, GROUPS["A"]), _best(session, GROUPS["B"])
+    assert _shown(window) == [best_a, "S1.JPG", "K1.JPG", best_b]  # one cell per group
+    cell = window.model.index(0)
+    info = cell.data(StackRole)
+    assert info.count == 3 and info.collapsed and info.best and info.kind == "burst"
+    bracket = window.model.index(2).data(StackRole)
+    assert bracket.kind == "bracket" and bracket.count == 3 and not bracket.best
+    assert window.model.index(1).data(StackRole) is None  # a frame alone: nothing to draw
+    tip = cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "burst of 3 frames" in tip and "Keeper 0." in tip and "1st of 3 in this burst by Keeper" in tip
+    assert "exposure bracket of 3 frames: kept together" in window.model.index(2).data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+    assert "bursts" in stacks.panel.summary.text() and "1 exposure bracket," in stacks.panel.summary.text()
+    assert not window.grid.grab().isNull()  # the stacked look paints
+
+    window.grid.setCurrentIndex(cell)
+    current = cell.data(PhotoIdRole)
+    qtbot.keyClick(window.grid, Qt.Key.Key_S)  # open the stack: its frames in capture order, in place
+    assert _shown(window) == [*GROUPS["A"], "S1.JPG", "K1.JPG", best_b]
+    assert window.grid.currentIndex().data(PhotoIdRole) == current  # the same photo stays current
+    infos = [window.model.index(r).data(StackRole) for r in range(3)]
+    assert all(i.expanded and not i.collapsed for i in infos)
+    assert infos[0].first and infos[2].last and [i.best for i in infos].count(True) == 1
+    assert _shown(window)[[i.best for i in infos].index(True)] == best_a  # crowned when open too
+    assert not window.grid.grab().isNull()
+    window.grid.setCurrentIndex(window.model.index(2))
+    qtbot.keyClick(window.grid, Qt.Key.Key_S)  # S on any open frame closes its stack
+    assert len(_shown(window)) == 4
+
+    # the sliders regroup (in the worker thread, once the drag rests): no pause allowed, no burst
+    stacks.panel.sliders["burst_gap"].setValue(0.0)
+    qtbot.waitUntil(lambda: window.session.group_params.burst_gap == 0.0, timeout=5_000)
+    stacks.wait()
+    assert len(_shown(window)) == len(FRAMES) - 2  # only the bracket stays stacked
+    assert "grouped in" in stacks.panel.summary.text()
+
+    # relative to the burst: the worst of each group (a frame alone is its group's 50th percentile)
+    stacks.panel.sliders["burst_gap"].setValue(2.0)
+    qtbot.waitUntil(lambda: window.session.group_params.burst_gap == 2.0, timeout=5_000)
+    stacks.wait()
+    window.session.regroup(GroupParams(burst_similarity=-1.0, scene_similarity=-1.0))
+    qtbot.keyClick(window.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert not window.session.stacked and len(_shown(window)) == len(FRAMES)
+    panel = window.filters
+    panel.relative_to.setCurrentIndex(panel.relative_to.findData("burst"))
+    panel.relative.setChecked(True)
+    panel.ranges["quality"].set_range(0.0, 0.0)
+    panel.emit_state()
+    t = session.table
+    quality = t.score_column("quality")
+    worst = {min(g, key=lambda n: quality[t.names.index(n)]) for g in GROUPS.values()}
+    assert set(_shown(window)) == worst
+    why = session.why(t.names.index(sorted(worst)[0]))
+    assert why and "percentile 0 of its burst" in why[0]
+
+
+def test_keep_best_asks_first_rejects_the_plan_and_one_undo_restores(qtbot, window, bursts, catalog):
+    stacks = _open(qtbot, window, bursts)
+    session = window.session
+    ids = {n: int(session.table.ids[session.table.names.index(n)]) for n in FRAMES}
+
+    def ratings():
+        by_id = catalog.decisions(list(ids.values()))
+        return {n: by_id[i].rating for n, i in ids.items()}
+
+    stacks.keep_action.trigger()
+    dialog = stacks.dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "3 photos in 2 bursts will be rejected" in dialog.text.text()
+    assert "3 frames of exposure brackets and focus stacks are left whole" in dialog.text.text()
+    dialog.reject()  # Cancel
+    assert stacks.dialog is None and session.flush(10)
+    assert set(ratings().values()) == {0}
+
+    stacks.keep_action.trigger()
+    dialog = stacks.dialog
+    dialog.n.setValue(2)
+    assert "1 photo in 1 burst will be rejected" in dialog.text.text()
+    dialog.n.setValue(1)
+    plan = dialog.plan
+    dialog.apply.click()
+    assert session.flush(10)
+    expected = {n for g in ("A", "B") for n in GROUPS[g] if n != _best(session, GROUPS[g])}
+    assert (
+        {n for n, r in ratings().items() if r == -1}
+        == expected
+        == {n for n, i in ids.items() if i in plan.reject}
+    )
+    assert all(ratings()[n] == 0 for n in GROUPS["K"])  # the bracket is never proposed
+    window.grid.setFocus()
+    qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one step
+    assert session.flush(10)
+    assert set(ratings().values()) == {0}
