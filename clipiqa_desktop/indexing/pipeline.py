@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from ..culling.xmp import PhotoXmp, read_photo_xmp
 from ..culling.xmp_import import import_changed_sidecars
 from ..imaging import DecodedPhoto, DecodeError, decode_photo, size_label
 from ..imaging.decode import describe_os_error, model_long_side
+from ..imaging.metadata import read_file_meta
 from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
 from ..measures.registry import PIXEL_KEYS
 from ..scoring.attributes import BUILTIN_ATTRIBUTES, AttributePair
@@ -103,6 +105,9 @@ class IndexSummary:
     sidecars_removed: int = 0  # sidecars deleted (decisions kept)
     sidecar_problems: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, reason) not read
     remeasured: int = 0  # photos indexed before a pixel measure existed, decoded again for it
+    # unchanged photos indexed before the catalog kept some camera facts (exposure bias, subject
+    # distance, sub-second): those read from their files' headers, no decode (_refresh_meta)
+    facts_read: int = 0
     faces_skipped: str | None = None  # why faces and eyes were not measured (no [faces] extra)
     # (relative path, why): photos indexed with their CLIP-IQA scores but without pixel measures
     not_measured: list[tuple[str, str]] = field(default_factory=list)
@@ -123,6 +128,11 @@ class IndexSummary:
             notes.append(
                 f"{counted(self.remeasured, 'photo')} indexed before focus, exposure or faces were measured: "
                 "decoded again to measure them"
+            )
+        if self.facts_read:
+            notes.append(
+                f"exposure bias, subject distance and sub-second time of {counted(self.facts_read, 'photo')} "
+                "indexed before they were kept: read from the files"
             )
         if self.renamed:
             notes.append(f"{self.renamed} renamed or moved (kept their decisions)")
@@ -353,6 +363,7 @@ def _index_folder(
         len(plan.returned),
     )
     todo = plan.todo
+    summary.facts_read = _refresh_meta(catalog, tree, states, scanned, todo, cancel)
     if (model is None and not pixels_only) or not todo:
         if analysis_id is not None:  # every photo has this analysis: complete
             if not pixels_only:
@@ -474,6 +485,49 @@ def _index_folder(
         catalog.set_last_analysis(tree, analysis_id)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+# Photos per transaction when camera facts are read again (_refresh_meta)
+META_BATCH = 500
+
+
+def _refresh_meta(
+    catalog: Catalog,
+    tree: list[int],
+    states: dict[str, PhotoState],
+    scanned: dict[str, ScannedFile],
+    todo: list[tuple[str, ScannedFile]],
+    cancel: threading.Event | None,
+) -> int:
+    """Camera facts of unchanged photos that an older release indexed before the catalog kept them
+    (`Catalog.stale_meta`: meta_version NULL or older), read from the files' headers (EXIF only,
+    no pixels decoded) and stored, one transaction per META_BATCH photos. A photo this run decodes
+    anyway gets them from its decode; a file that cannot be read is left as it is (its status and
+    everything else unchanged, tried again next run). An unchanged folder costs one query once its
+    photos are refreshed. Returns how many photos got their facts."""
+    stale = catalog.stale_meta(tree)
+    if not stale:
+        return 0
+    redo = {key for key, _f in todo}
+    key_of = {st.id: key for key, st in states.items()}
+    files: list[tuple[int, Path]] = []
+    for pid in stale:
+        key = key_of.get(pid)
+        f = scanned.get(key) if key is not None and key not in redo else None
+        if key is None or f is None:
+            continue
+        st = states[key]
+        if st.size_bytes == f.size_bytes and st.mtime_ns == f.mtime_ns:
+            files.append((pid, f.path))
+    stored = 0
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # overlaps slow media
+        for start in range(0, len(files), META_BATCH):
+            if cancel is not None and cancel.is_set():
+                break
+            chunk = files[start : start + META_BATCH]
+            read = pool.map(lambda item: (item[0], read_file_meta(item[1])), chunk)
+            stored += catalog.update_meta([(pid, meta) for pid, meta in read if meta is not None])
+    return stored
 
 
 def vanished_message(folder: Path) -> str:
