@@ -144,8 +144,11 @@ class StacksController(Controller):
     def _grouped(self, grouping: object, generation: int, seconds: float) -> None:
         self._ended()
         session = self.session
-        if session is None or session is not self._target:
-            return  # another folder opened meanwhile
+        if session is None or session is not self._target:  # another folder opened meanwhile
+            if session is not None and self._again:
+                self._again = False
+                self.group()  # the new folder's
+            return
         self.last_regroup_ms = seconds * 1000
         session.set_grouping(grouping, generation)  # type: ignore[arg-type]
         if self.stack_action.isChecked() and not session.stacked:
