@@ -251,11 +251,19 @@ def read_raw_meta(path: Path, preview: PhotoMeta | None = None) -> PhotoMeta:
     return merged(found, preview) if preview is not None else found
 
 
+_WARM = 64 * 1024  # where EXIF (a JPEG's APP1, a TIFF's IFDs) sits in nearly every file
+
+
 def read_file_meta(path: Path) -> PhotoMeta | None:
     """A photo file's facts without decoding its pixels (its header only; a RAW without them in its
     header: its embedded preview's); None when the file cannot be opened."""
     path = Path(path)
     suffix = path.suffix.lower()
+    try:  # outside quiet_pillow's lock, so that threads overlap the reads of a slow card or share
+        with open(path, "rb") as fp:
+            fp.read(_WARM)
+    except OSError:
+        return None
     if suffix in RAW_EXTENSIONS:
         found = read_raw_meta(path)
         if found != PhotoMeta():
