@@ -541,6 +541,30 @@ class CullingSession:
         self.refresh()
         return True
 
+    def step_order(self) -> np.ndarray:
+        """Photo ids in the order compare steps through them: the view's, with each collapsed
+        stack replaced by its frames that pass the filters, in capture order, so stepping through
+        a burst shows every frame of it (with the zoom and position kept) without expanding it."""
+        ids = self.view_ids
+        maps, grouping = self._maps, self.grouping
+        if not self.stacked or maps is None or grouping is None or not len(self.view):
+            return ids
+        passing = np.flatnonzero(self._mask())
+        g = maps.burst[passing]
+        passing, g = passing[g >= 0], g[g >= 0]
+        order = np.lexsort((maps.position[passing], g))
+        passing, g = passing[order], g[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1] if len(g) else np.zeros(0, np.int64)
+        members = {int(g[a]): passing[a:b] for a, b in zip(starts, np.r_[starts[1:], len(g)], strict=True)}
+        out: list[np.ndarray] = []
+        for row in self.view:
+            info = self.stack_info(int(row))
+            if info is not None and info.collapsed and info.group in members:
+                out.append(self.table.ids[members[info.group]])
+            else:
+                out.append(self.table.ids[[int(row)]])
+        return np.concatenate(out) if out else ids
+
     def stack_info(self, row: int) -> StackInfo | None:
         """The group of a table row as the grid draws it; None for a frame alone (or before any
         grouping)."""

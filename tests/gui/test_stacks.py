@@ -188,3 +188,41 @@ def test_keep_best_asks_first_rejects_the_plan_and_one_undo_restores(qtbot, wind
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one step
     assert session.flush(10)
     assert set(ratings().values()) == {0}
+
+
+def test_compare_steps_through_a_collapsed_stack_frame_by_frame(qtbot, window, bursts):
+    from clipiqa_desktop.gui.controllers.compare import CompareController
+
+    _open(qtbot, window, bursts)
+    window.view.sort_by("captured", False)
+    window.grid.setFocus()
+    qtbot.keyClick(window.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.session.stacked, timeout=10_000)
+    session, t = window.session, window.session.table
+    order = [t.names[session.row_of(int(i))] for i in session.step_order()]
+    # the view with each collapsed stack's frames in capture order in its place
+    assert order == [*GROUPS["A"], "S1.JPG", *GROUPS["K"], *GROUPS["B"]]
+    compare = window.controller(CompareController)
+    first = window.model.index(0)  # the A stack, shown by its best frame
+    window.grid.clearSelection()
+    window.grid.setCurrentIndex(first)
+    window.grid.selectionModel().select(first, window.grid.selectionModel().SelectionFlag.Select)
+    qtbot.keyClick(window.grid, Qt.Key.Key_C)
+    assert compare.showing
+
+    def shown() -> list[str]:
+        return [t.names[session.row_of(p.info.photo_id)] for p in compare.view.panes]
+
+    best_a = _best(session, GROUPS["A"])
+    after = GROUPS["A"][GROUPS["A"].index(best_a) + 1] if best_a != "A3.JPG" else "S1.JPG"
+    assert shown() == [best_a, after]  # "it and the next": the next frame of its burst
+    compare.toggle_pin()  # pin the best, step the other side through the rest of the shoot
+    seen = [shown()[1]]
+    for _ in range(len(order)):
+        compare.step(1)
+        seen.append(shown()[1])
+    assert shown()[0] == best_a
+    rest = [n for n in order[order.index(after) :] if n != best_a]
+    assert seen[: len(rest)] == rest  # every frame, the burst's hidden ones too, none skipped
+    qtbot.keyClick(compare.view, Qt.Key.Key_Escape)
+    assert not compare.showing

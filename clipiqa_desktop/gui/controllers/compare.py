@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QItemSelectionModel
 
 from ...culling.session import CullingSession
@@ -48,7 +49,9 @@ class CompareController(Controller):
         w.stack.currentChanged.connect(self._stack_changed)
         self.ctx.session_changed.connect(self._session_changed)
         self._session: CullingSession | None = None
-        self._rows: list[int] = []  # per pane: the grid row its photo had when shown (if it leaves the view)
+        # per pane: its photo's place in the stepping order (used when the photo leaves the view)
+        self._rows: list[int] = []
+        self._order_cache: np.ndarray | None = None  # photo ids in stepping order (step_order)
 
     @property
     def showing(self) -> bool:
@@ -68,23 +71,31 @@ class CompareController(Controller):
         if self.session is None or model.rowCount() == 0:
             self.window.say("Compare: open a folder first.")
             return False
+        self._order_cache = None
+        order = self._order()
         rows = sorted({i.row() for i in grid.selectionModel().selectedIndexes()})
         current = grid.currentIndex().row() if grid.currentIndex().isValid() else -1
-        if len(rows) <= 1:
-            first = rows[0] if rows else current
-            if first < 0 or model.rowCount() < 2:
+        ids = [model.photo_id(r) for r in rows]
+        if len(ids) <= 1:  # it and the next photo (the next frame of a collapsed stack)
+            first = ids[0] if ids else (model.photo_id(current) if current >= 0 else None)
+            here = self._position(order, first)
+            if here is None or len(order) < 2:
                 self.window.say("Compare: select two to four photos (C), or one and the next is added.")
                 return False
-            rows = [first, first + 1] if first + 1 < model.rowCount() else [first - 1, first]
+            ids = [
+                int(x)
+                for x in (order[here : here + 2] if here + 1 < len(order) else order[here - 1 : here + 1])
+            ]
         note = ""
-        if len(rows) > MAX_PANES:
-            note = f"Comparing the first {MAX_PANES} of the {len(rows)} selected photos."
-            rows = rows[:MAX_PANES]
-        infos = [self._info(model.photo_id(r)) for r in rows]
-        active = rows.index(current) if current in rows else 0
-        self._rows = list(rows)
+        if len(ids) > MAX_PANES:
+            note = f"Comparing the first {MAX_PANES} of the {len(ids)} selected photos."
+            ids = ids[:MAX_PANES]
+        infos = [self._info(pid) for pid in ids]
+        current_id = model.photo_id(current) if current >= 0 else None
+        active = ids.index(current_id) if current_id in ids else 0
+        self._rows = [p if (p := self._position(order, pid)) is not None else 0 for pid in ids]
         self.view.set_photos(infos, active)
-        self._decode_ahead(rows[active], 1, {i.photo_id for i in infos})
+        self._decode_ahead(order, self._rows[active], 1, {i.photo_id for i in infos})
         self.window.decisions.focus_view = self
         self.window.stack.setCurrentWidget(self.view)
         self.view.setFocus()
@@ -145,8 +156,9 @@ class CompareController(Controller):
 
     def step(self, delta: int) -> None:
         """←/→ (and auto-advance): the active pane to the previous/next photo of the grid's order that
-        no other pane shows; a pinned active pane hands the step to the next unpinned pane."""
-        panes, model = self.view.panes, self.window.model
+        no other pane shows; a pinned active pane hands the step to the next unpinned pane. A
+        collapsed stack is stepped through frame by frame (`CullingSession.step_order`)."""
+        panes = self.view.panes
         if not panes or self.session is None:
             return
         n = len(panes)
@@ -157,31 +169,45 @@ class CompareController(Controller):
         if target.index != self.view.active:
             self.view.set_active(target.index)
         others = {p.info.photo_id for p in panes if p is not target and p.info is not None}
+        order = self._order()
         pid = target.info.photo_id if target.info is not None else None
-        here = model.row_of(pid) if pid is not None else None
+        here = self._position(order, pid)
         if here is None:  # its photo left the view (a filter): step from where it was
             here = self._rows[target.index] - (1 if delta > 0 else 0)
-        row = self._next_row(here, delta, others)
-        if row is None:
+        pos = self._next(order, here, delta, others)
+        if pos is None:
             self.window.say(f"Compare: no photo {'after' if delta > 0 else 'before'} this one in the view.")
             return
-        self._rows[target.index] = row
-        self.view.set_pane(target.index, self._info(model.photo_id(row)))
-        self._decode_ahead(row, delta, others)
+        self._rows[target.index] = pos
+        self.view.set_pane(target.index, self._info(int(order[pos])))
+        self._decode_ahead(order, pos, delta, others)
 
-    def _next_row(self, here: int, delta: int, others: set[int]) -> int | None:
-        """The grid row `delta` from `here` (±1), passing over photos shown in other panes."""
-        model = self.window.model
-        row = here + delta
-        while 0 <= row < model.rowCount() and model.photo_id(row) in others:
-            row += delta
-        return row if 0 <= row < model.rowCount() else None
+    def _order(self) -> np.ndarray:
+        """Photo ids in stepping order, kept until the view or its rows change."""
+        if self._order_cache is None and self.session is not None:
+            self._order_cache = self.session.step_order()
+        return self._order_cache if self._order_cache is not None else np.zeros(0, np.int64)
 
-    def _decode_ahead(self, here: int, delta: int, others: set[int]) -> None:
+    @staticmethod
+    def _position(order: np.ndarray, pid: int | None) -> int | None:
+        if pid is None:
+            return None
+        hits = np.flatnonzero(order == pid)
+        return int(hits[0]) if len(hits) else None
+
+    @staticmethod
+    def _next(order: np.ndarray, here: int, delta: int, others: set[int]) -> int | None:
+        """The position `delta` from `here` (±1) in `order`, passing over photos other panes show."""
+        pos = here + delta
+        while 0 <= pos < len(order) and int(order[pos]) in others:
+            pos += delta
+        return pos if 0 <= pos < len(order) else None
+
+    def _decode_ahead(self, order: np.ndarray, here: int, delta: int, others: set[int]) -> None:
         """The photo the next step in this direction shows, decoded while this one is looked at."""
-        row = self._next_row(here, delta, others)
-        if row is not None:
-            info = self._info(self.window.model.photo_id(row))
+        pos = self._next(order, here, delta, others)
+        if pos is not None:
+            info = self._info(int(order[pos]))
             if info.status != "missing":
                 self.view.decode_ahead(info.path)
 
@@ -206,11 +232,19 @@ class CompareController(Controller):
         if old is not None and old is not session:
             old.events.decisions_changed.disconnect(self._photos_changed)
             old.events.rows_changed.disconnect(self._photos_changed)
+            old.events.rows_changed.disconnect(self._view_changed)
+            old.events.view_changed.disconnect(self._view_changed)
         if session is not None and session is not old:
             session.events.decisions_changed.connect(self._photos_changed)
             session.events.rows_changed.connect(self._photos_changed)
+            session.events.rows_changed.connect(self._view_changed)
+            session.events.view_changed.connect(self._view_changed)
+        self._order_cache = None
         if self.showing and session is not old:
             self.back_to_grid()  # another folder: its photos are not these
+
+    def _view_changed(self, *_: object) -> None:
+        self._order_cache = None  # the stepping order follows the grid's
 
     def _photos_changed(self, ids: Sequence[int] | None = None) -> None:
         """Decisions (or scores) of these photos changed: redraw the headers that show them."""
