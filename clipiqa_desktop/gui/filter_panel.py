@@ -69,6 +69,7 @@ class RangeRow(QWidget):
         self.key = key
         self.info = attribute_info(key)
         self.relative = False
+        self.relative_to = "this shoot"  # what the percentiles are of, as the panel's combo says it
         self.count_max = 1.0
         self.reason: str | None = None  # why the attribute has no value here (row disabled)
         self.slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
@@ -119,7 +120,7 @@ class RangeRow(QWidget):
 
     def _update_tooltip(self) -> None:
         info = self.info
-        scale = "percentiles of this shoot, " if self.relative else ""
+        scale = f"percentiles of {self.relative_to}, " if self.relative else ""
         text = f"{info.help}\n{scale}{info.scale}"
         if self.reason:
             text += f"\nNot available here: {self.reason}"
@@ -241,7 +242,7 @@ class FilterPanel(QWidget):
             "Relative to the burst: each photo is compared with the other frames of its burst "
             "(0 = the burst's worst, 100 = its best), not with the whole shoot."
         )
-        self.relative_to.currentIndexChanged.connect(self._emit_soon)
+        self.relative_to.currentIndexChanged.connect(self._relative_to_changed)
         relative_row = QHBoxLayout()
         relative_row.addWidget(self.relative)
         relative_row.addWidget(self.relative_to, 1)
@@ -375,6 +376,7 @@ class FilterPanel(QWidget):
 
     def _add_row(self, key: str) -> RangeRow:
         row = RangeRow(key)
+        row.relative_to = self.relative_to.currentText()
         if self.relative.isChecked():
             row.set_relative(True)
         row.changed.connect(self._emit_soon)
@@ -474,6 +476,13 @@ class FilterPanel(QWidget):
         for r in self._ranges.values():
             r.set_relative(relative)
         self.emit_state()
+
+    def _relative_to_changed(self, _index: int) -> None:
+        """The tooltips say what the percentiles are of: this shoot, its burst or its scene."""
+        for r in self._ranges.values():
+            r.relative_to = self.relative_to.currentText()
+            r._update_tooltip()
+        self._emit_soon()
 
     def clear(self) -> None:
         for b in self.preset_buttons.values():

@@ -169,3 +169,19 @@ def test_missing_attribute_disables_its_preset_with_the_reason(window, catalog, 
     window.filters.emit_state()
     assert faces.filters.ranges == {"faces": (2.0, 3.0)} and _shown(window) == ["IMG_0.jpg", "IMG_2.jpg"]
     faces.close()
+
+
+def test_relative_tooltips_say_what_the_percentiles_are_of(qtbot):
+    from clipiqa_desktop.gui.filter_panel import FilterPanel
+
+    panel = FilterPanel()
+    qtbot.addWidget(panel)
+    panel.set_columns(["sharpness", "focus"], {}, {})
+    panel.show()
+    qtbot.waitUntil(lambda: panel.built, timeout=5000)
+    panel.relative.setChecked(True)
+    assert "percentiles of this shoot" in panel.ranges["focus"].toolTip()
+    panel.relative_to.setCurrentIndex(panel.relative_to.findData("burst"))
+    assert "percentiles of its burst" in panel.ranges["focus"].toolTip()
+    panel.set_columns(["sharpness", "focus", "quality"], {}, {})  # a row added later says it too
+    assert "percentiles of its burst" in panel.ranges["quality"].toolTip()
