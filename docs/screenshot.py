@@ -1,6 +1,7 @@
 """Render the real window under Xvfb to docs/screenshot.png (and docs/screenshot-loupe.png, and
 docs/screenshot-peaking.png: the loupe with focus peaking on a shallow-depth-of-field frame, and
-docs/screenshot-compare.png: 2-up compare at 100 % of a sharp frame and its blurred twin).
+docs/screenshot-compare.png: 2-up compare at 100 % of a sharp frame and its blurred twin, and
+docs/screenshot-stacks.png: bursts stacked with one opened, an exposure bracket kept whole).
 
     .venv/bin/python docs/screenshot.py            # needs Debian's xvfb (and the Qt xcb libraries)
 
@@ -203,6 +204,7 @@ def shoot(args: argparse.Namespace) -> int:
         window.grab().save(str(peaking))
         print(f"wrote {peaking}")
     shoot_compare(app, window, out)
+    shoot_stacks(app, window, out, tmp)
     window.close()
     catalog.close()
     shutil.rmtree(tmp, ignore_errors=True)
@@ -258,6 +260,72 @@ def shoot_compare(app: object, window: object, out: Path) -> None:
     window.grab().save(str(shot))
     print(f"wrote {shot}")
     control.back_to_grid()
+
+
+def shoot_stacks(app: object, window: object, out: Path, tmp: Path) -> None:
+    """Bursts with EXIF capture times (0.4 s apart, every other frame blurred), a 0/−2/+2 EV
+    bracket and frames alone, stacked (Ctrl+G) with the first burst opened (S)
+    (docs/screenshot-stacks.png)."""
+    import datetime
+    from fractions import Fraction
+
+    from PIL import ImageEnhance, ImageFilter
+    from PIL.TiffImagePlugin import IFDRational
+    from PySide6.QtTest import QTest
+
+    from clipiqa_desktop.gui.controllers.stacks import StacksController
+    from clipiqa_desktop.gui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    folder = tmp / "Wedding-2026-06-20-ceremony"
+    folder.mkdir()
+    start = datetime.datetime(2026, 6, 20, 15, 0, 0)
+
+    def save(name: str, img: Image.Image, seconds: float, bias: float = 0.0) -> None:
+        when = start + datetime.timedelta(seconds=seconds)
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110] = "Nikon", "NIKON Z 6"
+        sub = exif.get_ifd(0x8769)
+        sub[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
+        sub[0x9291] = f"{when.microsecond // 10_000:02d}"  # SubSecTimeOriginal
+        sub[0x9204] = IFDRational(Fraction(bias))  # ExposureBiasValue
+        sub[0x829A] = IFDRational(Fraction(1, 250))  # ExposureTime
+        img.save(folder / name, quality=90, exif=exif.tobytes())
+
+    n, t = 4711, 0.0
+    for k, img in enumerate(demo_photos()[::4]):  # the sharp originals
+        img = img.resize((600, round(600 * img.height / img.width)))
+        if k == 2:  # an exposure bracket
+            for j, bias in enumerate((0, -2, 2)):
+                save(
+                    f"DSC_{n}.JPG", ImageEnhance.Brightness(img).enhance(2.0 ** (bias / 2)), t + 0.3 * j, bias
+                )
+                n += 1
+        else:
+            for j in range((5, 3, 1, 4, 2)[k]):
+                frame = img.crop((j * 6, 0, img.width - 30 + j * 6, img.height))
+                if j % 2 == 1:
+                    frame = frame.filter(ImageFilter.GaussianBlur(2 + j))
+                save(f"DSC_{n}.JPG", frame, t + 0.4 * j)
+                n += 1
+        t += 90
+    window.open_folder(folder)
+    deadline = time.monotonic() + 300
+    while (window.indexing or window.index_thread is not None) and time.monotonic() < deadline:
+        QTest.qWait(20)
+    stacks = window.controller(StacksController)
+    window.view.sort_by("captured", False)
+    stacks.stack_action.setChecked(True)
+    QTest.qWait(200)
+    stacks.wait()
+    window.grid.setCurrentIndex(window.model.index(0))
+    stacks.toggle_current()  # S: the first burst opened in place
+    window.grid.setCurrentIndex(window.model.index(2))
+    for _ in range(50):
+        QTest.qWait(20)
+    shot = out.with_name(out.stem + "-stacks.png")
+    window.grab().save(str(shot))
+    print(f"wrote {shot}")
 
 
 if __name__ == "__main__":
