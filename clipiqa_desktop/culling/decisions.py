@@ -22,6 +22,9 @@ class DecisionChange:
     unflag: bool = False
     stars: int | None = None
     label: str | None = None  # "" clears the label
+    # only photos still undecided (no rating, pick or label) when it is written: "keep the best
+    # N" must not turn a pick made elsewhere since its plan (another window, `rate`, XMP) into a reject
+    only_undecided: bool = False
 
     def describe(self) -> str:
         if self.reject:
@@ -38,6 +41,8 @@ class DecisionChange:
 def apply_change(current: Decision, change: DecisionChange) -> Decision:
     """The decision after `change`; fields the change does not concern are kept."""
     rating, picked, label = current.rating, current.picked, current.label
+    if change.only_undecided and (rating != 0 or picked or label is not None):
+        return current
     if change.reject:
         rating, picked = RATING_REJECTED, False
     elif change.pick:

@@ -609,12 +609,15 @@ class CullingSession:
         groups, _index = self.grouping.level(level)
         t = self.table
         row_of = {int(pid): i for i, pid in enumerate(t.ids)}
-        return keep_best_plan(groups, row_of, self.best_values(), t.rating, t.picked, n)
+        labelled = np.array([lab is not None for lab in t.labels], dtype=bool)
+        return keep_best_plan(groups, row_of, self.best_values(), t.rating, t.picked, n, labelled)
 
     def keep_best(self, plan: KeepBestPlan) -> int:
-        """Reject the plan's photos as ONE step (one Ctrl+Z restores them all); returns how many."""
+        """Reject the plan's photos as ONE step (one Ctrl+Z restores them all); returns how many.
+        Only photos still undecided when the write runs are rejected (a pick made meanwhile, here
+        or elsewhere, stands)."""
         rows = [r for pid in plan.reject if (r := self.row_of(pid)) is not None]
-        self.decide(rows, DecisionChange(reject=True))
+        self.decide(rows, DecisionChange(reject=True, only_undecided=True))
         return len(rows)
 
     def _stack_rows(self, maps: StackMaps, rows: np.ndarray) -> np.ndarray:

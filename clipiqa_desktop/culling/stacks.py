@@ -66,6 +66,8 @@ class StackMaps:
     def stacked(self, rows: np.ndarray) -> np.ndarray:
         """Of `rows`, those in a group of more than one frame."""
         g = self.burst[rows]
+        if not len(self.sizes):  # a grouping of an empty folder: every photo is new to it
+            return np.zeros(len(rows), dtype=bool)
         return (g >= 0) & (self.sizes[np.maximum(g, 0)] > 1)
 
     def representatives(self, rows: np.ndarray) -> np.ndarray:
@@ -74,6 +76,8 @@ class StackMaps:
         burst = np.full(len(self.burst), -1, dtype=np.int64)
         burst[rows] = self.burst[rows]
         values = self.values.copy()
+        if not len(self.sizes):
+            return np.zeros(0, dtype=np.int64)
         whole_rows = (burst >= 0) & self.whole[np.maximum(burst, 0)]
         values[whole_rows] = np.nan  # capture order only
         return _first_per_group(burst, values, self.position, len(self.sizes), True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from clipiqa_desktop.catalog import Catalog, PhotoRecord
+from clipiqa_desktop.catalog.records import Decision
 from clipiqa_desktop.culling.decisions import DecisionChange
 from clipiqa_desktop.culling.groups import GroupParams
 from clipiqa_desktop.culling.session import CullingSession, FilterState
@@ -199,3 +200,44 @@ def test_sliders_regroup_and_reload_keeps_grouping(session):
     session.regroup(GroupParams())
     session.reload()
     assert session.grouping is not None and names(session) == ["A2.jpg", "B2.jpg", "K1.jpg", "S1.jpg"]
+
+
+def test_stacking_an_empty_folder_then_indexing_shows_the_new_photos(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    fid = cat.folder_id(tmp_path)
+    aid = cat.analysis_id("m", "512", D, 100.0)
+    s = CullingSession(cat, tmp_path)
+    try:
+        s.set_stacked(True)  # "Stack bursts" on before the card is indexed
+        assert s.grouping is not None and not s.grouping.bursts
+        ids = cat.write_batch(fid, aid, [_record(*r) for r in SHOOT])
+        cat.set_last_analysis(fid, aid)
+        s.apply_indexed(list(ids) if ids else [r[0] for r in cat.rows([fid], aid)[0]])
+        assert len(s.view) == len(SHOOT)  # new to the grouping: shown alone until regrouped
+    finally:
+        s.close()
+        cat.close()
+
+
+def test_keep_best_holds_labelled_frames_and_never_overrides_a_later_pick(session, tmp_path):
+    session.decide([row(session, "A1.jpg")], DecisionChange(label="Red"))  # a "maybe"
+    plan = session.keep_best_plan(1, "burst")
+    a1 = int(session.table.ids[row(session, "A1.jpg")])
+    a3 = int(session.table.ids[row(session, "A3.jpg")])
+    assert a1 not in plan.reject and a1 in plan.kept + plan.held
+    assert a3 in plan.reject
+    assert session.flush(30)
+    other = Catalog(tmp_path / "c.sqlite")  # meanwhile, `rate --pick` in a terminal
+    try:
+        other.set_decisions({a3: Decision(picked=True)})
+    finally:
+        other.close()
+    session.keep_best(plan)
+    assert session.flush(30)
+    reader = Catalog(tmp_path / "c.sqlite")
+    try:
+        decided = reader.decisions([a1, a3])
+    finally:
+        reader.close()
+    assert decided[a3].picked and decided[a3].rating == 0  # the later pick stands
+    assert decided[a1].label == "Red" and decided[a1].rating == 0
