@@ -320,7 +320,8 @@ class Catalog:
     def update_meta(self, facts: Sequence[tuple[int, PhotoMeta]]) -> int:
         """Store camera facts read again from unchanged files (`stale_meta`'s photos), in ONE
         transaction; a photo indexed meanwhile (its facts already current) or no longer ok is left
-        alone. Returns how many photos were updated. Nothing else of the photo changes."""
+        alone. Returns how many photos were updated. A fact the file no longer states keeps its
+        stored value; nothing else of the photo changes."""
         if not facts:
             return 0
         names = list(PhotoMeta.__dataclass_fields__)
@@ -331,7 +332,14 @@ class Catalog:
                 s.photos.c.status == "ok",
                 s.photos.c.meta_version.is_(None) | (s.photos.c.meta_version < META_VERSION),
             )
-            .values({**{n: bindparam(f"m_{n}") for n in names}, "meta_version": META_VERSION})
+            # a fact the header does not state keeps the value the index stored (from the decoded
+            # preview: many RAWs keep their capture time only in the embedded JPEG)
+            .values(
+                {
+                    **{n: func.coalesce(bindparam(f"m_{n}"), s.photos.c[n]) for n in names},
+                    "meta_version": META_VERSION,
+                }
+            )
         )
         rows = [{"pid": int(pid), **{f"m_{n}": getattr(meta, n) for n in names}} for pid, meta in facts]
         with self._begin(write=True) as conn:

@@ -144,3 +144,24 @@ def test_update_meta_fills_only_stale_ok_photos(catalog, shoot, tmp_path):
     assert math.isnan(g.exposure_bias[4])  # the error photo was left alone
     assert catalog.stale_meta(folders) == sorted(ok[1:])
     assert catalog.update_meta([(ids["b.jpg"], PhotoMeta())]) == 0  # current now: not overwritten
+
+
+def test_update_meta_keeps_what_the_header_does_not_state(catalog, shoot, tmp_path):
+    """A RAW whose capture time and exposure live only in its embedded JPEG: the header read
+    again gives the camera alone, and must not erase what the index stored from the preview."""
+    _root, _folders, _aid, ids = shoot
+    con = sqlite3.connect(tmp_path / "catalog.sqlite")
+    with con:
+        con.execute("UPDATE photos SET meta_version = NULL")
+    con.close()
+    header_only = PhotoMeta(None, "Panasonic", "DC-S5", subject_distance=3.0)
+    assert catalog.update_meta([(ids["a.jpg"], header_only)]) == 1
+    con = sqlite3.connect(tmp_path / "catalog.sqlite")
+    try:
+        row = con.execute(
+            "SELECT captured_at, camera_model, exposure_time, iso, subject_distance FROM photos WHERE id = ?",
+            (ids["a.jpg"],),
+        ).fetchone()
+    finally:
+        con.close()
+    assert row == ("2024-05-01T10:00:01", "DC-S5", 0.004, 400, 3.0)
