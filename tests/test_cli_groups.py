@@ -208,7 +208,8 @@ def test_keep_best_without_a_terminal_or_yes_refuses(shoot, capsys):
     assert main(["groups", str(folder), *cat, "--keep-best", "1"]) == 2
     captured = capsys.readouterr()
     assert "will be rejected" in captured.err and "--yes" in captured.err.splitlines()[-1]
-    assert len(captured.out.splitlines()) == 3, "the plan's paths are printed"
+    assert captured.out == "", "stdout carries only photos really rejected (a pipe never acts on a refusal)"
+    assert sum(line.endswith(".JPG") for line in captured.err.splitlines()) == 3, "the plan, on stderr"
     assert all(d == Decision() for d in _decisions(db, folder).values())
 
 

@@ -405,7 +405,9 @@ def _keep_best(args: argparse.Namespace, catalog: Any, shoot: Shoot, out: TextIO
         return 0
     if not args.yes:
         if not sys.stdin.isatty():  # a script, a pipe: never reject on a guess
-            out.writelines(p + "\n" for p in paths)
+            # the plan's paths on stderr: stdout carries only photos really rejected, so that
+            # `groups --keep-best 1 | xargs …` never acts on a refused plan
+            sys.stderr.writelines(p + "\n" for p in paths)
             print(
                 "clipiqa-desktop: nothing rejected: confirm with --yes (no terminal to ask on), or "
                 "see the plan with --dry-run",
