@@ -12,6 +12,7 @@ threads; writes from several threads are serialised by SQLite.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -630,13 +631,15 @@ class Catalog:
 
     def decided_photos(
         self, analysis_id: int, exclude_folder_ids: Sequence[int] = ()
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(photo ids, ratings, picked) of every photo outside `exclude_folder_ids` that is kept or
-        rejected (rating ≠ 0 or picked) and has an embedding of this analysis, ordered by id: the
-        photographer's decisions on other shoots, which the taste model learns from too."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(photo ids, ratings, picked, capture times) of every photo outside `exclude_folder_ids`
+        that is kept or rejected (rating ≠ 0 or picked) and has an embedding of this analysis,
+        ordered by id: the photographer's decisions on other shoots, which the taste model learns
+        from too. Times are seconds (camera time read as UTC, `strftime('%s')`), NaN when unknown:
+        the taste model keeps a burst's frames within one cross-validation fold."""
         d, p, e = s.decisions.c, s.photos.c, s.embeddings.c
         q = (
-            select(d.photo_id, d.rating, d.picked)
+            select(d.photo_id, d.rating, d.picked, func.strftime("%s", p.captured_at))
             .join(s.photos, p.id == d.photo_id)
             .join(s.embeddings, and_(e.photo_id == d.photo_id, e.analysis_id == analysis_id))
             .where((d.rating != 0) | d.picked)
@@ -652,6 +655,9 @@ class Catalog:
             np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
             np.fromiter((r[1] for r in rows), dtype=np.int8, count=n),
             np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=n),
+            np.fromiter(
+                (float(r[3]) if r[3] is not None else math.nan for r in rows), dtype=np.float64, count=n
+            ),
         )
 
     def thumbnail(self, photo_id: int) -> bytes | None:

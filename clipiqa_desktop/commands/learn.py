@@ -98,7 +98,8 @@ def describe(result: TasteResult) -> list[str]:
         f"learnt from {result.decisions:,} decisions: {result.keeps:,} kept, {result.rejects:,} rejected "
         f"(this shoot {sk:,} kept + {sr:,} rejected, other shoots {ok:,} + {orj:,})",
         f"cross-validated accuracy {_pct(result.accuracy)} ± {_pct(result.accuracy_spread)} over "
-        f"{result.folds} folds; {result.baseline_name} {_pct(result.baseline)}; "
+        f"{result.folds} folds{' (bursts kept whole)' if result.by_burst else ''}; "
+        f"{result.baseline_name} {_pct(result.baseline)}; "
         f"ROC AUC {result.auc:.2f}; fitted in {result.seconds:.1f} s",
     ]
     if result.accuracy <= result.baseline:

@@ -18,11 +18,13 @@ probability, so C is chosen for calibrated probabilities, not only for accuracy)
 so the probabilities follow the photographer's own keep rate.
 
 Honest accuracy: the whole pipeline (PCA, imputation, scaling, the choice of C) is cross-validated
-in stratified folds (k = min(5, the smaller class)); the accuracy is reported with its spread over
-the folds, the ROC AUC, and the majority-class baseline ("always keep 62 %"): a model that does not
-beat the baseline has learnt nothing. Below `MIN_DECISIONS` in all or `MIN_PER_CLASS` of either
-class nothing is fitted, and the reason says how many there are. Seeded: the same decisions give the
-same model.
+in stratified folds (k = min(5, the smaller class)) that keep each burst whole (photos within
+`BURST_GAP` seconds of each other: a frame's near-twin in the training folds would flatter the
+accuracy; folds by photo only when there are too few bursts of a class); the accuracy is reported
+with its spread over the folds, the ROC AUC, and the majority-class baseline ("always keep 62 %"): a
+model that does not beat the baseline has learnt nothing. Below `MIN_DECISIONS` in all or
+`MIN_PER_CLASS` of either class nothing is fitted, and the reason says how many there are. Seeded:
+the same decisions give the same model.
 
 scikit-learn is imported inside the functions that fit, so importing this module costs nothing (the
 window imports it; the fit runs on a worker thread).
@@ -30,6 +32,7 @@ window imports it; the fit runs on a worker thread).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -51,6 +54,7 @@ INNER_FOLDS = 3  # inside, for the choice of C
 COMPONENTS = 64  # PCA dimensions of the embedding at most
 CS = tuple(float(c) for c in np.logspace(-4, 2, 7))  # regularisation strengths tried
 SEED = 0
+BURST_GAP = 2.0  # seconds: decided photos closer in time than this stay in one fold
 # The stored attributes the model reads besides the embedding. Never derived columns (search,
 # keeper, taste itself, ranks within a group) nor a user's prompt pairs (a function of the
 # embedding, and absent from other shoots).
@@ -69,6 +73,30 @@ def labels_of(rating: np.ndarray, picked: np.ndarray) -> np.ndarray:
     return out
 
 
+def capture_seconds(captured_at: Sequence[str | None]) -> np.ndarray:
+    """ISO capture times ("2024-05-01T10:00:00") as float seconds, NaN where unknown or unreadable."""
+    out = np.full(len(captured_at), math.nan)
+    for i, text in enumerate(captured_at):
+        if text:
+            with contextlib.suppress(ValueError):
+                out[i] = float(np.datetime64(text[:19], "s").astype(np.int64))
+    return out
+
+
+def burst_groups(times: np.ndarray, gap: float = BURST_GAP) -> np.ndarray:
+    """A group per burst for cross-validation: photos taken within `gap` seconds of the previous
+    one share a group (near-duplicates split across folds would let the model recognise a frame
+    it was trained on a twin of, and flatter its accuracy); a photo without a time is its own."""
+    times = np.asarray(times, dtype=np.float64)
+    groups = np.arange(len(times), dtype=np.int64)
+    timed = np.flatnonzero(~np.isnan(times))
+    if len(timed) > 1:
+        order = timed[np.argsort(times[timed], kind="stable")]
+        new = np.r_[True, np.diff(times[order]) > gap]
+        groups[order] = len(times) + np.cumsum(new)
+    return groups
+
+
 @dataclass(frozen=True)
 class ShootLabels:
     """This shoot's photos as the taste model reads them: ids, labels and the attributes of
@@ -79,6 +107,7 @@ class ShootLabels:
     labels: np.ndarray  # int8: KEEP, REJECT, UNDECIDED
     keys: tuple[str, ...]
     attributes: np.ndarray  # (N, len(keys)) float32, NaN = not measured
+    times: np.ndarray | None = None  # (N,) float64 capture seconds, NaN unknown (bursts for the folds)
 
     @classmethod
     def of(cls, table: PhotoTable) -> ShootLabels:
@@ -92,6 +121,7 @@ class ShootLabels:
             labels_of(table.rating, table.picked),
             keys,
             np.array(attrs, dtype=np.float32),
+            capture_seconds(table.captured_at),
         )
 
     @property
@@ -114,6 +144,7 @@ class TasteData:
     shoot_counts: tuple[int, int] = (0, 0)  # (keeps, rejects) from this shoot
     other_counts: tuple[int, int] = (0, 0)  # from other shoots of the catalog
     photos_without_embedding: int = 0  # this shoot's photos that cannot be judged (failed, --model none)
+    groups: np.ndarray | None = None  # (N,) the training rows' bursts (burst_groups), None = unknown
 
 
 @dataclass(frozen=True)
@@ -128,6 +159,7 @@ class Fit:
     c: float  # the regularisation chosen on all the decisions
     components: int
     seconds: float
+    grouped: bool = False  # folds kept each burst whole (StratifiedGroupKFold)
 
 
 @dataclass(frozen=True)
@@ -150,6 +182,7 @@ class TasteResult:
     seconds: float = 0.0
     problem: str | None = None
     without_embedding: int = 0
+    by_burst: bool = False  # the folds kept each burst whole (see burst_groups)
 
     @property
     def decisions(self) -> int:
@@ -196,6 +229,7 @@ class TasteResult:
             "baseline_is": self.baseline_name,
             "roc_auc": num(self.auc),
             "folds": self.folds,
+            "folds_by_burst": self.by_burst,
             "C": num(self.c),
             "embedding_components": self.components,
             "fit_seconds": round(self.seconds, 3),
@@ -218,7 +252,7 @@ def gather(
     analysis_id: int,
     shoot: ShootLabels,
     this_shoot_only: bool = False,
-    others: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    others: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> TasteData:
     """Read the embeddings (this shoot's, and other shoots' decided photos of the same analysis,
     with their stored attributes) and put the training and prediction rows together. Reads only
@@ -232,11 +266,13 @@ def gather(
     decided = labels != UNDECIDED
     shoot_counts = (int(np.sum(labels == KEEP)), int(np.sum(labels == REJECT)))
     train_emb, train_attr, train_y = [vectors[decided]], [attrs[decided]], [labels[decided]]
+    times = shoot.times[rows] if shoot.times is not None else np.full(len(rows), math.nan)
+    train_t = [times[decided]]
     other_counts = (0, 0)
     if not this_shoot_only:
         if others is None:
             others = catalog.decided_photos(analysis_id, exclude_folder_ids=folder_ids)
-        ids, rating, picked = others
+        ids, rating, picked, o_times = others
         if len(ids):
             o_ids, o_emb = catalog.embeddings_of(ids.tolist(), analysis_id)
             found, at_o = _per_photo(ids, o_ids)  # decided_photos joins embeddings: all found
@@ -250,6 +286,7 @@ def gather(
                 train_emb.append(o_emb[found])
                 train_attr.append(o_attr[found])
                 train_y.append(o_labels)
+                train_t.append(o_times[at_o])
                 other_counts = (int(np.sum(o_labels == KEEP)), int(np.sum(o_labels == REJECT)))
     width = max((e.shape[1] for e in train_emb if e.ndim == 2 and e.size), default=vectors.shape[1])
     train_emb = [e if e.size else np.zeros((0, width), np.float32) for e in train_emb]
@@ -264,6 +301,7 @@ def gather(
         shoot_counts=shoot_counts,
         other_counts=other_counts,
         photos_without_embedding=len(shoot.ids) - len(rows),
+        groups=burst_groups(np.concatenate(train_t)),
     )
 
 
@@ -318,6 +356,7 @@ def fit(
     predict_attributes: np.ndarray,
     seed: int = SEED,
     cross_validate: bool = True,
+    groups: np.ndarray | None = None,
 ) -> Fit:
     """Cross-validate the pipeline on (embeddings, attributes) → labels (1 keep, 0 reject), then
     fit it on all of them and predict the keep-probability of the other rows. No minimum is
@@ -331,7 +370,14 @@ def fit(
 
     with threadpool_limits(1):
         return _fit(
-            embeddings, attributes, labels, predict_embeddings, predict_attributes, seed, cross_validate
+            embeddings,
+            attributes,
+            labels,
+            predict_embeddings,
+            predict_attributes,
+            seed,
+            cross_validate,
+            groups,
         )
 
 
@@ -343,8 +389,9 @@ def _fit(
     predict_attributes: np.ndarray,
     seed: int,
     cross_validate: bool,
+    groups: np.ndarray | None = None,
 ) -> Fit:
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
     from sklearn.model_selection import cross_validate as sk_cross_validate
 
     start = time.perf_counter()
@@ -364,9 +411,14 @@ def _fit(
     x = np.hstack([embeddings, attrs[:, keep_cols]]).astype(np.float64)
     pipe = _pipeline(dim, len(keep_cols), components, inner, seed)
     accuracy = spread = auc = math.nan
+    grouped = False
     if cross_validate:
-        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        scores = sk_cross_validate(pipe, x, y, cv=cv, scoring=("accuracy", "roc_auc"))
+        cv: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if groups is not None and _groups_allow(y, np.asarray(groups), folds):
+            cv, grouped = StratifiedGroupKFold(folds, shuffle=True, random_state=seed), True
+        scores = sk_cross_validate(
+            pipe, x, y, cv=cv, groups=groups if grouped else None, scoring=("accuracy", "roc_auc")
+        )
         accuracy = float(np.mean(scores["test_accuracy"]))
         spread = float(np.std(scores["test_accuracy"]))
         auc = float(np.mean(scores["test_roc_auc"]))
@@ -378,7 +430,15 @@ def _fit(
         px = np.hstack([predict_embeddings, p_attrs]).astype(np.float64)
         probabilities = pipe.predict_proba(px)[:, list(pipe.classes_).index(KEEP)].astype(np.float32)
     c = float(np.ravel(pipe[-1].C_)[0])
-    return Fit(probabilities, accuracy, spread, auc, folds, c, components, time.perf_counter() - start)
+    return Fit(
+        probabilities, accuracy, spread, auc, folds, c, components, time.perf_counter() - start, grouped
+    )
+
+
+def _groups_allow(y: np.ndarray, groups: np.ndarray, folds: int) -> bool:
+    """Folds by burst are possible: every fold can hold a burst of each class (else a fold
+    without rejects has no AUC); otherwise the folds are by photo (the bursts are too few)."""
+    return all(len(np.unique(groups[y == label])) >= 2 * folds for label in (KEEP, REJECT))
 
 
 def learn_taste(
@@ -428,9 +488,11 @@ def learn_taste(
         data.predict_embeddings,
         data.predict_attributes,
         seed=seed,
+        groups=data.groups,
     )
     return replace(
         counted,
+        by_burst=result.grouped,
         ids=data.predict_ids,
         probabilities=result.probabilities,
         accuracy=result.accuracy,

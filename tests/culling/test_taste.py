@@ -199,3 +199,30 @@ def test_a_shoot_indexed_without_clip_says_so(catalog, tmp_path):
     result = learn(catalog, folder)
     assert result.problem is not None and "--model none" in result.problem
     assert result.summary() == "My taste: needs CLIP embeddings (indexed with --model none)"
+
+
+def test_folds_keep_bursts_whole_so_near_twins_do_not_flatter_the_accuracy():
+    """40 bursts of 5 near-identical frames, each burst kept or rejected at random: nothing about
+    the pictures predicts the label, but a fold holding a frame's twin 'recognises' it. Folds by
+    burst report about the baseline; folds by photo would report far more."""
+    from clipiqa_desktop.culling.taste import burst_groups, capture_seconds, fit
+
+    rng = np.random.default_rng(5)
+    bursts, frames = 40, 5
+    centres = rng.normal(size=(bursts, DIM))
+    emb = np.repeat(centres, frames, axis=0) + 0.02 * rng.normal(size=(bursts * frames, DIM))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    y = np.repeat(rng.random(bursts) < 0.5, frames).astype(np.int8)
+    times = np.repeat(np.arange(bursts) * 60.0, frames) + np.tile(np.arange(frames) * 0.3, bursts)
+    groups = burst_groups(times)
+    assert len(np.unique(groups)) == bursts
+    attrs = np.zeros((len(y), 0), np.float32)
+    none = np.zeros((0, DIM), np.float32)
+    by_photo = fit(emb, attrs, y, none, np.zeros((0, 0), np.float32))
+    by_burst = fit(emb, attrs, y, none, np.zeros((0, 0), np.float32), groups=groups)
+    baseline = max(y.mean(), 1 - y.mean())
+    assert by_burst.grouped and not by_photo.grouped
+    assert by_photo.accuracy > 0.9  # what folds by photo would have claimed
+    assert by_burst.accuracy < baseline + 0.15
+    assert capture_seconds(["2024-05-01T10:00:02", None, "garbage"])[0] == 1714557602.0
+    assert np.isnan(capture_seconds([None, "garbage"])).all()
