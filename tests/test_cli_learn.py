@@ -71,6 +71,13 @@ def test_json_and_save_make_list_sort_by_taste(shoot, capsys):
     paths = [json.loads(line)["path"] for line in capsys.readouterr().out.splitlines()]
     assert len(paths) == 29 and not any(p.endswith("p100.jpg") for p in paths)
 
+    # undecide until too few: --save refuses and says the stored snapshot is left as it was
+    with closing(Catalog(cat[1])) as c:
+        c.set_decisions({ids[f"p{i:03d}.jpg"]: Decision() for i in range(60)})
+    assert main(["learn", str(folder), *cat, "--save"]) == 2
+    err = capsys.readouterr().err
+    assert "too few decisions" in err and "nothing saved" in err and "left as they are" in err
+
 
 def test_too_few_decisions_exit_2_with_one_line_saying_how_many(tmp_path, capsys):
     folder, path = tmp_path / "shoot", tmp_path / "c.sqlite"

@@ -139,6 +139,12 @@ def _learn(args: argparse.Namespace, catalog: Any, folder: Path, out: TextIO) ->
             if args.this_shoot_only and sum(result.other_counts) == 0:
                 hint += " (without --this-shoot-only, other shoots' decisions count too)"
         print(f"clipiqa-desktop: {folder}: {result.problem}{hint}", file=sys.stderr)
+        if args.save and TASTE_KEY in scores.attributes:
+            print(
+                f"clipiqa-desktop: nothing saved: the '{TASTE_KEY}' values a former `learn --save` "
+                "stored are left as they are (a snapshot of the decisions of then)",
+                file=sys.stderr,
+            )
         return 2
     saved = None
     if args.save:
@@ -159,7 +165,8 @@ def _learn(args: argparse.Namespace, catalog: Any, folder: Path, out: TextIO) ->
         notes.append(f"{missing:,} undecided photos whose files are missing are left out")
     if result.without_embedding:
         notes.append(
-            f"{result.without_embedding:,} photos have no embedding (not readable) and no prediction"
+            f"{result.without_embedding:,} photos have no embedding of this analysis (not readable, or "
+            "indexed with another model or size) and no prediction"
         )
     if saved is not None:
         notes.append(
