@@ -156,6 +156,17 @@ def test_json_lines_give_the_bursts_the_bracket_and_the_scenes(shoot, capsys):
             assert Path(g["best"]).name == best and g["best_value"] == pytest.approx(keeper[best], abs=1e-5)
 
 
+def test_best_by_an_attribute_where_less_is_better_takes_the_lowest(shoot, capsys):
+    folder, cat, _db = shoot
+    assert main(["groups", str(folder), *cat, "--format", "json", "--best-by", "motion_blur"]) == 0
+    bursts = [g for g in _lines(capsys.readouterr().out) if g["kind"] == "burst"]
+    assert main(["list", str(folder), *cat, "--format", "json"]) == 0
+    blur = {Path(r["path"]).name: r["scores"]["motion_blur"] for r in _lines(capsys.readouterr().out)}
+    for g in bursts:
+        names = _names(g["members"])
+        assert Path(g["best"]).name == min(names, key=lambda n: blur[n]), "the steadiest frame"
+
+
 def test_text_marks_the_best_under_scene_headers(shoot, capsys):
     folder, cat, _db = shoot
     assert main(["groups", str(folder), *cat, "--best-by", "focus"]) == 0
@@ -223,7 +234,9 @@ def test_keep_best_asks_on_a_terminal(shoot, capsys, monkeypatch, answer, status
     folder, cat, db = shoot
     monkeypatch.setattr("sys.stdin", _Terminal(answer))
     assert main(["groups", str(folder), *cat, "--keep-best", "1"]) == status
-    assert "Reject 3 photos? [y/N]" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Reject 3 photos? [y/N]" in err
+    assert err.count("  reject ") == 3, "which frames go is said before the question"
     rejected = [n for n, d in _decisions(db, folder).items() if d.rejected]
     assert len(rejected) == (3 if status == 0 else 0)
 

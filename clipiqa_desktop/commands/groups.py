@@ -31,6 +31,7 @@ from ..culling.groups import (
     group_photos,
     keep_best_plan,
     keeper_scores,
+    ranking,
 )
 from ..culling.session import column_order
 from ..measures.registry import attribute_info
@@ -49,26 +50,29 @@ EPILOG = f"""examples:
 
 bursts: frames of one camera taken at most --burst-gap seconds apart whose CLIP embeddings are at
 least --burst-similarity alike (cosine, neighbouring frames). Exposure brackets (evenly stepped EXIF
-exposure bias) and focus stacks (EXIF subject distance stepping one way) are groups of their own,
+exposure bias) and focus stacks (EXIF subject distance growing near to far) are groups of their own,
 kept whole: no best frame, never rejected by --keep-best. Scenes: bursts at most --scene-gap seconds
 after the scene's last frame whose embeddings are at least --scene-similarity alike.
 Defaults: burst {DEFAULTS.burst_similarity:g} / {DEFAULTS.burst_gap:g} s, scene
 {DEFAULTS.scene_similarity:g} / {DEFAULTS.scene_gap:g} s.
 
 best: the highest value of --best-by (default keeper: focus, the sharpest face's where a face was
-found, 0.45 + CLIP-IQA quality 0.35 + eyes open 0.20, over the parts measured).
+found, 0.45 + CLIP-IQA quality 0.35 + eyes open 0.20, over the parts measured); the lowest for
+the attributes where less is better (noise, motion_blur, highlights_clipped, shadows_clipped,
+eyes_closed, noisiness).
 
---keep-best N: in each group, your picks and starred photos are kept first, then the best unrated
-frames up to N; the other unrated frames are rejected. Rejected photos stay rejected; photos
-without a --best-by value, brackets and focus stacks are left alone. The plan is printed and asked
-about first (--yes: don't ask; without a terminal --yes is required). The rejected paths are printed
-on stdout: `xargs -d '\\n' clipiqa-desktop rate --unflag` with them undoes it (the window's
+--keep-best N: in each group, your picks, starred and colour-labelled photos are kept first (your
+choice counts toward N, even a soft frame), then the best undecided frames up to N; the other
+undecided frames are rejected (RAW + JPEG of one exposure together). Rejected photos stay rejected;
+photos without a --best-by value, brackets and focus stacks are left alone. The plan is printed and
+asked about first (--yes: don't ask; without a terminal --yes is required). The rejected paths are
+printed on stdout: `xargs -d '\\n' clipiqa-desktop rate --unflag` with them undoes it (the window's
 Ctrl+Z does not undo command-line changes).
 
-JSON: one object per line and group: id (1, 2, ... within its level, as the text numbers
-them), level, kind (burst, bracket, focus_stack, scene; single
-with --singles), scene (of a burst-level group), count, members (paths in capture order), best
-(path, null for a bracket or focus stack), best_by and best_value.
+JSON: one object per line and group: id (1, 2, ... within its level, as the text numbers them;
+frames alone take numbers too, so ids skip where --singles is not given), level, kind (burst,
+bracket, focus_stack, scene; single with --singles), scene (of a burst-level group), count, members
+(paths in capture order), best (path, null for a bracket or focus stack), best_by and best_value.
 
 exit status: 0 listed (or rejected as planned); 2 nothing done (bad arguments, no catalog, folder
 not indexed, --keep-best refused or declined)"""
@@ -188,6 +192,7 @@ class Shoot:
     table: PhotoTable
     grouping: Grouping
     column: np.ndarray  # the --best-by values per table row
+    ranks: np.ndarray  # the same as "best by" ranks them (groups.ranking: higher = better)
     row_of: dict[int, int]  # photo id -> table row
 
 
@@ -208,7 +213,7 @@ def _load(args: argparse.Namespace, folder: Path, params: GroupParams, readonly:
         raise CommandError(f"--best-by {args.best_by}: not an attribute of this folder; known: {known}")
     column = table.score_column(args.best_by).astype(np.float64)
     row_of = {int(pid): i for i, pid in enumerate(table.ids)}
-    return catalog, Shoot(table, group_photos(inputs, params), column, row_of)
+    return catalog, Shoot(table, group_photos(inputs, params), column, ranking(args.best_by, column), row_of)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -293,7 +298,7 @@ def listed(shoot: Shoot, args: argparse.Namespace) -> list[Listed]:
     burst-level groups. Singles (a frame alone; a scene of one photo) only with --singles."""
     grouping = shoot.grouping
     levels = ("scene", "burst") if args.level == "both" else (args.level,)
-    best = {level: best_rows(grouping.level(level)[0], shoot.row_of, shoot.column) for level in levels}
+    best = {level: best_rows(grouping.level(level)[0], shoot.row_of, shoot.ranks) for level in levels}
 
     def item(level: str, g: Group) -> Listed:
         return Listed(level, g, best[level][g.id])
@@ -392,7 +397,7 @@ def _keep_best(args: argparse.Namespace, catalog: Any, shoot: Shoot, out: TextIO
     labelled = np.array([bool(label) for label in table.labels], dtype=bool)
     groups = shoot.grouping.level(level)[0]  # a scene's brackets and stacks are left whole too
     plan: KeepBestPlan = keep_best_plan(
-        groups, shoot.row_of, shoot.column, table.rating, table.picked, args.keep_best, labelled
+        groups, shoot.row_of, shoot.ranks, table.rating, table.picked, args.keep_best, labelled
     )
     print(plan.describe(args.keep_best, level, _label(args.best_by)), file=sys.stderr)
     paths = [table.paths[shoot.row_of[pid]] for pid in plan.reject]
@@ -414,6 +419,7 @@ def _keep_best(args: argparse.Namespace, catalog: Any, shoot: Shoot, out: TextIO
                 file=sys.stderr,
             )
             return 2
+        sys.stderr.writelines(f"  reject {p}\n" for p in paths)  # which frames go, before asking
         sys.stderr.write(f"Reject {len(paths)} photo{'s' if len(paths) != 1 else ''}? [y/N] ")
         sys.stderr.flush()
         answer = sys.stdin.readline().strip().lower()

@@ -23,7 +23,7 @@ from .common import CommandError, folder_analysis, open_catalog
 EPILOG = f"""examples:
   clipiqa-desktop learn ~/shoots/wedding                  the 20 undecided photos most like your keeps
   clipiqa-desktop learn ~/shoots/wedding --top 0 --save   rank them all and store the ranking, then:
-  clipiqa-desktop list ~/shoots/wedding --sort taste --desc --where rating=0
+  clipiqa-desktop list ~/shoots/wedding --sort taste --desc --where 'taste>=0'   (undecided only)
   clipiqa-desktop learn -r /media/card/DCIM --this-shoot-only --json > taste.json
 
 what it learns from: your decisions, kept = picked or at least 1 star, rejected = X (rating -1),

@@ -257,30 +257,42 @@ class _Facts:
 
 
 def _find_kept_whole(facts: _Facts, params: GroupParams) -> list[tuple[int, int, str]]:
-    """(start, stop, kind) runs of one camera's capture sequence that are brackets or focus stacks."""
+    """(start, stop, kind) runs of one camera's capture sequence that are brackets or focus stacks.
+
+    Brackets: of every way to cut the sequence into bracket windows, the one that covers the most
+    frames, then the one with the most windows starting at their middle value (cameras shoot
+    0, −, +), so a stray frame before a bracket never takes its first place ("+1 | 0 −1 +1") and
+    two brackets back to back stay two ("−2 0 +2 | −2 0 +2"). Dynamic programming from the end:
+    linear, a few window checks per frame. Focus stacks are then looked for among the rest (a
+    stack is at one exposure bias and shutter, a bracket never)."""
+    n = len(facts.seq)
+    windows: list[list[int]] = [[] for _ in range(n)]  # valid bracket sizes starting at each frame
+    for i in range(n - 1):
+        if _same(facts.bias[i], facts.bias[i + 1]) and _same(facts.exposure[i], facts.exposure[i + 1]):
+            continue  # a bracket's frames all differ: most frames of a shoot stop here
+        windows[i] = [k for k in BRACKET_SIZES if facts.bracket(i, k, params)]
+    best: list[tuple[int, int]] = [(0, 0)] * (n + 1)  # (frames covered, centred windows) from i on
+    choice: list[int] = [0] * (n + 1)  # the window taken at i (0: frame i is not in a bracket)
+    for i in range(n - 1, -1, -1):
+        best[i], choice[i] = best[i + 1], 0
+        for k in windows[i]:
+            covered, centred = best[i + k]
+            option = (covered + k, centred + int(facts.centred(i, k)))
+            if option > best[i]:
+                best[i], choice[i] = option, k
     runs: list[tuple[int, int, str]] = []
-    i, n = 0, len(facts.seq)
+    i = 0
     while i < n:
-        found = None
-        differs = i + 1 < n and not (
-            _same(facts.bias[i], facts.bias[i + 1]) and _same(facts.exposure[i], facts.exposure[i + 1])
-        )  # a bracket's frames all differ: most frames of a shoot stop here
-        for k in BRACKET_SIZES if differs else ():
-            if facts.bracket(i, k, params):
-                # "+1 | 0 −1 +1": a frame before a bracket must not take the bracket's first place
-                if not facts.centred(i, k) and facts.bracket(i + 1, k, params) and facts.centred(i + 1, k):
-                    break
-                if any(facts.bracket(i + 1, bigger, params) for bigger in BRACKET_SIZES if bigger > k):
-                    break
-                found = (i, i + k, BRACKET)
-                break
-        if found is None:
-            stop = facts.stack_from(i, params)
-            if stop > i:
-                found = (i, stop, FOCUS_STACK)
-        if found is not None:
-            runs.append(found)
-            i = found[1]
+        if choice[i]:
+            runs.append((i, i + choice[i], BRACKET))
+            i += choice[i]
+            continue
+        stop = facts.stack_from(i, params)
+        # a stack must not run into a bracket taken further on
+        stop = next((j for j in range(i + 1, stop) if choice[j]), stop)
+        if stop - i >= MIN_STACK:
+            runs.append((i, stop, FOCUS_STACK))
+            i = stop
         else:
             i += 1
     return runs
@@ -381,7 +393,10 @@ def group_photos(inputs: GroupInputs, params: GroupParams | None = None) -> Grou
             sims = [_cos(mean, _unit(scene_sum)), _cos(mean, previous_mean)]
             known = [x for x in sims if x is not None]
             sim_ok = not known or max(known) >= params.scene_similarity
-            joins = gap_ok and sim_ok
+            # a frame with neither a time nor an embedding (a file that cannot be read) says
+            # nothing that would put it in a scene
+            evidence = not math.isnan(first) or mean is not None
+            joins = evidence and gap_ok and sim_ok
         if not joins:
             scene_bursts.append([])
             scene_sum = None
@@ -558,6 +573,18 @@ def keeper_explanation(values: Mapping[str, float]) -> str:
 
 
 # --- best of each group, keep the best N ------------------------------------------------------------
+
+# Attributes where less is better: the best frame by one of them has the LOWEST value.
+LOWER_IS_BETTER = frozenset(
+    {"noise", "motion_blur", "highlights_clipped", "shadows_clipped", "eyes_closed", "noisiness"}
+)
+
+
+def ranking(key: str, column: np.ndarray) -> np.ndarray:
+    """`column` as "best by `key`" ranks it, higher = better: negated for the attributes where less
+    is better (the best frame by noise is the cleanest, not the noisiest)."""
+    values = np.asarray(column, dtype=np.float64)
+    return -values if key in LOWER_IS_BETTER else values
 
 
 def _capture_value(

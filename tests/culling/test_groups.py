@@ -136,11 +136,16 @@ def test_not_a_bracket_when_steps_are_uneven_or_repeat() -> None:
     assert not _members(g, BRACKET)
 
 
-def test_two_brackets_in_a_row_are_two_groups() -> None:
+@pytest.mark.parametrize(
+    "biases",
+    [(0, -2, 2, 0, -2, 2), (-2, 0, 2, -2, 0, 2), (2, 0, -2, 2, 0, -2), (0, -1, 1, -2, 2, 0, -1, 1, -2, 2)],
+)
+def test_two_brackets_in_a_row_are_two_groups(biases: tuple[float, ...]) -> None:
     s = Shoot(5)
     a = s.scene()
-    ids = [s.add(s.near(a, 0.3), k * 0.5, bias=b) for k, b in enumerate((0, -2, 2, 0, -2, 2))]
-    assert _members(group_photos(s.inputs()), BRACKET) == [ids[:3], ids[3:]]
+    ids = [s.add(s.near(a, 0.3), k * 0.2, bias=b) for k, b in enumerate(biases)]
+    half = len(ids) // 2
+    assert _members(group_photos(s.inputs()), BRACKET) == [ids[:half], ids[half:]]
 
 
 def test_focus_stack_from_subject_distance() -> None:
@@ -170,6 +175,17 @@ def test_no_embeddings_groups_by_time_alone() -> None:
     ids = [s.add(None, t) for t in (0, 0.5, 1.0, 30, 30.4)]
     g = group_photos(s.inputs())
     assert _members(g, BURST) == [ids[:3], ids[3:]]
+
+
+def test_an_unreadable_file_is_alone_in_burst_and_scene() -> None:
+    s = Shoot(21)
+    a = s.scene()
+    burst = [s.add(s.near(a, 0.05), 0.2 * k) for k in range(3)]
+    broken = s.add(None, NAN, name="IMG_9999.JPG")  # no time, no embedding: cannot be decoded
+    g = group_photos(s.inputs())
+    assert _members(g, BURST) == [burst]
+    assert g.bursts[g.burst[broken - 1]].kind == SINGLE
+    assert g.scenes[g.scene[broken - 1]].members == (broken,)
 
 
 def test_singles_and_every_photo_in_exactly_one_group() -> None:
