@@ -51,7 +51,8 @@ def resolve_arch(arch: str) -> str:
         hint = f" (similar: {', '.join(close)})" if close else ""
         raise UnknownModel(
             f"unknown model {arch!r}{hint}; open_clip knows e.g. RN50, RN101, ViT-B-32, ViT-B-16, ViT-L-14 "
-            "(its full list: python -c 'import open_clip; print(open_clip.list_models())')"
+            "(its full list: python -c 'import open_clip; print(open_clip.list_models())'); "
+            f"a folder indexed with a model config file needs that file again: --model PATH/{arch}.json"
         )
     return arch
 

@@ -116,8 +116,9 @@ def test_missing_weights_file():
 
 
 def test_unknown_model_and_tag():
-    with pytest.raises(UnknownModel, match="unknown model 'RN5O'"):
+    with pytest.raises(UnknownModel, match="unknown model 'RN5O'") as err:
         load_clip(ModelSpec("RN5O"))
+    assert "a model config file needs that file again: --model PATH/RN5O.json" in str(err.value)
     with pytest.raises(UnknownModel, match=r"no pretrained weights tagged 'laion9b'.*openai"):
         load_clip(ModelSpec("RN50", "laion9b"))
 
