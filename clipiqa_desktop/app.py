@@ -50,7 +50,8 @@ def run_app(args: argparse.Namespace) -> int:
     if problem:  # Qt would abort with a core dump and advise reinstalling; explain instead
         print(
             f"clipiqa-desktop: {problem}, so the window cannot open.\n"
-            "  On a server use the headless commands (clipiqa-desktop index|list|rate|export|score --help),\n"
+            "  On a server use the headless commands (index, list, groups, search, learn, ...:\n"
+            "  clipiqa-desktop --help lists them),\n"
             "  or a virtual display: xvfb-run clipiqa-desktop FOLDER",
             file=sys.stderr,
         )
