@@ -165,7 +165,8 @@ def _learn(args: argparse.Namespace, catalog: Any, folder: Path, out: TextIO) ->
         notes.append(f"{missing:,} undecided photos whose files are missing are left out")
     if result.without_embedding:
         notes.append(
-            f"{result.without_embedding:,} photos have no embedding of this analysis (not readable, or "
+            f"{result.without_embedding:,} photo{'s have' if result.without_embedding != 1 else ' has'} no "
+            "embedding of this analysis (not readable, or "
             "indexed with another model or size) and no prediction"
         )
     if saved is not None:

@@ -219,7 +219,7 @@ class BatchTuner:
         parts += [f"{n} failed" if n in self.raised else f"{n} not tried" for n in sorted(self.failed)]
         if not parts:
             return f"batch size {self.chosen} (too few photos to measure)"
-        cut = "" if self.complete else ", not every size tried: too few photos"
+        cut = "" if self.complete else "; the run ended before each size was timed twice"
         return f"batch size {self.chosen} (measured: {', '.join(parts)}{cut})"
 
 
