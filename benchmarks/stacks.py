@@ -13,6 +13,7 @@ quality/focus scores). Timed, median of --repeats:
 - select: one re-selection of the stacked view (a sort or filter change; GUI thread)
 - relative: a range relative to the burst (group percentiles in the mask; GUI thread)
 - expand: S on one stack (GUI thread)
+- step order: compare's stepping order over the stacked view (`step_order`; GUI thread)
 
 No model is loaded. Timings on a shared machine are skewed: compare figures within one run.
 """
@@ -125,6 +126,7 @@ def main() -> int:
         session.set_filters(FilterState())
         pid = int(session.table.ids[session.view[0]])
         expand = timed(lambda: session.toggle_stack(pid), args.repeats)
+        steps = timed(session.step_order, args.repeats)
         catalog.close()
     cpu = platform.processor() or platform.machine()
     print(
@@ -139,6 +141,7 @@ def main() -> int:
         ("select, stacked (GUI)", select),
         ("relative to burst (GUI)", rel),
         ("expand one stack (GUI)", expand),
+        ("step order, compare (GUI)", steps),
     ):
         print(f"  {name:<26} {ms:8.1f} ms")
     return 0

@@ -85,14 +85,29 @@ def row(session, name):
     return session.table.names.index(name)
 
 
+def stack(session):
+    """Stacks on, then the grouping the window would compute in its worker thread."""
+    asked = []
+    session.events.grouping_needed.connect(lambda: asked.append(True))
+    session.set_stacked(True)
+    assert asked and session.needs_grouping and session.grouping is None  # the session never groups itself
+    session.regroup()
+    assert not session.needs_grouping
+
+
 def test_grouping_waits_until_asked(session):
     assert session.grouping is None and "keeper" not in session.table.attributes
     assert len(session.view) == len(SHOOT)
+    session.set_stacked(True)  # flat until the grouping arrives
+    assert session.grouping is None and len(session.view) == len(SHOOT)
+    assert list(session.step_order()) == list(session.view_ids)
+    with pytest.raises(RuntimeError, match="not grouped yet"):
+        session.keep_best_plan(1, "burst")
 
 
 def test_stacked_view_shows_each_group_by_its_best_frame(session):
     session.set_sort("name", False)
-    session.set_stacked(True)
+    stack(session)
     assert "keeper" in session.table.attributes
     # A by its best (A2), B by B2, the bracket by its first frame, the single
     assert names(session) == ["A2.jpg", "B2.jpg", "K1.jpg", "S1.jpg"]
@@ -114,7 +129,7 @@ def test_stacked_view_shows_each_group_by_its_best_frame(session):
 
 def test_expand_collapse_and_best_by(session):
     session.set_sort("name", False)
-    session.set_stacked(True)
+    stack(session)
     a2 = int(session.table.ids[row(session, "A2.jpg")])
     assert session.toggle_stack(a2)
     assert names(session) == [*BURST_A, "B2.jpg", "K1.jpg", "S1.jpg"]  # capture order, in place
@@ -136,7 +151,7 @@ def test_expand_collapse_and_best_by(session):
 
 def test_a_filter_that_hides_the_best_shows_the_best_matching_member(session):
     session.set_sort("name", False)
-    session.set_stacked(True)
+    stack(session)
     session.set_filters(FilterState(ranges={"quality": (0.0, 0.6)}))
     # A2 (0.9) and A4 (0.7) fail: burst A is shown by A1 (0.5, its best matching member)
     assert names(session)[0] == "A1.jpg"
@@ -146,8 +161,15 @@ def test_a_filter_that_hides_the_best_shows_the_best_matching_member(session):
 
 def test_relative_to_burst_picks_each_bursts_worst(session):
     # the lowest quality of each burst, not of the shoot: A3 (0.40) is above B's frames
+    asked = []
+    session.events.grouping_needed.connect(lambda: asked.append(True))
     session.set_filters(FilterState(ranges={"quality": (0.0, 0.0)}, relative=True, relative_to="burst"))
-    assert session.grouping is not None
+    # the session does not group on the caller's thread: the relative range waits (nothing hidden)
+    assert asked == [True] and session.grouping is None and len(session.view) == len(SHOOT)
+    assert session.why(row(session, "A3.jpg")) == [
+        "(ranges relative to its burst apply once the bursts are grouped)"
+    ]
+    session.regroup()
     assert set(names(session)) == {"A3.jpg", "B1.jpg", "K1.jpg"}
     why = session.why(row(session, "A3.jpg"))
     assert why == ["Quality (CLIP-IQA) 0.40: percentile 0 of its burst (percentiles 0–0 of its burst)"]
@@ -165,6 +187,7 @@ def test_relative_to_burst_picks_each_bursts_worst(session):
 
 
 def test_keep_best_one_rejects_the_plan_in_one_undo_step(session, tmp_path):
+    session.regroup()
     session.decide([row(session, "S1.jpg")], DecisionChange(stars=3))  # the photographer's own
     plan = session.keep_best_plan(1, "burst")
     rejected = {session.table.names[session.row_of(pid)] for pid in plan.reject}  # type: ignore[index]
@@ -194,7 +217,7 @@ def test_keep_best_one_rejects_the_plan_in_one_undo_step(session, tmp_path):
 
 def test_sliders_regroup_and_reload_keeps_grouping(session):
     session.set_sort("name", False)
-    session.set_stacked(True)
+    stack(session)
     session.regroup(GroupParams(burst_gap=0.1))  # every frame its own burst; the bracket stays whole
     assert names(session) == [n for n, *_ in SHOOT if n not in ("K2.jpg", "K3.jpg")]
     session.regroup(GroupParams())
@@ -209,6 +232,7 @@ def test_stacking_an_empty_folder_then_indexing_shows_the_new_photos(tmp_path):
     s = CullingSession(cat, tmp_path)
     try:
         s.set_stacked(True)  # "Stack bursts" on before the card is indexed
+        s.regroup()
         assert s.grouping is not None and not s.grouping.bursts
         ids = cat.write_batch(fid, aid, [_record(*r) for r in SHOOT])
         cat.set_last_analysis(fid, aid)
@@ -221,6 +245,7 @@ def test_stacking_an_empty_folder_then_indexing_shows_the_new_photos(tmp_path):
 
 def test_keep_best_holds_labelled_frames_and_never_overrides_a_later_pick(session, tmp_path):
     session.decide([row(session, "A1.jpg")], DecisionChange(label="Red"))  # a "maybe"
+    session.regroup()
     plan = session.keep_best_plan(1, "burst")
     a1 = int(session.table.ids[row(session, "A1.jpg")])
     a3 = int(session.table.ids[row(session, "A3.jpg")])
@@ -241,3 +266,31 @@ def test_keep_best_holds_labelled_frames_and_never_overrides_a_later_pick(sessio
         reader.close()
     assert decided[a3].picked and decided[a3].rating == 0  # the later pick stands
     assert decided[a1].label == "Red" and decided[a1].rating == 0
+
+
+def test_step_order_puts_each_collapsed_stacks_matching_frames_in_its_place(session):
+    session.set_sort("name", False)
+    stack(session)
+    b1 = int(session.table.ids[row(session, "B1.jpg")])
+    assert session.toggle_stack(b1)  # B open: its frames are cells of their own
+    session.set_filters(FilterState(ranges={"quality": (0.0, 0.85)}))  # hides A2, the best of A
+    assert names(session) == ["A4.jpg", "B1.jpg", "B2.jpg", "K1.jpg", "S1.jpg"]
+    order = [session.table.names[session.row_of(int(i))] for i in session.step_order()]  # type: ignore[index]
+    assert order == ["A1.jpg", "A3.jpg", "A4.jpg", "B1.jpg", "B2.jpg", "K1.jpg", "K2.jpg", "K3.jpg", "S1.jpg"]
+
+
+def test_shown_row_of_a_hidden_frame_is_its_stacks_cell(session):
+    session.set_sort("name", False)
+    ids = {n: int(session.table.ids[row(session, n)]) for n, *_ in SHOOT}
+    assert session.shown_row_of(ids["A3.jpg"]) == names(session).index("A3.jpg")  # flat: its own
+    stack(session)
+    assert names(session) == ["A2.jpg", "B2.jpg", "K1.jpg", "S1.jpg"]
+    assert session.shown_row_of(ids["A3.jpg"]) == 0  # hidden in A's pile: A's cell
+    assert session.shown_row_of(ids["K3.jpg"]) == 2 and session.shown_row_of(ids["S1.jpg"]) == 3
+    session.toggle_stack(ids["A3.jpg"])
+    assert session.shown_row_of(ids["A3.jpg"]) == names(session).index("A3.jpg")  # open: itself
+    session.set_filters(FilterState(ranges={"quality": (0.0, 0.45)}))  # A3, B1, B2, K1 pass
+    assert session.shown_row_of(ids["A2.jpg"]) is None  # its open stack is shown, but not it
+    assert names(session) == ["A3.jpg", "B2.jpg", "K1.jpg"]
+    assert session.shown_row_of(ids["B1.jpg"]) == 1  # B1 matches too: hidden in B's pile, B's cell
+    assert session.shown_row_of(ids["S1.jpg"]) is None  # filtered out

@@ -7,6 +7,7 @@ nothing; Reject rejects exactly the plan; one Ctrl+Z restores it all, read back 
 from __future__ import annotations
 
 import datetime
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -160,7 +161,9 @@ def test_keep_best_asks_first_rejects_the_plan_and_one_undo_restores(qtbot, wind
         by_id = catalog.decisions(list(ids.values()))
         return {n: by_id[i].rating for n, i in ids.items()}
 
-    stacks.keep_action.trigger()
+    stacks.keep_action.trigger()  # not grouped yet: the worker thread groups, then the dialog opens
+    assert stacks.dialog is None and stacks.grouping and session.grouping is None
+    qtbot.waitUntil(lambda: stacks.dialog is not None, timeout=10_000)
     dialog = stacks.dialog
     assert dialog is not None and dialog.isVisible()
     assert "3 photos in 2 bursts will be rejected" in dialog.text.text()
@@ -184,6 +187,8 @@ def test_keep_best_asks_first_rejects_the_plan_and_one_undo_restores(qtbot, wind
         == {n for n, i in ids.items() if i in plan.reject}
     )
     assert all(ratings()[n] == 0 for n in GROUPS["K"])  # the bracket is never proposed
+    window.activateWindow()  # the dialog, opened when the grouping arrived, had it
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
     window.grid.setFocus()
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one step
     assert session.flush(10)
@@ -224,5 +229,87 @@ def test_compare_steps_through_a_collapsed_stack_frame_by_frame(qtbot, window, b
     assert shown()[0] == best_a
     rest = [n for n in order[order.index(after) :] if n != best_a]
     assert seen[: len(rest)] == rest  # every frame, the burst's hidden ones too, none skipped
+    expanded = set(session.expanded)
+    qtbot.keyClick(compare.view, Qt.Key.Key_S)  # the grid is hidden: S leaves its stacks alone
+    assert session.expanded == expanded and "C or Esc" in window.status_label.text()
+    last = seen[-1]  # the burst B's last frame, which the B cell may not show
     qtbot.keyClick(compare.view, Qt.Key.Key_Escape)
     assert not compare.showing
+    # back in the grid, the photo the active pane showed is current, or the cell of its stack
+    current = window.grid.currentIndex().data(PhotoIdRole)
+    assert current == int(t.ids[t.names.index(_best(session, GROUPS["B"]) if last in GROUPS["B"] else last)])
+
+
+def _non_best(session, group: list[str]) -> str:
+    return next(n for n in group if n != _best(session, group))
+
+
+def test_closing_a_stack_over_the_current_frame_makes_the_stack_current(qtbot, window, bursts):
+    stacks = _open(qtbot, window, bursts)
+    window.view.sort_by("captured", False)
+    window.grid.setFocus()
+    qtbot.keyClick(window.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.session.stacked, timeout=10_000)
+    session, t = window.session, window.session.table
+    best_a, best_b = _best(session, GROUPS["A"]), _best(session, GROUPS["B"])
+    ids = {n: int(t.ids[t.names.index(n)]) for n in FRAMES}
+    window.grid.setCurrentIndex(window.model.index(3))  # the B stack
+    qtbot.keyClick(window.grid, Qt.Key.Key_S)
+    assert _shown(window) == [best_a, "S1.JPG", "K1.JPG", *GROUPS["B"]]
+    other = _non_best(session, GROUPS["B"])
+    window.grid.setCurrentIndex(window.model.index(window.model.row_of(ids[other])))
+    qtbot.keyClick(window.grid, Qt.Key.Key_S)  # closed over the current frame: the B cell is current
+    assert _shown(window) == [best_a, "S1.JPG", "K1.JPG", best_b]
+    assert window.grid.currentIndex().data(PhotoIdRole) == ids[best_b]
+    assert window.grid.selectionModel().isSelected(window.grid.currentIndex())
+    qtbot.keyClick(window.grid, Qt.Key.Key_X)  # so X rejects the B cell's frame, not the shoot's first
+    assert session.flush(10)
+    assert t.rating[t.names.index(best_b)] == -1 and t.rating[t.names.index(best_a)] == 0
+    qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+
+    qtbot.keyClick(window.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)  # flat
+    assert not session.stacked and len(_shown(window)) == len(FRAMES)
+    other = _non_best(session, GROUPS["A"])
+    window.grid.setCurrentIndex(window.model.index(window.model.row_of(ids[other])))
+    qtbot.keyClick(window.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)  # stacked again
+    assert session.stacked and stacks.worker_thread is None  # grouped already: at once
+    assert window.grid.currentIndex().data(PhotoIdRole) == ids[best_a]
+
+
+def test_a_new_folder_relative_to_its_burst_is_grouped_in_the_worker_with_the_panels_sliders(
+    qtbot, window, bursts, monkeypatch
+):
+    import clipiqa_desktop.culling.session as session_module
+    import clipiqa_desktop.gui.controllers.stacks as stacks_module
+
+    stacks = _open(qtbot, window, bursts)  # indexed once; opened again below, nothing to index
+    on_gui_thread: list[bool] = []
+    real = stacks_module.group_photos
+
+    def recorded(*args, **kwargs):  # the real grouping, noting the thread it runs on
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stacks_module, "group_photos", recorded)
+    monkeypatch.setattr(session_module, "group_photos", recorded)
+    stacks.panel.sliders["burst_gap"].setValue(0.0)  # no pause allowed: no burst
+    qtbot.waitUntil(lambda: stacks.panel.params().burst_gap == 0.0 and not stacks.panel._timer.isActive())
+    stacks.wait()
+    panel = window.filters
+    panel.relative_to.setCurrentIndex(panel.relative_to.findData("burst"))
+    panel.relative.setChecked(True)
+    panel.emit_state()
+    stacks.wait()
+    on_gui_thread.clear()
+
+    assert window.open_folder(bursts)
+    session = window.session
+    assert session.filters.relative_to == "burst" and session.grouping is None  # not on the GUI thread
+    assert stacks.grouping  # the worker runs
+    stacks.wait()
+    qtbot.waitUntil(lambda: session.grouping is not None, timeout=10_000)
+    assert on_gui_thread and not any(on_gui_thread)
+    assert session.grouping.params == stacks.panel.params()  # the sliders', not the defaults
+    assert session.grouping.params.burst_gap == 0.0
+    assert not [b for b in session.grouping.bursts if b.kind == "burst"]
+    qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)

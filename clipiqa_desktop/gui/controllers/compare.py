@@ -108,13 +108,16 @@ class CompareController(Controller):
 
     def _stack_changed(self, _index: int) -> None:
         """Leaving compare by any way (C, Escape, Space for the loupe): the selection as it was, the
-        active pane's photo current, the keys back on the grid."""
+        active pane's photo current (a frame hidden in a collapsed stack: the stack's cell), the
+        keys back on the grid."""
         if self.showing or self.window.decisions.focus_view is not self:
             return
         self.window.decisions.focus_view = None
         pid = self.active_photo()
         self.view.release()
         row = self.window.model.row_of(pid) if pid is not None else None
+        if row is None and pid is not None and self.session is not None:
+            row = self.session.shown_row_of(pid)
         if row is not None:
             grid = self.window.grid
             grid.selectionModel().setCurrentIndex(

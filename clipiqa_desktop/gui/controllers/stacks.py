@@ -4,10 +4,13 @@ and Edit ▸ Keep best N of each burst, reject the rest… (asks first; one undo
 
 The grouping itself is the session's (culling/session.py, culling/groups.py). The window groups
 in a worker thread (GroupWorker: 20,000 photos take one to two seconds of CPU, too long for the
-GUI thread): the first time stacks are asked for, when the sliders rest (150 ms), and after a
-reload made the grouping stale (an index run that changed photos ends with one); the catalog is
-read on the GUI thread (one query), the grouping result is shown there (`set_grouping`). Until it
-arrives the grid keeps the previous grouping; photos it does not know are shown alone.
+GUI thread), never on the GUI thread: when the session asks (`grouping_needed`: stacks turned on,
+a range relative to the burst or scene; on a new folder, once the panel's sliders and "best by"
+are the session's), when the sliders rest (150 ms), after a reload made the grouping stale (an
+index run that changed photos ends with one), and before Keep best N opens its dialog. The catalog
+is read on the GUI thread (one query), the grouping result is shown there (`set_grouping`). Until
+it arrives the grid keeps the previous grouping (photos it does not know are shown alone), or,
+with none yet, a flat view in which ranges relative to the burst wait.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class StacksController(Controller):
         self._again = False  # the sliders moved (or the photos changed) while a grouping ran
         self._target: CullingSession | None = None  # the session the running grouping is for
         self._session: CullingSession | None = None
+        self._keep_when_grouped = False  # Keep best N asked before the grouping was there
         self.ctx.session_changed.connect(self._session_changed)
 
     # --- following the session ---------------------------------------------------------------------
@@ -92,21 +96,31 @@ class StacksController(Controller):
             old.events.columns_changed.disconnect(self._columns_changed)
             old.events.view_changed.disconnect(self._summarise)
             old.events.rows_changed.disconnect(self._rows_changed)
+            old.events.grouping_needed.disconnect(self._grouping_needed)
         if session is None or session is old:
             return
+        self._keep_when_grouped = False
         session.events.columns_changed.connect(self._columns_changed)
         session.events.view_changed.connect(self._summarise)
         session.events.rows_changed.connect(self._rows_changed)
+        session.events.grouping_needed.connect(self._grouping_needed)
+        # the panel's values before any grouping of this folder (the view controller, which hears
+        # the new session first, may already have asked for one: a range relative to the burst)
         session.group_params = self.panel.params()
         session.best_by = self.panel.best_key()
         self._columns_changed()
-        if self.stack_action.isChecked():
+        if self.stack_action.isChecked() or session.needs_grouping:
             self.group()
         self._summarise()
 
     def _columns_changed(self) -> None:
         if self.session is not None:
             self.panel.set_attributes(list(self.session.table.attributes))
+
+    def _grouping_needed(self) -> None:
+        """The session asks for bursts (stacks on, a range relative to the burst) and has none."""
+        if self.worker_thread is None or self._target is not self.session:
+            self.group()  # (a grouping of this session already running will do)
 
     def _rows_changed(self, _ids: object) -> None:
         session = self.session
@@ -157,11 +171,14 @@ class StacksController(Controller):
         if self._again or session.grouping_stale:
             self._again = False
             self.group()
+        elif self._keep_when_grouped:
+            self._keep_when_grouped = False
+            self._open_keep_best(session)
 
     @Slot(str)
     def _failed(self, message: str) -> None:
         self._ended()
-        self._again = False
+        self._again = self._keep_when_grouped = False
         self.window.say(message)
         self._summarise()
 
@@ -230,6 +247,9 @@ class StacksController(Controller):
         session, grid = self.session, self.window.grid
         if session is None or not grid.currentIndex().isValid():
             return
+        if self.window.stack.currentWidget() is self.window.compare:  # the grid is hidden
+            self.window.say("S opens or closes stacks in the grid: C or Esc returns to it.")
+            return
         if not session.stacked:
             self.window.say("Stacks are off: View ▸ Stack bursts (Ctrl+G) groups the bursts.")
             return
@@ -242,6 +262,16 @@ class StacksController(Controller):
         session = self.session
         if session is None or not len(session.table):
             self.window.say("Open a folder first.")
+            return
+        if session.grouping is None or session.grouping_stale or self.worker_thread is not None:
+            self._keep_when_grouped = True  # the dialog opens when the worker thread is done
+            self.group()
+            self.window.say("Grouping the folder into bursts first …")
+            return
+        self._open_keep_best(session)
+
+    def _open_keep_best(self, session: CullingSession) -> None:
+        if self.dialog is not None:
             return
         label = attribute_info(session.best_by).label
         self.dialog = KeepBestDialog(session.keep_best_plan, label, self.window)

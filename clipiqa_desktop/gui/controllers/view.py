@@ -56,7 +56,11 @@ class SortBox(QComboBox):
 
 class SelectionKeeper:
     """Keeps the current and selected photos (by id) across model resets, and makes sure the photo
-    the keys act on is always visibly selected: with no other selection, the current one is."""
+    the keys act on is always visibly selected: with no other selection, the current one is.
+
+    A photo that a stack closed over (S, Ctrl+G, a regroup, another "best by") is followed to the
+    cell standing for its stack (`CullingSession.shown_row_of`), so the next P or X acts on that
+    stack's shown frame, never on the shoot's first photo."""
 
     def __init__(self, window: MainWindow) -> None:
         self.grid, self.model = window.grid, window.model
@@ -76,8 +80,8 @@ class SelectionKeeper:
         self._saved = (None, [])
         sel = self.grid.selectionModel()
         flags = QItemSelectionModel.SelectionFlag
-        rows = [r for pid in selected if (r := self.model.row_of(pid)) is not None]
-        cur_row = self.model.row_of(current) if current is not None else None
+        rows = list(dict.fromkeys(r for pid in selected if (r := self._shown_row(pid)) is not None))
+        cur_row = self._shown_row(current) if current is not None else None
         if cur_row is None and self.model.rowCount():
             cur_row = rows[0] if rows else 0
         if cur_row is None:
@@ -85,6 +89,14 @@ class SelectionKeeper:
         sel.setCurrentIndex(self.model.index(cur_row), flags.NoUpdate if rows else flags.ClearAndSelect)
         for row in rows:
             sel.select(self.model.index(row), flags.Select)
+
+    def _shown_row(self, photo_id: int) -> int | None:
+        """The grid row of a photo, or of the collapsed stack it is hidden in."""
+        row = self.model.row_of(photo_id)
+        session = self.model.session
+        if row is None and session is not None:
+            row = session.shown_row_of(photo_id)  # the model was just reset: its rows are the view's
+        return row
 
     def _ensure_current(self, _parent: QModelIndex, _first: int, _last: int) -> None:
         if not self.grid.currentIndex().isValid() and self.model.rowCount():
