@@ -53,6 +53,7 @@ from .groups import (
     keep_best_plan,
     keeper_explanation,
     keeper_scores,
+    ranking,
 )
 from .presets import PRESETS, Preset, condition_range, get_preset, preset_mask
 from .prompts import prompt_scores
@@ -531,11 +532,12 @@ class CullingSession:
         return StackMaps(self.grouping, self.table.ids, self.best_values())
 
     def best_values(self) -> np.ndarray:
-        """The "best by" attribute per table row (NaN where none)."""
+        """The "best by" attribute per table row as it ranks them, higher = better (negated where
+        less is better: the best frame by noise is the cleanest; groups.ranking); NaN where none."""
         t = self.table
         if self.best_by in t.attributes:
-            return t.score_column(self.best_by)
-        return np.full(len(t), np.nan, dtype=np.float32)
+            return ranking(self.best_by, t.score_column(self.best_by))
+        return np.full(len(t), np.nan, dtype=np.float64)
 
     def set_stacked(self, stacked: bool) -> None:
         """Show each burst, bracket and focus stack as one cell (its best frame; a bracket's first)

@@ -149,6 +149,15 @@ def test_expand_collapse_and_best_by(session):
     assert len(session.view) == len(SHOOT)
 
 
+def test_best_by_an_attribute_where_less_is_better_crowns_the_lowest(session):
+    stack(session)
+    ids = np.array([session.table.ids[row(session, n)] for n in BURST_A])
+    session.set_column("noise", ids, np.array([0.9, 0.6, 0.1, 0.7], np.float32))
+    session.set_best_by("noise")
+    crowned = [n for n in BURST_A if session.stack_info(row(session, n)).best]  # type: ignore[union-attr]
+    assert crowned == ["A3.jpg"]  # the cleanest, not the noisiest
+
+
 def test_a_filter_that_hides_the_best_shows_the_best_matching_member(session):
     session.set_sort("name", False)
     stack(session)
