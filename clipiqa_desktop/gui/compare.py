@@ -1,8 +1,10 @@
 """Compare: two to four photos side by side with one zoom and one position for all of them.
 
 Each pane shows one photo decoded at full resolution in the compare pool's threads (the loupe's
-decode path and job pattern: every job carries the generation of the photo its pane was showing
-when it started, and a result for a photo no longer shown is dropped). A header line gives the file
+decode path and job pattern: every job carries a token, the generation of the photo its pane was
+showing when it started; a result for a photo no longer shown is dropped, and a job still queued
+when its photo is stepped past ends without decoding, so holding → decodes only the photos shown
+and the one ahead, not every frame passed on the way). A header line gives the file
 name, the decision as the grid shows it and a few key scores by their registry labels.
 
 Zoom and position are shared, not per pane: `fit`, `zoom` (the photo's pixels per screen pixel,
@@ -19,6 +21,7 @@ The widget knows photos only as `PaneInfo` (no session): the controller
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QPoint, QPointF, QRunnable, Qt, QThread, QThreadPool, Signal
@@ -95,14 +98,35 @@ class _Signals(QObject):
     loaded = Signal(int, int, object, str)  # pane, generation, QImage | None, error
 
 
-class _Decode(QRunnable):
-    """The photo at full resolution as a QImage in the format a pixmap is drawn from."""
+class _DecodeCount:
+    """How many full-size decodes the compare pool has actually run (tests, benchmarks)."""
 
-    def __init__(self, pane: int, generation: int, path: str, signals: _Signals) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+decodes_run = _DecodeCount()
+
+
+class _Decode(QRunnable):
+    """The photo at full resolution as a QImage in the format a pixmap is drawn from. `wanted`: the
+    tokens of the decodes still wanted (read in the pool thread); a job whose token has left it by
+    the time a thread takes it up ends at once, without decoding and without a result."""
+
+    def __init__(self, pane: int, generation: int, path: str, signals: _Signals, wanted: set[int]) -> None:
         super().__init__()
         self.pane, self.generation, self.path, self.signals = pane, generation, path, signals
+        self.wanted = wanted
 
     def run(self) -> None:
+        if self.generation not in self.wanted:
+            return  # stepped past while queued
+        decodes_run.add()
         try:
             rgb, _ = _rgb_of(self.path)
             h, w = rgb.shape[:2]
@@ -284,7 +308,9 @@ class CompareView(QWidget):
         self._signals.loaded.connect(self._loaded)
         # decoding ahead: the photo the stepping pane shows next, decoded while the photographer
         # looks at this one (a 24 MP JPEG takes ~0.4 s to decode; one frame ahead, ~96 MB)
-        self._job = 0
+        self._serial = 0  # the last token given to a pane's photo or a decode-ahead job
+        self._wanted: set[int] = set()  # the tokens whose decode is still wanted (see _Decode)
+        self._job = 0  # the latest decode-ahead job's token
         self._pending: dict[int, str] = {}  # decode-ahead job -> path
         self._waiting: dict[int, tuple[int, int]] = {}  # job -> (pane, its generation) waiting for it
         self._ahead: tuple[str, QImage] | None = None
@@ -295,7 +321,7 @@ class CompareView(QWidget):
         infos = infos[:MAX_PANES]
         self._drop_ahead()
         for pane in self.panes:
-            pane.generation += 1  # a decode still running for it is dropped
+            pane.generation = self._token()  # a decode still running for it is dropped
             self.grid.removeWidget(pane)
             pane.hide()  # at once: deleteLater waits for the event loop
             pane.deleteLater()
@@ -322,7 +348,8 @@ class CompareView(QWidget):
         pane.show_header()
         if same:
             return
-        pane.generation += 1
+        self._unwant_pane(i)
+        pane.generation = self._token()
         pane.view.set_pixmap(QPixmap())
         if info.status == "missing":
             pane.message.setText(f"missing: {info.error or info.path}")
@@ -336,7 +363,25 @@ class CompareView(QWidget):
         if job is not None:  # being decoded ahead: that decode is this pane's
             self._waiting[job] = (i, pane.generation)
             return
-        self.pool.start(_Decode(i, pane.generation, info.path, self._signals))
+        self._wanted.add(pane.generation)
+        self.pool.start(_Decode(i, pane.generation, info.path, self._signals, self._wanted))
+
+    def _token(self) -> int:
+        """A generation never used before in this view (a new pane's own count would start again
+        at 0, and a late result of the pane it replaced could pass for its own)."""
+        self._serial += 1
+        return self._serial
+
+    def _unwant_pane(self, i: int) -> None:
+        """Pane i steps on: its queued decode, and a decode-ahead it waited for that is no longer
+        the latest one ahead, are not wanted any more."""
+        self._wanted.discard(self.panes[i].generation)
+        for job, (pane, _) in list(self._waiting.items()):
+            if pane == i:
+                del self._waiting[job]
+                if job != self._job:
+                    self._pending.pop(job, None)
+                    self._wanted.discard(job)
 
     def decode_ahead(self, path: str) -> None:
         """Decode this photo now, at a lower priority than the panes' own decodes, so a step onto
@@ -344,13 +389,17 @@ class CompareView(QWidget):
         if (self._ahead is not None and self._ahead[0] == path) or path in self._pending.values():
             return
         self._ahead = None
-        self._pending = {j: p for j, p in self._pending.items() if j in self._waiting}
-        self._job += 1
+        for job in [j for j in self._pending if j not in self._waiting]:
+            del self._pending[job]
+            self._wanted.discard(job)
+        self._job = self._token()
         self._pending[self._job] = path
-        self.pool.start(_Decode(-1, self._job, path, self._signals), -1)
+        self._wanted.add(self._job)
+        self.pool.start(_Decode(-1, self._job, path, self._signals, self._wanted), -1)
 
     def _drop_ahead(self) -> None:
         self.pool.clear()
+        self._wanted.clear()
         self._pending.clear()
         self._waiting.clear()
         self._ahead = None
@@ -363,6 +412,7 @@ class CompareView(QWidget):
         return [p.info.photo_id for p in self.panes if p.info is not None]
 
     def _loaded(self, i: int, generation: int, image: QImage | None, error: str) -> None:
+        self._wanted.discard(generation)
         if i < 0:  # decoded ahead (generation = the job)
             path = self._pending.pop(generation, None)
             waiting = self._waiting.pop(generation, None)
@@ -398,7 +448,7 @@ class CompareView(QWidget):
         full-size pixmaps let go (never waits: a running decode ends on its own)."""
         self._drop_ahead()
         for pane in self.panes:
-            pane.generation += 1
+            pane.generation = self._token()
             pane.info = None
             pane.view.set_pixmap(QPixmap())
 

@@ -4,11 +4,14 @@ other pane steps, the culling keys act on the active pane only, C/Esc round trip
 
 from __future__ import annotations
 
+import shutil
+import threading
+
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRunnable, Qt
 from PySide6.QtGui import QCursor
 
-from clipiqa_desktop.gui.compare import CompareView, PaneInfo, grid_shape, header_html
+from clipiqa_desktop.gui.compare import CompareView, PaneInfo, decodes_run, grid_shape, header_html
 from clipiqa_desktop.gui.photo_model import PhotoIdRole
 
 from ..conftest import photo
@@ -92,6 +95,39 @@ def test_a_photo_decoded_ahead_shows_at_once_and_is_decoded_once(qtbot, compare,
     assert compare._waiting and compare.pool.activeThreadCount() <= 1, "no second decode of it"
     qtbot.waitUntil(lambda: compare.loaded, timeout=20_000)
     assert compare.panes[1].view.image_size() == (2000, 1500) and not compare._pending
+
+
+def test_holding_the_arrow_decodes_only_the_photos_shown_and_the_one_ahead(qtbot, compare, sizes):
+    """Twenty steps while every pool thread is busy (as on two cores, with a 24 MP frame taking
+    ~0.4 s): the queued decodes of frames stepped past end without decoding."""
+    frames = []
+    for k in range(21):
+        frames.append(sizes / f"frame{k}.jpg")
+        if not frames[-1].exists():
+            shutil.copy(sizes / "small.jpg", frames[-1])
+    gate = threading.Event()
+
+    class Busy(QRunnable):
+        def run(self) -> None:
+            gate.wait(20)
+
+    threads = compare.pool.maxThreadCount()
+    for _ in range(threads):
+        compare.pool.start(Busy())
+    assert compare.pool.activeThreadCount() == threads
+    before = decodes_run.value
+    try:
+        for k in range(20):  # what the controller does on each step: this frame, the next ahead
+            compare.set_pane(1, PaneInfo(100 + k, str(frames[k])))
+            compare.decode_ahead(str(frames[k + 1]))
+    finally:
+        gate.set()
+    assert compare.wait(20_000)
+    qtbot.waitUntil(lambda: compare.loaded, timeout=20_000)
+    assert decodes_run.value - before <= len(compare.panes), "frame 19 (asked for ahead) and frame 20"
+    assert compare.panes[1].info.photo_id == 119 and compare.panes[1].view.image_size() == (1400, 1050)
+    qtbot.waitUntil(lambda: compare._ahead is not None, timeout=20_000)
+    assert compare._ahead[0] == str(frames[20]), "the next frame is still decoded ahead"
 
 
 def test_layout_and_header():
