@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+from shiboken6 import isValid
 
 from ..catalog import Catalog
 from ..indexing.process import ChildProcess, EncodeJob, IndexJob, ScorerSpec
@@ -310,17 +311,43 @@ live_threads: weakref.WeakSet[QThread] = weakref.WeakSet()
 live_workers: weakref.WeakSet[QObject] = weakref.WeakSet()
 
 
+class WorkerThread(QThread):
+    """A worker's thread, deleted (deleteLater) once it has finished, so a window that searches,
+    groups and fits all day does not keep one QThread child per run. Controllers keep the handle
+    to ask whether their work still runs: once the thread is deleted, the handle reads as a
+    finished thread (isRunning False, wait True, quit nothing) instead of raising."""
+
+    def isRunning(self) -> bool:
+        return isValid(self) and super().isRunning()
+
+    def isFinished(self) -> bool:
+        return not isValid(self) or super().isFinished()
+
+    def wait(self, *args: Any) -> bool:
+        return not isValid(self) or super().wait(*args)
+
+    def quit(self) -> None:
+        if isValid(self):
+            super().quit()
+
+
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:
-    """Move `worker` to a new QThread, run its `run` slot there, and clean both up when it ends."""
-    thread = QThread(parent)
+    """Move `worker` to a new QThread, run its `run` slot there, and clean both up when it ends
+    (the thread too: see WorkerThread)."""
+    thread = WorkerThread(parent)
     live_threads.add(thread)
     live_workers.add(worker)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)  # type: ignore[attr-defined]
+    # Qt's own quit slot, queued to the GUI thread as before: a Python method (the override above)
+    # would be called in the worker's thread at once, ending it, and deleting the worker, before
+    # the controller's slot for the same signal ran (its sender() would then be gone)
+    quit_slot = super(WorkerThread, thread).quit
     for name in ("finished", "failed", "weights_missing"):
         signal = getattr(worker, name, None)
         if signal is not None:
-            signal.connect(thread.quit)
+            signal.connect(quit_slot)
     thread.finished.connect(worker.deleteLater)
+    thread.finished.connect(thread.deleteLater)
     thread.start()
     return thread

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThread
 
 from clipiqa_desktop.culling.search import SEARCH_KEY
 from clipiqa_desktop.gui.controllers.search import PLACEHOLDER, SearchController
@@ -103,3 +103,61 @@ def test_an_empty_search_or_no_folder_says_why(qtbot, window):
     assert "type what to look for" in window.status_label.text()
     search.run_search("dog")
     assert "open and index a folder first" in window.status_label.text()
+
+
+def _threads(window) -> int:
+    """The window's QThread children, once the threads deleted later are gone."""
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return len(window.findChildren(QThread))
+
+
+def test_a_column_set_keeps_the_embeddings_and_finished_threads_go(qtbot, window, shoot, monkeypatch):
+    _open_and_index(qtbot, window, shoot)
+    search = window.controller(SearchController)
+    session = window.session
+    cat = window.ctx.catalog
+    ids, emb = cat.embeddings(session.folder_ids(), session.analysis_id)
+    cat.store_text_features(cat.analysis(session.analysis_id)[0], {"dog": emb[2] - emb.mean(axis=0)})
+    reads = []
+    real = cat.embeddings
+    monkeypatch.setattr(cat, "embeddings", lambda *a, **k: reads.append(1) or real(*a, **k))
+    threads = _threads(window)
+
+    def searched(n: int) -> None:
+        qtbot.waitUntil(lambda: _searched(search) and search.worker_thread is not None, timeout=30_000)
+        qtbot.waitUntil(lambda: len(reads) == n and SEARCH_KEY in session.table.attributes, timeout=30_000)
+
+    search.run_search("dog")
+    qtbot.waitUntil(lambda: SEARCH_KEY in session.table.attributes, timeout=30_000)
+    qtbot.waitUntil(lambda: _searched(search), timeout=10_000)
+    assert len(reads) == 1
+    # the taste model's refit sets its column: every row "changed", the photos did not
+    session.set_column("taste", ids, np.linspace(0, 1, len(ids), dtype=np.float32))
+    for _ in range(3):
+        search.run_search("dog")
+        qtbot.waitUntil(lambda: _searched(search), timeout=30_000)
+        qtbot.wait(50)
+    assert len(reads) == 1, "the embeddings read for the first search were used again"
+    assert _threads(window) <= threads, "every finished search's thread was deleted"
+    # a real rows change (the indexer rescored a photo): the search shown is redone over fresh ones
+    session.apply_indexed([int(ids[0])])
+    qtbot.waitUntil(lambda: len(reads) == 2, timeout=30_000)
+    qtbot.waitUntil(lambda: _searched(search), timeout=30_000)
+
+
+def test_a_search_running_when_the_folder_is_opened_again_is_dropped(qtbot, window, shoot):
+    _open_and_index(qtbot, window, shoot)
+    search = window.controller(SearchController)
+    for pending in (None, "another text"):
+        search.run_search(f"a text never encoded {pending}")  # encoded in a child process: seconds
+        thread = search.worker_thread
+        assert thread is not None and thread.isRunning()
+        if pending:
+            search.run_search(pending)  # waits for the running one
+        _open_and_index(qtbot, window, shoot)  # the same folder again: same folder and analysis ids
+        session = window.session
+        qtbot.waitUntil(lambda: not thread.isRunning(), timeout=30_000)  # noqa: B023 (waited here)
+        qtbot.wait(300)
+        assert SEARCH_KEY not in session.table.attributes and session.sort_key != SEARCH_KEY
+        assert search.worker_thread is thread, "the text typed in the old session was not searched"
+        assert search.field.text() == ""
