@@ -9,19 +9,18 @@ import datetime
 import io
 import json
 import sqlite3
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
-from PIL.TiffImagePlugin import IFDRational
+from PIL import Image
 
 from clipiqa_desktop.catalog import Catalog, Decision
 from clipiqa_desktop.cli import main
 from clipiqa_desktop.culling.groups import keeper_scores
 
 from .conftest import TINY_ARGS as MODEL
+from .imaging.camera_exif import save_frame
 
 START = datetime.datetime(2025, 9, 6, 15, 0, 0)
 
@@ -54,20 +53,7 @@ def _scene(seed: int) -> np.ndarray:
 
 def _save(path: Path, seconds: float, bias: float, seed: int, sharp: bool, k: int) -> None:
     rgb = np.roll(_scene(seed), 2 * k, axis=1)  # a burst: the frame moves a little
-    if bias:  # exposure in linear light
-        rgb = (np.clip((rgb / 255.0) ** 2.2 * 2.0**bias, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
-    image = Image.fromarray(rgb)
-    if not sharp:
-        image = image.filter(ImageFilter.GaussianBlur(4))
-    when = START + datetime.timedelta(seconds=seconds)
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5"
-    sub = exif.get_ifd(0x8769)
-    sub[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
-    sub[0x9291] = f"{when.microsecond // 10_000:02d}"  # SubSecTimeOriginal
-    sub[0x9204] = IFDRational(Fraction(bias))  # ExposureBiasValue
-    sub[0x829A] = IFDRational(Fraction(1, 250) * Fraction(2) ** int(bias))  # ExposureTime
-    image.save(path, quality=92, exif=exif.tobytes())
+    save_frame(path, rgb, START + datetime.timedelta(seconds=seconds), bias, sharp, quality=92)
 
 
 @pytest.fixture(scope="module")

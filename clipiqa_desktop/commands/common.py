@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -17,15 +18,23 @@ if TYPE_CHECKING:  # torch and open_clip are imported only when a model is actua
     from ..scoring import ClipIqaScorer, LazyScorer
 
 
-def positive(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def whole_number(minimum: int, too_small: str) -> Callable[[str], int]:
+    """argparse type: a whole number ≥ `minimum`; `too_small` says why a smaller one is refused."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(too_small)
+        return value
+
+    return parse
+
+
+positive = whole_number(1, "must be at least 1")  # argparse type: a whole number ≥ 1
+top_count = whole_number(0, "must be 0 (every photo) or more")  # --top of search and learn
 
 
 def batch_size(text: str) -> int | str:

@@ -35,7 +35,7 @@ from ..culling.groups import (
 )
 from ..culling.session import column_order
 from ..measures.registry import attribute_info
-from .common import CommandError, catalog_option, folder_analysis, open_catalog
+from .common import CommandError, catalog_option, folder_analysis, open_catalog, whole_number
 
 DEFAULTS = GroupParams()
 
@@ -98,16 +98,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("keep at least 1 photo of each group")
-    return value
-
-
 def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "groups",
@@ -166,14 +156,14 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         "--best-by",
         default=KEEPER_KEY,
         metavar="ATTR",
-        help="the attribute whose highest value is the best frame: keeper (default) or any "
-        "attribute of the folder (quality, focus, face_focus, ...)",
+        help="the attribute whose best value (the highest; the lowest where less is better) is the "
+        "best frame: keeper (default) or any attribute of the folder (quality, focus, face_focus, ...)",
     )
     p.add_argument("--singles", action="store_true", help="list frames that belong to no burst too")
     k = p.add_argument_group("keep the best N")
     k.add_argument(
         "--keep-best",
-        type=_count,
+        type=whole_number(1, "keep at least 1 photo of each group"),
         metavar="N",
         help="reject all but the best N unrated frames of each burst (of each scene with --level scene)",
     )

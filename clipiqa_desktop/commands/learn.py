@@ -18,7 +18,7 @@ import numpy as np
 from ..catalog import CatalogError, build_table
 from ..culling.session import column_order
 from ..culling.taste import MIN_DECISIONS, MIN_PER_CLASS, TASTE_KEY, ShootLabels, TasteResult, learn_taste
-from .common import CommandError, folder_analysis, open_catalog
+from .common import CommandError, folder_analysis, open_catalog, top_count
 
 EPILOG = f"""examples:
   clipiqa-desktop learn ~/shoots/wedding                  the 20 undecided photos most like your keeps
@@ -62,7 +62,7 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--top",
-        type=_top,
+        type=top_count,
         default=20,
         metavar="N",
         help="how many undecided photos to print, most likely keeps first (default: %(default)s; 0 = all)",
@@ -75,16 +75,6 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document for scripts")
     # the analysis the folder was last indexed with, as `list` shows by default
     p.set_defaults(run=run, model=None, pretrained=None, weights=None, size="auto")
-
-
-def _top(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (every photo) or more")
-    return value
 
 
 def _pct(x: float) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..catalog import Catalog, CatalogError
 from ..culling.search import SearchError, clean_text, search
-from .common import CommandError, folder_analysis, index_command, load_scorer, open_catalog
+from .common import CommandError, folder_analysis, index_command, load_scorer, open_catalog, top_count
 from .views import _args_for
 
 EPILOG = """examples:
@@ -46,7 +46,7 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("text", metavar="TEXT", help='what to look for, e.g. "bride laughing" (quote it)')
     p.add_argument(
         "--top",
-        type=_top,
+        type=top_count,
         default=20,
         metavar="N",
         help="how many of the best matches to print (default: %(default)s; 0 = every photo)",
@@ -59,16 +59,6 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
                 "The model is loaded only to encode a text never searched with it before."
             )
     p.set_defaults(run=run)
-
-
-def _top(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (every photo) or more")
-    return value
 
 
 def _open(args: argparse.Namespace) -> Catalog:

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import datetime
 import threading
-from fractions import Fraction
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
-from PIL.TiffImagePlugin import IFDRational
 from PySide6.QtCore import Qt
 
 from clipiqa_desktop.culling.groups import GroupParams
@@ -21,6 +18,7 @@ from clipiqa_desktop.gui.controllers.stacks import StacksController
 from clipiqa_desktop.gui.photo_model import PhotoIdRole, StackRole, TableRowRole
 
 from ..conftest import photo_array
+from ..imaging.camera_exif import save_frame
 
 START = datetime.datetime(2025, 9, 6, 15, 0, 0)
 # name: (seconds after START, EXIF exposure bias, scene seed, sharp)
@@ -39,21 +37,8 @@ GROUPS = {"A": ["A1.JPG", "A2.JPG", "A3.JPG"], "B": ["B1.JPG", "B2.JPG"], "K": [
 
 
 def _save(path, seconds: float, bias: float, seed: int, sharp: bool, k: int) -> None:
-    rgb = np.roll(photo_array(240, 160, seed), 2 * k, axis=1)
-    if bias:
-        rgb = (np.clip((rgb / 255.0) ** 2.2 * 2.0**bias, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
-    image = Image.fromarray(rgb)
-    if not sharp:
-        image = image.filter(ImageFilter.GaussianBlur(4))
-    when = START + datetime.timedelta(seconds=seconds)
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5"
-    sub = exif.get_ifd(0x8769)
-    sub[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
-    sub[0x9291] = f"{when.microsecond // 10_000:02d}"  # SubSecTimeOriginal
-    sub[0x9204] = IFDRational(Fraction(bias))  # ExposureBiasValue
-    sub[0x829A] = IFDRational(Fraction(1, 250) * Fraction(2) ** int(bias))  # ExposureTime
-    image.save(path, quality=90, exif=exif.tobytes())
+    rgb = np.roll(photo_array(240, 160, seed), 2 * k, axis=1)  # a burst: the frame moves a little
+    save_frame(path, rgb, START + datetime.timedelta(seconds=seconds), bias, sharp)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ of the camera facts that grouping uses: exposure bias, subject distance, sub-sec
 
 from __future__ import annotations
 
+import datetime
 import io
 import struct
 from fractions import Fraction
@@ -125,3 +126,29 @@ def raf_bytes(**tags: object) -> bytes:
     offset = 160
     head += struct.pack(">II", offset, len(jpeg))
     return head.ljust(offset, b"\x00") + jpeg + b"\x00" * 1024
+
+
+def save_frame(
+    path: Path, rgb: object, when: datetime.datetime, bias: float, sharp: bool, quality: int = 90
+) -> None:
+    """One frame of a generated shoot as a camera writes it: `rgb` (uint8 H×W×3) exposed by `bias`
+    EV in linear light and blurred unless `sharp`, saved as a JPEG with a Canon's EXIF capture time
+    to the hundredth of a second, exposure bias and a shutter time that follows the bias."""
+    import numpy as np
+    from PIL import ImageFilter
+
+    pixels = np.asarray(rgb)
+    if bias:
+        pixels = (np.clip((pixels / 255.0) ** 2.2 * 2.0**bias, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    if not sharp:
+        image = image.filter(ImageFilter.GaussianBlur(4))
+    exif = exif_block(
+        captured=when.strftime("%Y:%m:%d %H:%M:%S"),
+        subsec=f"{when.microsecond // 10_000:02d}",
+        bias=Fraction(bias),
+        exposure=Fraction(1, 250) * Fraction(2) ** int(bias),
+        f_number=None,
+        iso=None,
+    )
+    image.save(path, quality=quality, exif=exif.tobytes())
