@@ -58,6 +58,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/gui_latency.py
 	$(PY) benchmarks/xmp_export.py
 	$(PY) benchmarks/flag_accuracy.py
+	$(PY) benchmarks/group_inputs.py
+	$(PY) benchmarks/grouping.py
+	$(PY) benchmarks/stacks.py
+	$(PY) benchmarks/search.py
+	$(PY) benchmarks/taste.py
+	$(PY) benchmarks/compare_step.py
 
 # Runs every failure case of docs/reliability.md against the real command line and rewrites that
 # page; --memory first runs benchmarks/memory_50k.py (50,000 generated photos, ~20 minutes).
