@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 from PySide6.QtCore import QObject, QRectF, Slot
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QCursor, QImage
 from PySide6.QtWidgets import QLabel
 
 from clipiqa_desktop.gui.histogram import MARK_RED
@@ -106,6 +106,8 @@ def test_f_paints_peaking_on_the_sharp_half_only_at_fit_and_at_100(qtbot, loupe,
     assert marked_sharp > 0.01 * area_sharp, (marked_sharp, area_sharp)
     assert marked_soft < 0.05 * marked_sharp, (marked_soft, marked_sharp)
 
+    # Z zooms at the pointer: put it on the seam (another test may have left it anywhere)
+    QCursor.setPos(loupe.view.viewport().mapToGlobal(loupe.view.viewport().rect().center()))
     loupe.toggle_zoom()  # 100 %
     assert not loupe.view.fit and loupe.view.overlay_level == 0
     screen = _peaking_drawn(qtbot, loupe)
