@@ -688,13 +688,7 @@ class Catalog:
             return GroupInputs.empty(dim)
         where = f"p.folder_id IN ({', '.join('?' * len(folders))}) AND p.status != 'missing'"
         base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
-        prefix = _prefix(base)
-        relative = (
-            "CASE WHEN f.path = ? THEN p.name WHEN substr(f.path, 1, ?) = ? "
-            "THEN substr(f.path, ?) || '/' || p.name ELSE f.path || '/' || p.name END"
-        )
-        if os.sep != "/":
-            relative = f"replace({relative}, '{os.sep}', '/')"
+        relative, relative_params = _relative_name_sql(base)
         camera = (
             "CASE WHEN p.camera_make IS NULL THEN p.camera_model WHEN p.camera_model IS NULL "
             "THEN p.camera_make WHEN lower(substr(p.camera_model, 1, length(p.camera_make))) "
@@ -706,10 +700,9 @@ class Catalog:
             f"p.subject_distance, p.exposure_time, p.f_number, p.iso, {relative}, {camera} "
             f"FROM photos p JOIN folders f ON f.id = p.folder_id WHERE {where} ORDER BY p.id"
         )
-        head = [base, len(prefix), prefix, len(prefix) + 1]
         with self._begin() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            rows = cursor.execute(photo_sql, head + folders).fetchall()
+            rows = cursor.execute(photo_sql, relative_params + folders).fetchall()
             vectors = []
             if dim and rows:  # in any order (no sort of the blobs): placed by id below
                 vectors = cursor.execute(
@@ -762,20 +755,14 @@ class Catalog:
             where += f" AND p.id IN ({', '.join('?' * len(ids))})"
             params += ids
         base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
-        prefix = _prefix(base)
-        relative = (
-            "CASE WHEN f.path = ? THEN p.name WHEN substr(f.path, 1, ?) = ? "
-            "THEN substr(f.path, ?) || '/' || p.name ELSE f.path || '/' || p.name END"
-        )
-        if os.sep != "/":
-            relative = f"replace({relative}, '{os.sep}', '/')"
+        relative, relative_params = _relative_name_sql(base)
         photo_sql = (
             f"SELECT p.id, ?, {relative}, p.status, p.error, p.captured_at, p.width, p.height, "
             "COALESCE(d.rating, 0), COALESCE(d.picked, 0), d.label "
             "FROM photos p JOIN folders f ON f.id = p.folder_id "
             f"LEFT JOIN decisions d ON d.photo_id = p.id WHERE {where} ORDER BY p.id"
         )
-        head = [base, base, len(prefix), prefix, len(prefix) + 1]
+        head = [base, *relative_params]  # the root column, then the relative name
         with self._begin() as conn:
             # The DB-API cursor of this transaction's connection returns plain tuples, which numpy
             # converts in C; SQLAlchemy Row objects would cost ~0.3 s more at 20,000 photos.
@@ -984,6 +971,20 @@ def _common(paths: Iterable[str]) -> str:
 def _prefix(folder: str) -> str:
     """What every path inside `folder` starts with: "/a/b/" (so "/a/bc" is not inside "/a/b")."""
     return folder if folder.endswith(os.sep) else folder + os.sep
+
+
+def _relative_name_sql(base: str) -> tuple[str, list[Any]]:
+    """The SQL expression (over `photos p JOIN folders f`) naming a photo relative to `base` as
+    `Catalog.rows` and `group_inputs` show it: "IMG_1.JPG" in base, "100CANON/IMG_1.JPG" below it,
+    absolute outside it, with "/" on every system; and its parameters, in order."""
+    prefix = _prefix(base)
+    relative = (
+        "CASE WHEN f.path = ? THEN p.name WHEN substr(f.path, 1, ?) = ? "
+        "THEN substr(f.path, ?) || '/' || p.name ELSE f.path || '/' || p.name END"
+    )
+    if os.sep != "/":
+        relative = f"replace({relative}, '{os.sep}', '/')"
+    return relative, [base, len(prefix), prefix, len(prefix) + 1]
 
 
 def _relative_prefix(folder: str, root: str) -> str:
