@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 # The tests run with every extra: [faces] (mediapipe, ~1 GB) is installed for them, not for `make run`.
 $(FACES_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test,faces]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test,faces,cluster]'
 	touch $(FACES_STAMP)
 
 run: $(STAMP)
