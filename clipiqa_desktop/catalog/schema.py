@@ -142,6 +142,27 @@ decisions = Table(
     Column("label", String(16)),  # Red, Yellow, Green, Blue, Purple
     Column("changed_at", Float, nullable=False),
     Column("source", String(8), nullable=False, server_default="user"),  # user | xmp
+    # counters['decisions'] when this decision last changed: a window polls for seq > the last it
+    # saw, so a decision made in another window or machine appears without a restart. A counter,
+    # not changed_at: the clocks of a studio's machines differ.
+    Column("seq", Integer),
+)
+Index("ix_decisions_seq", decisions.c.seq)
+
+counters = Table(
+    "counters",  # catalog-wide counters, incremented inside the write transaction that uses them
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+root_mounts = Table(
+    "root_mounts",  # where each machine of a studio sees a shared folder root (see catalog/roots.py)
+    metadata,
+    Column("root", String(64), primary_key=True),  # the root's name, e.g. "shoots"
+    Column("machine", Text, primary_key=True),  # catalog.roots.machine_name()
+    Column("path", Text, nullable=False),  # absolute, as this machine mounts it
+    UniqueConstraint("machine", "path"),
 )
 
 move_batches = Table(
@@ -404,8 +425,35 @@ def _v4(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE photos ADD COLUMN {column}")
 
 
+_V5_DDL = (
+    "ALTER TABLE decisions ADD COLUMN seq INTEGER",
+    "CREATE INDEX ix_decisions_seq ON decisions (seq)",
+    """CREATE TABLE counters (
+	name VARCHAR(32) NOT NULL,
+	value INTEGER NOT NULL,
+	PRIMARY KEY (name)
+)""",
+    """CREATE TABLE root_mounts (
+	root VARCHAR(64) NOT NULL,
+	machine TEXT NOT NULL,
+	path TEXT NOT NULL,
+	PRIMARY KEY (root, machine),
+	UNIQUE (machine, path)
+)""",
+)
+
+
+def _v5(conn: Connection) -> None:
+    """A studio shares one catalog: decisions carry the change counter windows poll for (NULL for
+    decisions made before: nobody is waiting for those), and folder roots are mapped per machine.
+    Plain DDL that SQLite and PostgreSQL both accept (a PostgreSQL catalog starts at version 5 or
+    later, so later migrations must keep to such DDL)."""
+    for ddl in _V5_DDL:
+        conn.exec_driver_sql(ddl)
+
+
 # MIGRATIONS[i] takes the schema from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
