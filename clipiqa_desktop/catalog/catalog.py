@@ -33,12 +33,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.sqlite import insert
 
 from ..imaging.metadata import META_VERSION
 from . import schema as s
 from .connection import check_location, open_engine, transaction
 from .connection import default_catalog_path as default_catalog_path
+from .dialect import insert
 from .errors import CatalogError as CatalogError
 from .records import (
     Decision,
@@ -242,8 +242,8 @@ class Catalog:
             select(
                 s.scores.c.photo_id,
                 # which pixel measures it has (a photo indexed before they existed lacks them)
-                func.group_concat(
-                    case((s.scores.c.attribute.in_(list(measures)), s.scores.c.attribute), else_=None)
+                func.aggregate_strings(
+                    case((s.scores.c.attribute.in_(list(measures)), s.scores.c.attribute), else_=None), ","
                 ).label("measured"),
             )
             .where(s.scores.c.analysis_id == analysis_id)
@@ -409,7 +409,7 @@ class Catalog:
                 if rec.error is None and rec.scores is not None and rec.embedding is not None:
                     vec = np.asarray(rec.embedding, dtype="<f2").tobytes()
                     conn.execute(
-                        insert(s.embeddings)
+                        insert(conn, s.embeddings)
                         .values(photo_id=pid, analysis_id=analysis_id, vector=vec)
                         .on_conflict_do_update(
                             index_elements=["photo_id", "analysis_id"], set_={"vector": vec}
@@ -418,7 +418,7 @@ class Catalog:
                 if rec.thumbnail is not None:
                     w, h, jpeg = rec.thumbnail
                     conn.execute(
-                        insert(s.thumbnails)
+                        insert(conn, s.thumbnails)
                         .values(photo_id=pid, width=w, height=h, jpeg=jpeg)
                         .on_conflict_do_update(
                             index_elements=["photo_id"], set_={"width": w, "height": h, "jpeg": jpeg}
@@ -551,18 +551,18 @@ class Catalog:
             for k, v in zip(keys, row, strict=True)
             if np.isfinite(v)
         ]
-        stmt = insert(s.scores)
-        upsert = (
-            stmt.on_conflict_do_nothing()
-            if replace_beyond is None
-            else stmt.on_conflict_do_update(
-                index_elements=["photo_id", "analysis_id", "attribute"],
-                set_={"value": stmt.excluded.value},
-                where=func.abs(s.scores.c.value - stmt.excluded.value) > replace_beyond,
-            )
-        )
         added = 0
         with self._begin(write=True) as conn:
+            stmt = insert(conn, s.scores)
+            upsert = (
+                stmt.on_conflict_do_nothing()
+                if replace_beyond is None
+                else stmt.on_conflict_do_update(
+                    index_elements=["photo_id", "analysis_id", "attribute"],
+                    set_={"value": stmt.excluded.value},
+                    where=func.abs(s.scores.c.value - stmt.excluded.value) > replace_beyond,
+                )
+            )
             for chunk in _chunks(rows, 5000):
                 added += conn.execute(upsert, chunk).rowcount
         return added
@@ -593,7 +593,7 @@ class Catalog:
                 )
             )
             for chunk in _chunks(rows, 5000):
-                conn.execute(insert(s.scores).on_conflict_do_nothing(), chunk)
+                conn.execute(insert(conn, s.scores).on_conflict_do_nothing(), chunk)
         return len(rows)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -884,7 +884,7 @@ class Catalog:
         vals = {"positive": positive, "negative": negative}
         with self._begin(write=True) as conn:
             conn.execute(
-                insert(s.prompts)
+                insert(conn, s.prompts)
                 .values(key=key, created_at=time.time(), **vals)
                 .on_conflict_do_update(index_elements=["key"], set_=vals)
             )
@@ -910,7 +910,7 @@ class Catalog:
             for prompt, vec in features.items():
                 blob = np.asarray(vec, dtype="<f4").tobytes()
                 conn.execute(
-                    insert(s.text_features)
+                    insert(conn, s.text_features)
                     .values(model_id=model_id, prompt=prompt, vector=blob)
                     .on_conflict_do_update(index_elements=["model_id", "prompt"], set_={"vector": blob})
                 )

@@ -18,10 +18,10 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, func, select, update
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import Connection, bindparam, select, update
 
 from . import schema as s
+from .dialect import id_table, insert
 from .records import LABELS, Decision, DecisionDelta, SidecarState
 
 # change(photo_id, current decision) -> the new decision (return `current` to leave it alone)
@@ -90,7 +90,7 @@ class CatalogTransaction:
                 "source": source,
             }
             self.conn.execute(
-                insert(s.decisions)
+                insert(self.conn, s.decisions)
                 .values(photo_id=pid, **vals)
                 .on_conflict_do_update(index_elements=["photo_id"], set_=vals)
             )
@@ -147,7 +147,7 @@ def read_sidecar_states(
     query whatever the number of ids (json_each: the indexer asks for every photo of a tree on every
     run). With `recorded_only`, photos without a record are left out too (fewer rows to read)."""
     p = s.photos.c
-    given = func.json_each(json.dumps([int(i) for i in photo_ids])).table_valued("value")
+    given = id_table(conn, photo_ids)
     q = select(p.id, p.sidecar_name, p.sidecar_mtime_ns, p.sidecar_size, p.sidecar_fields).where(
         p.id.in_(select(given.c.value))
     )
