@@ -82,7 +82,10 @@ def catalog_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("catalog")
     g.add_argument(
-        "--catalog", metavar="FILE", help="catalog file (default: catalog.sqlite in your user data folder)"
+        "--catalog",
+        metavar="FILE|URL",
+        help="catalog file (default: catalog.sqlite in your user data folder), or a studio's shared "
+        "PostgreSQL catalog: postgresql://USER@HOST[:PORT]/DATABASE (the [studio] extra)",
     )
     return p
 

@@ -45,12 +45,52 @@ def tiny_scorer():
     return ClipIqaScorer.load(ModelSpec(str(TINY_RN), "none"), device="cpu", precision="fp32", engine="torch")
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL server on loopback for the whole test session (tests/pg_server.py).
+
+    Where it cannot run (no Debian postgresql, no psycopg) the PostgreSQL cases are skipped saying
+    why; in CI (`CI` set, `make test` installs both) that is a failure instead."""
+    from tests import pg_server
+
+    reason = pg_server.unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the catalog tests on PostgreSQL too: {reason}")
+        pytest.skip(reason)
+    with pg_server.running() as server:
+        yield server
+
+
 @pytest.fixture
-def catalog(tmp_path):
-    """A real catalog file in the test's folder (tests/gui has its own, at the window's settings)."""
+def catalog_address(request, tmp_path):
+    """Where a test's catalog lives: an SQLite file in its folder, or (tests marked both_backends run
+    once per backend) a new empty database on the session's PostgreSQL server."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres").database()
+    return tmp_path / "catalog.sqlite"
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked both_backends (the catalog, decision and concurrency tests) run on SQLite and on
+    PostgreSQL, unless marked sqlite_only (they look at the file itself, its pragmas or its locks)."""
+    definition = metafunc.definition
+    if (
+        "catalog_address" in metafunc.fixturenames
+        and definition.get_closest_marker("both_backends")
+        and not definition.get_closest_marker("sqlite_only")
+    ):
+        metafunc.parametrize("catalog_address", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def catalog(catalog_address):
+    """A real catalog: a file in the test's folder, or a PostgreSQL database for tests marked
+    both_backends (tests/gui has its own, at the window's settings)."""
     from clipiqa_desktop.catalog import Catalog
 
-    cat = Catalog(tmp_path / "catalog.sqlite")
+    cat = Catalog(catalog_address)
     yield cat
     cat.close()
 

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,20 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    text,
     update,
 )
 
 from ..imaging.metadata import META_VERSION
+from . import dialect
 from . import schema as s
-from .connection import check_location, open_engine, transaction
+from .connection import (
+    check_location,
+    is_server_address,
+    open_engine,
+    open_server_engine,
+    server_url,
+    transaction,
+)
 from .connection import default_catalog_path as default_catalog_path
 from .dialect import insert
 from .errors import CatalogError as CatalogError
@@ -79,16 +86,36 @@ class Catalog:
     """Open (creating and migrating as needed) the catalog at `path`."""
 
     def __init__(self, path: Path | str, create: bool = True, readonly: bool = False) -> None:
-        """With `create=False` a missing catalog file is an error instead of a new empty catalog.
+        """`path`: the catalog's SQLite file, or a PostgreSQL address (postgresql://USER@HOST/DB).
+
+        With `create=False` a missing catalog file is an error instead of a new empty catalog.
 
         With `readonly=True` (list, export) the catalog is opened read-only, so it can be read on a
         read-only drive; a write then raises CatalogReadOnly. Opening, pragmas, retries and error
         classification live in connection.py and errors.py.
         """
+        self.readonly = readonly
+        # what opens this catalog again (another process, the window's indexer): its file or address
+        self.address = str(path)
+        self.path: Path | None
+        if is_server_address(path):
+            # A PostgreSQL database (the [studio] extra): one code path, its differences in
+            # dialect.py, connection.py and errors.py.
+            url, self.location = server_url(str(path))
+            self.path = None
+            self.created = False  # the database is the administrator's; nothing to discard
+            self.engine: Engine = open_server_engine(url, self.location, create, readonly)
+            return
         self.path, existed = check_location(path, create=create, readonly=readonly)
         self.created = not existed  # this Catalog made the file (see connection.discard_if_unused)
-        self.readonly = readonly
-        self.engine: Engine = open_engine(self.path, existed, readonly)
+        self.location = str(self.path)  # for messages
+        self.address = str(self.path)
+        self.engine = open_engine(self.path, existed, readonly)
+
+    @property
+    def shared(self) -> bool:
+        """True for a catalog on a PostgreSQL server (several machines may use it at once)."""
+        return self.path is None
 
     @contextmanager
     def _begin(self, write: bool = False) -> Iterator[Connection]:
@@ -97,7 +124,8 @@ class Catalog:
         Writers start with BEGIN IMMEDIATE (retried while another process writes); readers with a
         plain BEGIN (connection.transaction).
         """
-        with transaction(self.engine, self.path, write=write and not self.readonly) as conn:
+        where = self.path if self.path is not None else self.location
+        with transaction(self.engine, where, write=write and not self.readonly) as conn:
             yield conn
 
     # --- folders and analyses ------------------------------------------------------------------
@@ -918,10 +946,18 @@ class Catalog:
     # --- maintenance ---------------------------------------------------------------------------
     def integrity_check(self) -> str:
         with self._begin() as conn:
-            return str(conn.execute(text("PRAGMA integrity_check")).scalar_one())
+            return dialect.integrity_check(conn)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __del__(self) -> None:
+        # A Catalog dropped without close(): its pooled connections are closed now, not left to the
+        # garbage collector (psycopg warns about a server connection deleted while open).
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            with suppress(Exception):
+                engine.dispose()
 
 
 def _new_id(result: Any) -> int:

@@ -28,8 +28,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from . import schema
@@ -219,20 +219,121 @@ def _readonly_version(engine: Engine, path: Path) -> int:
 
 
 @contextmanager
-def transaction(engine: Engine, path: Path, write: bool = False) -> Iterator[Connection]:
+def transaction(engine: Engine, path: Path | str, write: bool = False) -> Iterator[Connection]:
     """One transaction on a pooled connection; database errors become CatalogError.
 
     Writers start with BEGIN IMMEDIATE: they take SQLite's write lock up front (retrying while
     another process holds it), so a read-then-write transaction can never fail half-way because
     another process wrote in between. Readers use a plain BEGIN and never block the writer (WAL).
+    On PostgreSQL a writer takes the catalog's one transaction-level advisory lock first
+    (`_lock_for_write`): the same one-writer-at-a-time guarantee, on every machine of a studio, and
+    readers are never blocked (MVCC). `path`: the catalog's file, or a server's address for messages.
     """
     try:
         with engine.connect() as conn:
             conn.execution_options(sqlite_write=write)
             with conn.begin():
+                if write and engine.dialect.name == "postgresql":
+                    _lock_for_write(conn)
                 yield conn
     except (DBAPIError, sqlite3.Error) as exc:
         raise explain(exc, path) from exc
+
+
+# The advisory lock every write transaction of a PostgreSQL catalog takes (one catalog per database,
+# and advisory locks are per database). 0x636c6970 = "clip".
+WRITE_LOCK_KEY = 0x636C6970
+
+
+def _lock_for_write(conn: Connection) -> None:
+    """Wait for the catalog's write lock up to WRITE_RETRY_SECONDS (then lock_not_available, which
+    errors.py explains as CatalogBusy); released at COMMIT or ROLLBACK, also when a process dies."""
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(WRITE_RETRY_SECONDS * 1000)}ms'")
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
+# --- PostgreSQL: a studio's shared catalog ------------------------------------------------------
+SERVER_SCHEMES = ("postgresql", "postgres")
+STUDIO_EXTRA = "pip install 'clipiqa-desktop[studio]'"
+
+
+def is_server_address(location: Path | str) -> bool:
+    """True for a PostgreSQL address (postgresql://USER@HOST[:PORT]/DATABASE) rather than a file."""
+    if not isinstance(location, str) or "://" not in location:
+        return False
+    return location.split("://", 1)[0].split("+", 1)[0].lower() in SERVER_SCHEMES
+
+
+def server_url(address: str) -> tuple[URL, str]:
+    """(SQLAlchemy URL with the psycopg driver, the address as shown in messages: no password)."""
+    try:
+        url = make_url(address.strip())
+    except (ArgumentError, ValueError) as exc:
+        raise CatalogCannotOpen(
+            f"{address!r} is not a PostgreSQL address ({exc}); write postgresql://USER@HOST[:PORT]/DATABASE"
+        ) from None
+    if not url.database or (not url.host and "host" not in url.query):
+        raise CatalogCannotOpen(
+            f"the address {url.render_as_string(hide_password=True)} names no "
+            f"{'database' if not url.database else 'host'}; write postgresql://USER@HOST[:PORT]/DATABASE"
+        )
+    url = url.set(drivername="postgresql+psycopg")
+    shown = url.set(drivername="postgresql").render_as_string(hide_password=True)
+    return url, shown
+
+
+def open_server_engine(url: URL, shown: str, create: bool, readonly: bool) -> Engine:
+    """The engine of a PostgreSQL catalog, its schema created or brought up to date (the database
+    itself is the administrator's: it is never created here). CatalogError for anything that stops it."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise CatalogCannotOpen(
+            f"a PostgreSQL catalog ({shown}) needs the [studio] extra: {STUDIO_EXTRA}"
+        ) from None
+    options = "-c default_transaction_read_only=on" if readonly else ""
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,  # a server restarted since: a new connection instead of an error
+        connect_args={"connect_timeout": 10, "application_name": "clipiqa-desktop", "options": options},
+    )
+    try:
+        with transaction(engine, shown) as conn:
+            version = schema.current_version(conn)
+        if version == 0 and not create:
+            raise CatalogCannotOpen(
+                f"there is no catalog in {shown} yet (`clipiqa-desktop index FOLDER --catalog ADDRESS` "
+                "creates it)"
+            )
+        if version > schema.SCHEMA_VERSION:
+            raise schema.SchemaTooNew(
+                f"this catalog has schema version {version}, newer than this program's "
+                f"{schema.SCHEMA_VERSION}; update clipiqa-desktop or choose another --catalog"
+            )
+        if version < schema.SCHEMA_VERSION:
+            if readonly:  # upgrade once with a writer, then read
+                open_server_engine(url, shown, create=False, readonly=False).dispose()
+            else:
+                with transaction(engine, shown, write=True) as conn:
+                    schema.migrate(conn)  # under the write lock: two first runs create it once
+    except schema.SchemaTooNew as exc:
+        engine.dispose()
+        raise CatalogTooNew(str(exc)) from exc
+    except schema.NotACatalog as exc:
+        engine.dispose()
+        raise CatalogCorrupt(
+            f"the database {shown} is not a clipiqa-desktop catalog: {exc}. Choose an empty database"
+        ) from exc
+    except CatalogError:
+        engine.dispose()
+        raise
+    except Exception as exc:  # a migration that failed: its transaction was rolled back
+        engine.dispose()
+        raise CatalogError(
+            f"creating or upgrading the catalog {shown} failed ({type(exc).__name__}: {exc}); it was "
+            "left as it was. Please report this with the message"
+        ) from exc
+    return engine
 
 
 def _on_begin(conn: Connection) -> None:

@@ -138,10 +138,14 @@ def read_only_message(path: Path) -> str:
     )
 
 
-def explain(exc: BaseException, path: Path) -> CatalogError:
-    """The CatalogError (of the right kind) that tells the user what `exc` means for the catalog."""
+def explain(exc: BaseException, path: Path | str) -> CatalogError:
+    """The CatalogError (of the right kind) that tells the user what `exc` means for the catalog
+    (`path`: its file, or for PostgreSQL its address without the password)."""
     if isinstance(exc, CatalogError):
         return exc
+    pg = server_error(exc)
+    if pg is not None or isinstance(path, str):
+        return explain_server(exc, str(path))
     err = sqlite_error(exc)
     if err is None:
         oserr = os_error(exc)
@@ -194,3 +198,68 @@ def _explain_os_error(exc: OSError, path: Path) -> CatalogError:
             "drive disconnected? What was saved before is kept: check the drive and try again"
         )
     return CatalogError(f"catalog error in {path}: {reason}")
+
+
+# --- PostgreSQL (a studio's shared catalog): classified by SQLSTATE, never by the message's words ---
+# https://www.postgresql.org/docs/current/errcodes-appendix.html
+PG_BUSY = ("55P03", "40001", "40P01", "57014")  # lock_not_available, serialization, deadlock, canceled
+PG_FULL = ("53100", "53200")  # disk_full, out_of_memory
+PG_READ_ONLY = ("25006",)  # read_only_sql_transaction
+PG_DENIED = ("42501", "28000", "28P01")  # insufficient_privilege, invalid authorization / password
+
+
+def server_error(exc: BaseException) -> BaseException | None:
+    """The psycopg exception behind `exc` (itself, SQLAlchemy's `.orig`, or a cause), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.startswith("psycopg"):
+            return current
+        orig = getattr(current, "orig", None)
+        if isinstance(orig, BaseException):
+            current = orig
+            continue
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    err = server_error(exc)
+    return getattr(err, "sqlstate", None) if err is not None else None
+
+
+def explain_server(exc: BaseException, where: str) -> CatalogError:
+    """CatalogError for a failure of a PostgreSQL catalog at `where` (its address, no password)."""
+    err = server_error(exc)
+    state = sqlstate(exc)
+    first = str(err if err is not None else exc).strip().splitlines()
+    detail = first[0] if first else type(exc).__name__
+    if state in PG_BUSY:
+        return CatalogBusy(
+            f"the catalog {where} is being written by another program (a window or command on this or "
+            "another machine) and stayed busy too long. Nothing was lost: try again when it has finished"
+        )
+    if state in PG_FULL:
+        return CatalogFull(
+            f"the PostgreSQL server of the catalog {where} is out of disk space or memory ({detail}). "
+            "Nothing was lost: ask its administrator to free space, then run the command again"
+        )
+    if state in PG_READ_ONLY:
+        return CatalogReadOnly(
+            f"the catalog {where} is open read-only here (list and export read it). Nothing was changed"
+        )
+    if state in PG_DENIED:
+        return CatalogReadOnly(
+            f"the PostgreSQL server refused this user for the catalog {where} ({detail}). Nothing was "
+            "changed: ask its administrator for access (CONNECT, and CREATE on the schema for the first "
+            "index), or use another user in the address"
+        )
+    if state is None or state.startswith("08") or state.startswith("57P"):
+        # no SQLSTATE: the connection itself failed (refused, timed out, no such database)
+        return CatalogCannotOpen(
+            f"cannot reach the catalog {where}: {detail}. Check that the PostgreSQL server runs and "
+            "that the address (host, port, user, database) is right; decisions made before are kept "
+            "on the server"
+        )
+    return CatalogError(f"catalog error in {where}: {detail} (SQLSTATE {state})")

@@ -76,6 +76,10 @@ def moves_lock(catalog: Catalog, shared: bool = False) -> Iterator[None]:
     `shared` (indexing/pipeline.py): while files move no index starts (it would adopt a file half
     way between its two places), and while any index runs no move starts; both are refused with a
     message (MovesBusy), in any process that uses this catalog, never waited for."""
+    if catalog.path is None:  # a PostgreSQL catalog: the same lock for every machine of the studio
+        with _server_moves_lock(catalog, shared):
+            yield
+        return
     if fcntl is None:  # pragma: no cover
         yield
         return
@@ -85,15 +89,40 @@ def moves_lock(catalog: Catalog, shared: bool = False) -> Iterator[None]:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MovesBusy(
-                "rejects are being moved (or put back) on this catalog; index again when that is done"
-                if shared
-                else "another move-rejects (or its undo) or an index is running on this catalog; "
-                "try again when it is done"
-            ) from None
+            raise _busy(shared) from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+# The session-level advisory lock of moves on a PostgreSQL catalog ("move"); the write lock of
+# connection.py is another key.
+MOVES_LOCK_KEY = 0x6D6F7665
+
+
+def _busy(shared: bool) -> MovesBusy:
+    return MovesBusy(
+        "rejects are being moved (or put back) on this catalog; index again when that is done"
+        if shared
+        else "another move-rejects (or its undo) or an index is running on this catalog; "
+        "try again when it is done"
+    )
+
+
+@contextmanager
+def _server_moves_lock(catalog: Catalog, shared: bool) -> Iterator[None]:
+    """moves_lock on PostgreSQL: an advisory lock held by one connection for the whole run (shared
+    or exclusive, never waited for); the server releases it when that connection ends, also when
+    the process is killed or its machine loses the network."""
+    suffix = "_shared" if shared else ""
+    with catalog.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock{suffix}({MOVES_LOCK_KEY})").scalar():
+            raise _busy(shared)
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock{suffix}({MOVES_LOCK_KEY})")
 
 
 def record_batch(

@@ -1,10 +1,11 @@
 """The catalog's tables (SQLAlchemy Core) and its schema migrations.
 
-The schema version lives in SQLite's `user_version`. A new catalog is created directly at the
-current version from the tables below (`metadata.create_all`). Each migration is a function that
-takes an existing catalog from version N-1 to N; `migrate()` runs the missing ones in order inside
-the caller's ONE transaction, so a catalog written by any earlier release opens in this one, and a
-migration that fails (or is killed) leaves the catalog at its old version, untouched.
+The schema version lives in SQLite's `user_version` (PostgreSQL: a one-row table; dialect.py). A
+new catalog is created directly at the current version from the tables below
+(`metadata.create_all`). Each migration is a function that takes an existing catalog from version
+N-1 to N; `migrate()` runs the missing ones in order inside the caller's ONE transaction, so a
+catalog written by any earlier release opens in this one, and a migration that fails (or is
+killed) leaves the catalog at its old version, untouched.
 
 Migrations are frozen: they spell out their own DDL and never use the tables below, which describe
 only the current version (tests/catalog/test_schema.py checks that migrating from every older
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -30,10 +32,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 
+from . import dialect
+
 metadata = MetaData()
+
+# Byte sizes and nanosecond times pass 2**31: BIGINT on PostgreSQL (SQLite's INTEGER holds 64 bits,
+# and its DDL stays the one every migration was written against).
+BigInt = Integer().with_variant(BigInteger(), "postgresql")
 
 folders = Table(
     "folders",
@@ -50,8 +57,8 @@ photos = Table(
     Column("id", Integer, primary_key=True),
     Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
     Column("name", Text, nullable=False),  # the file name; the folder row is its real directory
-    Column("size_bytes", Integer, nullable=False),
-    Column("mtime_ns", Integer, nullable=False),
+    Column("size_bytes", BigInt, nullable=False),
+    Column("mtime_ns", BigInt, nullable=False),
     Column("fingerprint", String(40)),  # content hash: a renamed/moved file keeps its record
     Column("width", Integer),  # upright pixel size
     Column("height", Integer),
@@ -71,8 +78,8 @@ photos = Table(
     # The XMP sidecar beside the photo as last read or written (its own stat, not the photo's):
     # a sidecar whose mtime/size differ was edited by another tool and is imported again.
     Column("sidecar_name", Text),
-    Column("sidecar_mtime_ns", Integer),
-    Column("sidecar_size", Integer),
+    Column("sidecar_mtime_ns", BigInt),
+    Column("sidecar_size", BigInt),
     # Its decision fields as it stated them then (JSON: {"rating": 3, "label": null}; only the
     # fields it stated): the import takes only the fields the other tool changed since.
     Column("sidecar_fields", Text),
@@ -466,14 +473,7 @@ class NotACatalog(RuntimeError):
 
 
 def current_version(conn: Connection) -> int:
-    return int(conn.execute(text("PRAGMA user_version")).scalar_one())
-
-
-def _table_names(conn: Connection) -> list[str]:
-    rows = conn.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
-    return [str(r[0]) for r in rows]
+    return dialect.schema_version(conn)
 
 
 def migrate(conn: Connection) -> int:
@@ -491,20 +491,20 @@ def migrate(conn: Connection) -> int:
     if version == SCHEMA_VERSION:
         return version
     if version == 0:
-        tables = _table_names(conn)
+        tables = dialect.table_names(conn)
         if tables:
             raise NotACatalog(
-                f"it is an SQLite database of another program (tables: {', '.join(sorted(tables)[:5])})"
+                f"it is a database of another program (tables: {', '.join(sorted(tables)[:5])})"
             )
         create_current(conn)
         return version
     for step in MIGRATIONS[version:]:
         step(conn)
-    conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+    dialect.set_schema_version(conn, SCHEMA_VERSION)
     return version
 
 
 def create_current(conn: Connection) -> None:
     """A new, empty catalog at the current version, in the caller's transaction."""
     metadata.create_all(conn)
-    conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+    dialect.set_schema_version(conn, SCHEMA_VERSION)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..catalog import Catalog, CatalogError, default_catalog_path
+from ..catalog.connection import is_server_address
 from ..imaging.decode import model_long_side, size_label
 from ..scoring.errors import ScoringError
 
@@ -133,7 +134,9 @@ def open_catalog(args: argparse.Namespace, create: bool = False, readonly: bool 
     empty file, and only the default catalog's own data folder is ever created. Readers (list,
     export) pass `readonly=True`, so a catalog on a read-only drive can still be read. A writer
     fails here, before any work (before the model loads), when the catalog cannot be written."""
-    path = Path(args.catalog).expanduser() if args.catalog else default_catalog_path()
+    path: Path | str = default_catalog_path()
+    if args.catalog:  # a file, or a PostgreSQL address (postgresql://USER@HOST/DB, the [studio] extra)
+        path = args.catalog if is_server_address(args.catalog) else Path(args.catalog).expanduser()
     try:
         return Catalog(path, create=create, readonly=readonly)
     except CatalogError as exc:
@@ -183,6 +186,8 @@ def discard_new_catalog(catalog: Catalog | None) -> bool:
         return False
     from ..catalog.connection import discard_if_unused
 
+    if catalog.path is None:  # a PostgreSQL database is its administrator's: nothing to discard
+        return False
     return discard_if_unused(catalog.engine, catalog.path)
 
 

@@ -11,6 +11,8 @@ from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
 from clipiqa_desktop.catalog.records import SidecarState
 from clipiqa_desktop.culling.decisions import DecisionChange, change_fn, restore_fn
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def ids(catalog, tmp_path):
@@ -22,7 +24,7 @@ def ids(catalog, tmp_path):
 
 
 def test_a_change_touches_only_its_field_of_the_decision_as_it_is_at_write_time(catalog, ids):
-    other = Catalog(catalog.path)  # a second window / process, with its own connections
+    other = Catalog(catalog.address)  # a second window / process, with its own connections
     # The first window has read "unrated" into its table; then the second one labels the photo.
     other.update_decisions(ids[:1], change_fn(DecisionChange(label="Red")))
     # The first window's stars must not replace the label it never saw.
@@ -32,7 +34,7 @@ def test_a_change_touches_only_its_field_of_the_decision_as_it_is_at_write_time(
 
 
 def test_undo_and_redo_restore_only_the_fields_the_step_changed(catalog, ids):
-    other = Catalog(catalog.path)
+    other = Catalog(catalog.address)
     catalog.set_decisions({ids[0]: Decision(rating=4)})
     step = catalog.update_decisions(ids[:2], change_fn(DecisionChange(reject=True)))
     assert {d.photo_id: d.fields for d in step} == {ids[0]: ("rating",), ids[1]: ("rating",)}
@@ -54,7 +56,7 @@ def test_undo_and_redo_restore_only_the_fields_the_step_changed(catalog, ids):
 def test_redo_of_a_reject_after_another_writer_picked_leaves_no_picked_reject(catalog, ids):
     step = catalog.update_decisions(ids[:1], change_fn(DecisionChange(reject=True)))
     catalog.update_decisions(ids[:1], restore_fn(step, "before"))
-    Catalog(catalog.path).update_decisions(ids[:1], change_fn(DecisionChange(pick=True)))
+    Catalog(catalog.address).update_decisions(ids[:1], change_fn(DecisionChange(pick=True)))
     catalog.update_decisions(ids[:1], restore_fn(step, "after"))
     assert catalog.decisions(ids[:1])[ids[0]] == Decision(rating=-1, picked=False)
 
