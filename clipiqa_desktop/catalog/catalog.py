@@ -58,7 +58,13 @@ from .records import (
     ScoreMatrix,
     SidecarState,
 )
-from .transaction import CatalogTransaction, DecisionChangeFn, read_decisions, read_sidecar_states
+from .transaction import (
+    CatalogTransaction,
+    DecisionChangeFn,
+    read_decision_seq,
+    read_decisions,
+    read_sidecar_states,
+)
 
 FINGERPRINT_CHUNK = 64 * 1024
 
@@ -886,6 +892,35 @@ class Catalog:
         """Current decisions (Decision() for photos that have none)."""
         with self._begin() as conn:
             return read_decisions(conn, [int(p) for p in photo_ids])  # numpy ints do not bind
+
+    def decision_seq(self) -> int:
+        """The decision change counter now: where a window starts polling decision_changes."""
+        with self._begin() as conn:
+            return read_decision_seq(conn)
+
+    def decision_changes(self, folder_ids: Sequence[int], since: int) -> tuple[int, dict[int, Decision]]:
+        """(the counter now, the decisions of photos in these folder rows changed after `since`):
+        what other windows, machines, `rate` and XMP imports changed since the last poll. One read
+        transaction, the counter read FIRST and the decisions bounded by it, so under PostgreSQL's
+        read committed too a decision is never reported early and missed later (writers take the
+        counter in commit order). A cheap read: the seq index. A counter lower than `since` (a
+        catalog restored from a backup) starts again from 0. A photo deleted since is not reported
+        (its decision went with it)."""
+        d, p = s.decisions.c, s.photos.c
+        with self._begin() as conn:
+            seq = read_decision_seq(conn)
+            if seq == since:
+                return seq, {}
+            start = since if since < seq else 0
+            q = (
+                select(d.photo_id, d.rating, d.picked, d.label)
+                .join(s.photos, p.id == d.photo_id)
+                .where(d.seq > start, d.seq <= seq, p.folder_id.in_(_ids(folder_ids)))
+            )
+            return seq, {
+                int(pid): Decision(int(rating), bool(picked), label)
+                for pid, rating, picked, label in conn.execute(q)
+            }
 
     def sidecar_states(self, photo_ids: Sequence[int]) -> dict[int, SidecarState | None]:
         """The sidecar each photo was last seen or written with (None: none recorded, or no such

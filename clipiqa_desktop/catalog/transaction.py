@@ -27,6 +27,11 @@ from .records import LABELS, Decision, DecisionDelta, SidecarState
 # change(photo_id, current decision) -> the new decision (return `current` to leave it alone)
 DecisionChangeFn = Callable[[int, Decision], Decision]
 
+# counters[DECISION_COUNTER]: raised once by every write transaction that changes a decision and
+# stored in each decision it wrote (decisions.seq); a window polls Catalog.decision_changes for
+# seq > the last value it saw (a counter, not a time: a studio's clocks differ)
+DECISION_COUNTER = "decisions"
+
 _CHUNK = 500
 
 
@@ -35,6 +40,7 @@ class CatalogTransaction:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._seq: int | None = None  # counters['decisions'] as this transaction raised it
 
     # --- decisions -------------------------------------------------------------------------------
     def decisions(self, photo_ids: Sequence[int]) -> dict[int, Decision]:
@@ -88,6 +94,7 @@ class CatalogTransaction:
                 "label": after.label,
                 "changed_at": now,
                 "source": source,
+                "seq": self.decision_seq(),
             }
             self.conn.execute(
                 insert(self.conn, s.decisions)
@@ -96,6 +103,23 @@ class CatalogTransaction:
             )
             deltas.append(DecisionDelta(pid, before, after))
         return deltas
+
+    def decision_seq(self) -> int:
+        """The change counter's next value, taken ONCE per transaction (the first decision written
+        raises it; the row is made when missing). Writers are serialised (SQLite's BEGIN IMMEDIATE,
+        PostgreSQL's write lock in connection.py), so the read-modify-write is safe and the values
+        commit in order: a reader that sees counter N sees every decision written with seq <= N."""
+        if self._seq is None:
+            c = s.counters
+            self.conn.execute(
+                insert(self.conn, c)
+                .values(name=DECISION_COUNTER, value=1)
+                .on_conflict_do_update(index_elements=["name"], set_={"value": c.c.value + 1})
+            )
+            self._seq = int(
+                self.conn.execute(select(c.c.value).where(c.c.name == DECISION_COUNTER)).scalar_one()
+            )
+        return self._seq
 
     def set_decisions(self, decisions: dict[int, Decision], source: str = "user") -> list[DecisionDelta]:
         """Set whole decisions through update_decisions (an import of a complete state, test set-up);
@@ -170,6 +194,13 @@ def _fields_from(raw: str | None) -> dict[str, int | bool | str | None] | None:
     except ValueError:
         return None
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else None
+
+
+def read_decision_seq(conn: Connection) -> int:
+    """counters['decisions'] as committed (0: no decision was written since schema v5)."""
+    c = s.counters.c
+    value = conn.execute(select(c.value).where(c.name == DECISION_COUNTER)).scalar()
+    return 0 if value is None else int(value)
 
 
 def read_decisions(conn: Connection, ids: list[int]) -> dict[int, Decision]:

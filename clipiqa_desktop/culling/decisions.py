@@ -66,14 +66,21 @@ def change_fn(change: DecisionChange) -> DecisionChangeFn:
 def restore_fn(deltas: Sequence[DecisionDelta], to: str) -> DecisionChangeFn:
     """Undo (`to="before"`) or redo (`to="after"`) of a step: put back the value each delta's
     CHANGED fields had, and nothing else, so what another writer did to the other fields since
-    (a label given in a second window, a sidecar imported) stays."""
+    (a label given in a second window, a sidecar imported) stays.
+
+    A photo whose changed fields no longer hold what the step (or its undo) left there was decided
+    again elsewhere since (stars given on another machine after this window's reject): that later
+    decision stands and the photo is left as it is. Per photo, not per field: a reject's rating and
+    pick go together, and half an undo would be a decision nobody made."""
     by_id = {d.photo_id: d for d in deltas}
 
     def restore(pid: int, current: Decision) -> Decision:
         delta = by_id.get(pid)
         if delta is None:
             return current
-        source = delta.before if to == "before" else delta.after
+        source, left = (delta.before, delta.after) if to == "before" else (delta.after, delta.before)
+        if any(getattr(current, f) != getattr(left, f) for f in delta.fields):
+            return current
         new = replace(current, **{f: getattr(source, f) for f in delta.fields})
         if new.picked and new.rejected:  # the other writer picked what this step un-rejects, or back
             new = replace(new, picked=False) if source.rejected else replace(new, rating=0)
