@@ -24,11 +24,13 @@ import numpy as np
 from sqlalchemy import (
     Connection,
     Engine,
+    Float,
     and_,
     bindparam,
     case,
     delete,
     func,
+    literal_column,
     select,
     update,
 )
@@ -669,20 +671,21 @@ class Catalog:
         """(photo ids, ratings, picked, capture times) of every photo outside `exclude_folder_ids`
         that is kept or rejected (rating ≠ 0 or picked) and has an embedding of this analysis,
         ordered by id: the photographer's decisions on other shoots, which the taste model learns
-        from too. Times are seconds (camera time read as UTC, `strftime('%s')`), NaN when unknown:
-        the taste model keeps a burst's frames within one cross-validation fold."""
+        from too. Times are seconds (camera time read as UTC, dialect.epoch_seconds), NaN when
+        unknown: the taste model keeps a burst's frames within one cross-validation fold."""
         d, p, e = s.decisions.c, s.photos.c, s.embeddings.c
-        q = (
-            select(d.photo_id, d.rating, d.picked, func.strftime("%s", p.captured_at))
-            .join(s.photos, p.id == d.photo_id)
-            .join(s.embeddings, and_(e.photo_id == d.photo_id, e.analysis_id == analysis_id))
-            .where((d.rating != 0) | d.picked)
-            .order_by(d.photo_id)
-        )
         excluded = _ids(exclude_folder_ids) if exclude_folder_ids else []
-        if excluded:
-            q = q.where(p.folder_id.not_in(excluded))
         with self._begin() as conn:
+            seconds = literal_column(dialect.epoch_seconds(conn, "photos.captured_at"), Float)
+            q = (
+                select(d.photo_id, d.rating, d.picked, seconds)
+                .join(s.photos, p.id == d.photo_id)
+                .join(s.embeddings, and_(e.photo_id == d.photo_id, e.analysis_id == analysis_id))
+                .where((d.rating != 0) | d.picked)
+                .order_by(d.photo_id)
+            )
+            if excluded:
+                q = q.where(p.folder_id.not_in(excluded))
             rows = conn.execute(q).all()
         n = len(rows)
         return (
@@ -720,31 +723,32 @@ class Catalog:
             dim = int(found or 0)
         if not folders:
             return GroupInputs.empty(dim)
-        where = f"p.folder_id IN ({', '.join('?' * len(folders))}) AND p.status != 'missing'"
         base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
-        relative, relative_params = _relative_name_sql(base)
+        relative, params = _relative_name_sql(base)
         camera = (
             "CASE WHEN p.camera_make IS NULL THEN p.camera_model WHEN p.camera_model IS NULL "
             "THEN p.camera_make WHEN lower(substr(p.camera_model, 1, length(p.camera_make))) "
             "= lower(p.camera_make) THEN p.camera_model ELSE p.camera_make || ' ' || p.camera_model END"
         )
-        # strftime('%s') is NULL for a time SQLite cannot read: NaN below
-        photo_sql = (
-            f"SELECT p.id, strftime('%s', p.captured_at) + COALESCE(p.subsec, 0.0), p.exposure_bias, "
-            f"p.subject_distance, p.exposure_time, p.f_number, p.iso, {relative}, {camera} "
-            f"FROM photos p JOIN folders f ON f.id = p.folder_id WHERE {where} ORDER BY p.id"
-        )
         with self._begin() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            rows = cursor.execute(photo_sql, relative_params + folders).fetchall()
+            in_folders, params["folders"] = dialect.ids_sql(conn, "folders", folders)
+            where = f"p.folder_id IN {in_folders} AND p.status != 'missing'"
+            # epoch_seconds is NULL for a time that cannot be read: NaN below
+            photo_sql = (
+                f"SELECT p.id, {dialect.epoch_seconds(conn, 'p.captured_at')} + COALESCE(p.subsec, 0.0), "
+                "p.exposure_bias, p.subject_distance, p.exposure_time, p.f_number, p.iso, "
+                f"{relative}, {camera} "
+                f"FROM photos p JOIN folders f ON f.id = p.folder_id WHERE {where} ORDER BY p.id"
+            )
+            rows = dialect.fetch(conn, photo_sql, params)
             vectors = []
             if dim and rows:  # in any order (no sort of the blobs): placed by id below
-                vectors = cursor.execute(
+                vectors = dialect.fetch(
+                    conn,
                     "SELECT e.photo_id, e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
-                    f"AND e.analysis_id = ? WHERE {where} AND length(e.vector) = ?",
-                    (int(analysis_id), *folders, 2 * dim),  # type: ignore[arg-type]
-                ).fetchall()
-            cursor.close()
+                    f"AND e.analysis_id = :analysis WHERE {where} AND length(e.vector) = :length",
+                    {"analysis": int(analysis_id), "folders": params["folders"], "length": 2 * dim},  # type: ignore[arg-type]
+                )
         if not rows:
             return GroupInputs.empty(dim)
         columns = list(zip(*rows, strict=True))
@@ -782,43 +786,45 @@ class Catalog:
         and a pivot in SQLite: 20,000 photos × 12 scores load in a fraction of a second.
         """
         folders = [int(f) for f in folder_ids]
-        where = f"p.folder_id IN ({', '.join('?' * len(folders))})"
-        params: list[Any] = list(folders)
-        if photo_ids is not None:
-            ids = [int(p) for p in photo_ids]
-            where += f" AND p.id IN ({', '.join('?' * len(ids))})"
-            params += ids
         base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
-        relative, relative_params = _relative_name_sql(base)
-        photo_sql = (
-            f"SELECT p.id, ?, {relative}, p.status, p.error, p.captured_at, p.width, p.height, "
-            "COALESCE(d.rating, 0), COALESCE(d.picked, 0), d.label "
-            "FROM photos p JOIN folders f ON f.id = p.folder_id "
-            f"LEFT JOIN decisions d ON d.photo_id = p.id WHERE {where} ORDER BY p.id"
-        )
-        head = [base, *relative_params]  # the root column, then the relative name
+        relative, params = _relative_name_sql(base)
+        params["root"] = base  # the root column
         with self._begin() as conn:
-            # The DB-API cursor of this transaction's connection returns plain tuples, which numpy
-            # converts in C; SQLAlchemy Row objects would cost ~0.3 s more at 20,000 photos.
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            rows = cursor.execute(photo_sql, head + params).fetchall()
+            in_folders, params["folders"] = dialect.ids_sql(conn, "folders", folders)
+            where = f"p.folder_id IN {in_folders}"
+            if photo_ids is not None:
+                in_photos, params["photos"] = dialect.ids_sql(conn, "photos", [int(p) for p in photo_ids])
+                where += f" AND p.id IN {in_photos}"
+            photo_sql = (
+                f"SELECT p.id, CAST(:root AS TEXT), {relative}, p.status, p.error, p.captured_at, "
+                "p.width, p.height, COALESCE(d.rating, 0), CASE WHEN d.picked THEN 1 ELSE 0 END, d.label "
+                "FROM photos p JOIN folders f ON f.id = p.folder_id "
+                f"LEFT JOIN decisions d ON d.photo_id = p.id WHERE {where} ORDER BY p.id"
+            )
+            # plain tuples from the DB-API cursor, which numpy converts in C (dialect.fetch)
+            rows = dialect.fetch(conn, photo_sql, params)
             if analysis_id is None or not rows:
                 return rows, ScoreMatrix.empty()
+            params["analysis"] = int(analysis_id)
             attributes = [
                 str(a)
-                for (a,) in cursor.execute(
-                    "SELECT DISTINCT attribute FROM scores WHERE analysis_id = ?", (int(analysis_id),)
+                for (a,) in dialect.fetch(
+                    conn,
+                    "SELECT DISTINCT attribute FROM scores WHERE analysis_id = :analysis ORDER BY attribute",
+                    params,
                 )
             ]
             if not attributes:
                 return rows, ScoreMatrix.empty()
-            pivot = ", ".join("MAX(CASE WHEN s.attribute = ? THEN s.value END)" for _ in attributes)
+            pivot = ", ".join(
+                f"MAX(CASE WHEN s.attribute = :a{i} THEN s.value END)" for i in range(len(attributes))
+            )
+            params.update({f"a{i}": a for i, a in enumerate(attributes)})
             score_sql = (
                 f"SELECT s.photo_id, {pivot} FROM scores s JOIN photos p ON p.id = s.photo_id "
-                f"WHERE s.analysis_id = ? AND {where} GROUP BY s.photo_id ORDER BY s.photo_id"
+                f"WHERE s.analysis_id = :analysis AND {where} GROUP BY s.photo_id ORDER BY s.photo_id"
             )
-            table = cursor.execute(score_sql, (*attributes, int(analysis_id), *params)).fetchall()
-            cursor.close()
+            table = dialect.fetch(conn, score_sql, params)
         if not table:
             return rows, ScoreMatrix.empty()
         values = np.array(table, dtype=np.float64)  # None -> nan
@@ -1044,18 +1050,24 @@ def _prefix(folder: str) -> str:
     return folder if folder.endswith(os.sep) else folder + os.sep
 
 
-def _relative_name_sql(base: str) -> tuple[str, list[Any]]:
+def _relative_name_sql(base: str) -> tuple[str, dict[str, Any]]:
     """The SQL expression (over `photos p JOIN folders f`) naming a photo relative to `base` as
     `Catalog.rows` and `group_inputs` show it: "IMG_1.JPG" in base, "100CANON/IMG_1.JPG" below it,
-    absolute outside it, with "/" on every system; and its parameters, in order."""
+    absolute outside it, with "/" on every system; and its named parameters (dialect.fetch)."""
     prefix = _prefix(base)
     relative = (
-        "CASE WHEN f.path = ? THEN p.name WHEN substr(f.path, 1, ?) = ? "
-        "THEN substr(f.path, ?) || '/' || p.name ELSE f.path || '/' || p.name END"
+        "CASE WHEN f.path = :rel_base THEN p.name "
+        "WHEN substr(f.path, 1, CAST(:rel_len AS INTEGER)) = :rel_prefix "
+        "THEN substr(f.path, CAST(:rel_start AS INTEGER)) || '/' || p.name ELSE f.path || '/' || p.name END"
     )
     if os.sep != "/":
         relative = f"replace({relative}, '{os.sep}', '/')"
-    return relative, [base, len(prefix), prefix, len(prefix) + 1]
+    return relative, {
+        "rel_base": base,
+        "rel_len": len(prefix),
+        "rel_prefix": prefix,
+        "rel_start": len(prefix) + 1,
+    }
 
 
 def _relative_prefix(folder: str, root: str) -> str:

@@ -6,6 +6,11 @@ Core that both accept.
 - a list of ids as a table (one bound parameter however many ids): SQLite's `json_each`, PostgreSQL's
   `unnest` of an integer array;
 - string aggregation is SQLAlchemy's own `func.aggregate_strings` (group_concat / string_agg);
+- the raw queries that load a whole shoot (Catalog.rows, group_inputs) are text with named binds
+  (`:name`), which `fetch` compiles for the connection's driver (SQLite's `?`, psycopg's
+  `%(name)s`) and runs on its DB-API cursor (plain tuples, no Row objects); an id list inside them
+  is `ids_sql`'s one parameter; a capture time in seconds is `epoch_seconds` (SQLite's strftime,
+  arithmetic on PostgreSQL, which has no parse that fails softly);
 - opening, write locking, the schema version and error kinds: catalog/connection.py and
   catalog/errors.py, each with one function per backend.
 """
@@ -16,7 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Table, bindparam, func
+from sqlalchemy import Connection, Integer, Table, bindparam, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.selectable import TableValuedAlias
 
@@ -37,6 +42,51 @@ def id_table(conn: Connection, ids: Sequence[int]) -> TableValuedAlias:
         param = bindparam("id_list", value=values, type_=postgresql.ARRAY(Integer))
         return func.unnest(param).table_valued("value").render_derived()
     return func.json_each(json.dumps(values)).table_valued("value")
+
+
+def ids_sql(conn: Connection, name: str, ids: Sequence[int]) -> tuple[str, Any]:
+    """(a subquery of the ids for `column IN ...` in a text() query, the value to bind as `name`):
+    one parameter however many ids."""
+    values = [int(i) for i in ids]
+    if is_postgresql(conn):
+        return f"(SELECT unnest(CAST(:{name} AS BIGINT[])))", values
+    return f"(SELECT value FROM json_each(:{name}))", json.dumps(values)
+
+
+def fetch(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of `sql` (named binds, `:name`) as the driver's plain tuples, in this transaction:
+    the text is compiled for the connection's dialect and run on its DB-API cursor, whose tuples
+    numpy converts in C (SQLAlchemy Row objects cost ~40 ms more per 20,000 photos)."""
+    compiled = text(sql).compile(dialect=conn.dialect)
+    bound = compiled.construct_params(params)
+    args: Any = [bound[n] for n in compiled.positiontup or ()] if compiled.positional else bound
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.string, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+# The form the catalog stores capture times in (imaging/metadata._iso_time): 2024-05-01T10:00:00.
+_ISO_TIME = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-4]):[0-5][0-9]:[0-5][0-9]$"
+
+
+def epoch_seconds(conn: Connection, column: str) -> str:
+    """SQL for the capture time `column` (camera local time, read as UTC) as seconds since 1970,
+    NULL where it cannot be read. SQLite: strftime('%s'). PostgreSQL's casts fail the whole query
+    on one bad value (pg_input_is_valid is 16+), so a pattern guards plain arithmetic that reads
+    the stored form as SQLite does (a day past the month's end runs into the next, as 24:00 does)."""
+    if not is_postgresql(conn):
+        return f"strftime('%s', {column})"
+
+    def part(start: int, n: int) -> str:
+        return f"CAST(substr({column}, {start}, {n}) AS INTEGER)"
+
+    days = f"(make_date({part(1, 4)}, {part(6, 2)}, 1) + ({part(9, 2)} - 1) - DATE '1970-01-01')"
+    seconds = f"{days} * CAST(86400 AS BIGINT) + {part(12, 2)} * 3600 + {part(15, 2)} * 60 + {part(18, 2)}"
+    guard = f"{column} ~ '{_ISO_TIME}' AND substr({column}, 1, 4) <> '0000'"
+    return f"CAST(CASE WHEN {guard} THEN {seconds} END AS DOUBLE PRECISION)"
 
 
 # --- the schema version: SQLite's user_version; on PostgreSQL a one-row table ---------------------

@@ -1,4 +1,5 @@
-"""The catalog on a real SQLite file: settings, migrations, writes, decisions, tables and queries."""
+"""The catalog on a real SQLite file and (tests marked both_backends run twice) a real PostgreSQL
+database: settings, migrations, writes, decisions, tables and queries."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from clipiqa_desktop.catalog import (
     select_rows,
 )
 
+pytestmark = pytest.mark.both_backends
+
 
 def _record(name: str, quality: float | None = 0.5, error: str | None = None, fp: str | None = None, **kw):
     emb = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
@@ -36,6 +39,7 @@ def _record(name: str, quality: float | None = 0.5, error: str | None = None, fp
     )
 
 
+@pytest.mark.sqlite_only  # the SQLite file's own pragmas
 def test_sqlite_settings_and_schema_version(catalog):
     conn = sqlite3.connect(catalog.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,19 +1,24 @@
 """Several real processes on one catalog: two `index` runs and a loop of `rate`, while another
 connection now and then holds the write lock. Everyone finishes with exit 0, no "database is
-locked" reaches anyone, every score and decision is there, and the file is intact.
+locked" reaches anyone, every score and decision is there, and the file is intact. On SQLite and on
+PostgreSQL (both_backends), where the write lock is the catalog's advisory lock (raw.WriteLock).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ..conftest import app_command, photo
+from . import raw
+
+pytestmark = pytest.mark.both_backends
 
 N_PER_FOLDER = 6
 
@@ -28,52 +33,48 @@ def _shoot(folder: Path, n: int, seed: int) -> list[Path]:
     return paths
 
 
-def _index(folder: Path, db: Path) -> subprocess.Popen:
+def _index(folder: Path, db: Path | str) -> subprocess.Popen:
     # one photo per transaction: as many write transactions as possible, to meet the others
     cmd = app_command("index", str(folder), "--size", "64", "--batch-size", "1", "--workers", "1", catalog=db)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _plain(*args: str, db: Path) -> subprocess.CompletedProcess:
+def _plain(*args: str, db: Path | str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "clipiqa_desktop", *args, "--catalog", str(db)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+def _query(db: Path | str, sql: str) -> list[tuple]:
+    return raw.rows(db, sql)
+
+
+def _intact(db: Path | str) -> bool:
+    """SQLite's integrity_check of the file (a PostgreSQL server checks its own pages)."""
+    return raw.is_postgresql(db) or _query(db, "PRAGMA integrity_check") == [("ok",)]
 
 
 class LockHolder(threading.Thread):
     """Another writer (say, the window saving a batch slowly) that takes the write lock for 0.7 s
     at a time, until stopped: the indexers and `rate` must wait for it, not fail."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path | str) -> None:
         super().__init__(daemon=True)
         self.db, self.stop, self.held = db, threading.Event(), 0
 
     def run(self) -> None:
-        con = sqlite3.connect(self.db, isolation_level=None, timeout=60)
-        try:
-            while not self.stop.wait(0.5):
-                con.execute("BEGIN IMMEDIATE")
+        while not self.stop.wait(0.5):
+            with raw.write_lock(self.db, commit=True) as held:
                 # a row no command reads: text features of a model nobody uses
-                con.execute(
-                    "INSERT OR REPLACE INTO text_features VALUES ('lock-holder', 'x', ?)",
-                    (str(time.time()).encode(),),
+                held.execute("DELETE FROM text_features WHERE model_id = 'lock-holder'")
+                held.execute(
+                    "INSERT INTO text_features VALUES ('lock-holder', 'x', :v)", v=str(time.time()).encode()
                 )
                 time.sleep(0.7)
-                con.execute("COMMIT")
-                self.held += 1
-        finally:
-            con.close()
+            self.held += 1
 
 
-def test_two_indexers_and_rate_on_one_catalog_all_succeed_and_lose_nothing(tmp_path):
-    db = tmp_path / "catalog.sqlite"
+def test_two_indexers_and_rate_on_one_catalog_all_succeed_and_lose_nothing(catalog_address, tmp_path):
+    db = catalog_address
     rated = _shoot(tmp_path / "rated", 4, seed=0)
     first = _index(rated[0].parent, db)
     _out, err = first.communicate(timeout=300)
@@ -118,7 +119,7 @@ def test_two_indexers_and_rate_on_one_catalog_all_succeed_and_lose_nothing(tmp_p
     assert _query(db, "SELECT count(DISTINCT photo_id) FROM scores") == [(total,)], "every photo scored"
     assert _query(db, "SELECT count(*) FROM embeddings") == [(total,)]
     assert _query(db, "SELECT count(*) FROM thumbnails") == [(total,)]
-    assert _query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert _intact(db)
     listed = _plain("list", str(rated[0].parent), "--format", "json", db=db)
     assert listed.returncode == 0, listed.stderr
     ratings = {Path(r["path"]).name: r["rating"] for r in map(json.loads, listed.stdout.splitlines())}
@@ -129,8 +130,8 @@ def test_two_indexers_and_rate_on_one_catalog_all_succeed_and_lose_nothing(tmp_p
         assert sum(1 for r in map(json.loads, rows.stdout.splitlines()) if r["scores"]) == N_PER_FOLDER
 
 
-def test_two_indexers_on_the_same_folder_make_one_record_per_photo(tmp_path):
-    db = tmp_path / "catalog.sqlite"
+def test_two_indexers_on_the_same_folder_make_one_record_per_photo(catalog_address, tmp_path):
+    db = catalog_address
     folder = _shoot(tmp_path / "shoot", N_PER_FOLDER, seed=300)[0].parent
     procs = [_index(folder, db), _index(folder, db)]  # e.g. the window and the CLI at once, new catalog
     outputs = [p.communicate(timeout=300) for p in procs]
@@ -139,4 +140,4 @@ def test_two_indexers_on_the_same_folder_make_one_record_per_photo(tmp_path):
         assert "locked" not in err.lower() and "Traceback" not in err
     assert _query(db, "SELECT count(*) FROM photos") == [(N_PER_FOLDER,)]
     assert _query(db, "SELECT count(DISTINCT photo_id) FROM scores") == [(N_PER_FOLDER,)]
-    assert _query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert _intact(db)

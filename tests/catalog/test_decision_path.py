@@ -1,7 +1,7 @@
 """The one decision path: a change is read, applied and written in one write transaction, field by
 field, and undo/redo put back only the fields a step changed — so nothing another writer did to the
-other fields is lost. On a real SQLite catalog, with two Catalog objects standing in for two windows
-(each has its own connection pool, as two processes would)."""
+other fields is lost. On a real SQLite catalog and a real PostgreSQL one, with two Catalog objects
+standing in for two windows (each has its own connection pool, as two processes would)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
 from clipiqa_desktop.catalog.records import SidecarState
 from clipiqa_desktop.culling.decisions import DecisionChange, change_fn, restore_fn
+
+from . import raw
 
 pytestmark = pytest.mark.both_backends
 
@@ -88,13 +90,7 @@ def test_a_composed_transaction_is_all_or_nothing(catalog, ids):
 
 
 def test_a_photo_deleted_by_another_process_is_skipped(catalog, ids):
-    import sqlite3
-
-    con = sqlite3.connect(catalog.path)
-    with con:
-        con.execute("PRAGMA foreign_keys = ON")
-        con.execute("DELETE FROM photos WHERE id = ?", (ids[2],))
-    con.close()
+    assert raw.execute(catalog.address, "DELETE FROM photos WHERE id = :pid", pid=ids[2]) == 1
     deltas = catalog.update_decisions(ids, change_fn(DecisionChange(pick=True)))
     assert sorted(d.photo_id for d in deltas) == sorted(ids[:2])
 

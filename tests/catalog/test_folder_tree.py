@@ -1,6 +1,7 @@
 """Folder trees in the catalog: a folder row per real directory, one record per photo.
 
-Real SQLite files; no model. The pipeline and the commands over trees are tested in
+Real SQLite files, and PostgreSQL databases for the tests on the `catalog` (both_backends); no
+model. The pipeline and the commands over trees are tested in
 tests/indexing/test_camera_folders.py.
 """
 
@@ -24,6 +25,10 @@ from clipiqa_desktop.catalog import (
     select_rows,
 )
 
+from . import raw
+
+pytestmark = pytest.mark.both_backends
+
 
 def _rec(rel: str, quality: float = 0.5, fp: str | None = None) -> PhotoRecord:
     return PhotoRecord(
@@ -37,14 +42,12 @@ def _rec(rel: str, quality: float = 0.5, fp: str | None = None) -> PhotoRecord:
 
 
 def _folder_of(catalog: Catalog, photo_id: int) -> tuple[str, str]:
-    conn = sqlite3.connect(catalog.path)
-    try:
-        return conn.execute(
-            "SELECT f.path, p.name FROM photos p JOIN folders f ON f.id = p.folder_id WHERE p.id = ?",
-            (photo_id,),
-        ).fetchone()
-    finally:
-        conn.close()
+    (row,) = raw.rows(
+        catalog.address,
+        "SELECT f.path, p.name FROM photos p JOIN folders f ON f.id = p.folder_id WHERE p.id = :pid",
+        pid=photo_id,
+    )
+    return row
 
 
 def test_folder_ids_match_whole_folder_names_only(catalog, tmp_path):

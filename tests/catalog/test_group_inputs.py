@@ -1,10 +1,10 @@
-"""Catalog.group_inputs: what grouping into bursts, brackets and scenes reads, on a real catalog."""
+"""Catalog.group_inputs: what grouping into bursts, brackets and scenes reads, on a real catalog
+(SQLite, and PostgreSQL: both_backends)."""
 
 from __future__ import annotations
 
 import calendar
 import math
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,10 @@ import pytest
 
 from clipiqa_desktop.catalog import Catalog, PhotoMeta, PhotoRecord
 from clipiqa_desktop.imaging.metadata import META_VERSION
+
+from . import raw
+
+pytestmark = pytest.mark.both_backends
 
 DIM = 8
 
@@ -116,23 +120,16 @@ def test_names_default_to_the_common_folder_and_no_folders_is_empty(catalog, sho
     assert len(none) == 0
 
 
-def test_written_photos_carry_the_current_meta_version(catalog, shoot, tmp_path):
+def test_written_photos_carry_the_current_meta_version(catalog, shoot):
     _root, folders, _aid, _ids = shoot
-    con = sqlite3.connect(tmp_path / "catalog.sqlite")
-    try:
-        versions = dict(con.execute("SELECT name, meta_version FROM photos").fetchall())
-    finally:
-        con.close()
+    versions = dict(raw.rows(catalog.address, "SELECT name, meta_version FROM photos"))
     assert set(versions.values()) == {META_VERSION}
     assert catalog.stale_meta(folders) == []
 
 
-def test_update_meta_fills_only_stale_ok_photos(catalog, shoot, tmp_path):
+def test_update_meta_fills_only_stale_ok_photos(catalog, shoot):
     root, folders, aid, ids = shoot
-    con = sqlite3.connect(tmp_path / "catalog.sqlite")
-    with con:
-        con.execute("UPDATE photos SET meta_version = NULL, exposure_bias = NULL, subsec = NULL")
-    con.close()
+    raw.execute(catalog.address, "UPDATE photos SET meta_version = NULL, exposure_bias = NULL, subsec = NULL")
     stale = catalog.stale_meta(folders)
     ok = [ids[n] for n in ("b.jpg", "a.jpg", "100CANON/c.jpg", "d.jpg", "f.jpg")]
     assert stale == sorted(ok)  # not the error photo, not the missing one, not another folder's
@@ -146,22 +143,16 @@ def test_update_meta_fills_only_stale_ok_photos(catalog, shoot, tmp_path):
     assert catalog.update_meta([(ids["b.jpg"], PhotoMeta())]) == 0  # current now: not overwritten
 
 
-def test_update_meta_keeps_what_the_header_does_not_state(catalog, shoot, tmp_path):
+def test_update_meta_keeps_what_the_header_does_not_state(catalog, shoot):
     """A RAW whose capture time and exposure live only in its embedded JPEG: the header read
     again gives the camera alone, and must not erase what the index stored from the preview."""
     _root, _folders, _aid, ids = shoot
-    con = sqlite3.connect(tmp_path / "catalog.sqlite")
-    with con:
-        con.execute("UPDATE photos SET meta_version = NULL")
-    con.close()
+    raw.execute(catalog.address, "UPDATE photos SET meta_version = NULL")
     header_only = PhotoMeta(None, "Panasonic", "DC-S5", subject_distance=3.0)
     assert catalog.update_meta([(ids["a.jpg"], header_only)]) == 1
-    con = sqlite3.connect(tmp_path / "catalog.sqlite")
-    try:
-        row = con.execute(
-            "SELECT captured_at, camera_model, exposure_time, iso, subject_distance FROM photos WHERE id = ?",
-            (ids["a.jpg"],),
-        ).fetchone()
-    finally:
-        con.close()
+    (row,) = raw.rows(
+        catalog.address,
+        "SELECT captured_at, camera_model, exposure_time, iso, subject_distance FROM photos WHERE id = :pid",
+        pid=ids["a.jpg"],
+    )
     assert row == ("2024-05-01T10:00:01", "DC-S5", 0.004, 400, 3.0)

@@ -2,18 +2,17 @@
 catalog: order, an undo pressed before the write returned, a failed write put back on screen and
 its step dropped, what another writer did kept, the sidecar hook, and the drain on close.
 
-"The write has not returned" is made real: another connection holds SQLite's write lock
-(BEGIN IMMEDIATE), as another process would, so the writer thread waits in BEGIN IMMEDIATE. A
-failure is a real CatalogBusy: with the busy timeout and retry window shortened, a writer that
-finds the lock taken gives up (what the window sees after 30 s of another program's lock).
+"The write has not returned" is made real: another connection holds the catalog's write lock
+(SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock: tests/catalog/raw.py), as another process
+would, so the writer thread waits for it. A failure is a real CatalogBusy: with the busy timeout
+and retry window shortened, a writer that finds the lock taken gives up (what the window sees
+after 30 s of another program's lock). Every test runs on SQLite and on PostgreSQL (both_backends).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -23,6 +22,10 @@ from clipiqa_desktop.catalog import connection as connection_module
 from clipiqa_desktop.culling.decisions import DecisionChange
 from clipiqa_desktop.culling.session import CullingSession
 from clipiqa_desktop.culling.writer import DecisionWriter
+
+from ..catalog import raw
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture
@@ -40,16 +43,9 @@ def session(catalog, tmp_path):
     s.close(10)
 
 
-@contextmanager
 def write_lock(catalog: Catalog, commit: bool = False):
     """Another writer holding the catalog's write lock until the block ends (yields its connection)."""
-    other = sqlite3.connect(catalog.path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield other
-    finally:
-        other.execute("COMMIT" if commit else "ROLLBACK")
-        other.close()
+    return raw.write_lock(catalog.address, commit=commit)
 
 
 @pytest.fixture
@@ -138,8 +134,8 @@ def test_the_screen_takes_what_another_writer_did_to_the_other_fields(session, c
         session.decide([row], DecisionChange(pick=True))
         other.execute(
             "INSERT INTO decisions (photo_id, rating, picked, label, changed_at, source) "
-            "VALUES (?, 0, 0, 'Green', 0, 'user')",
-            (pid,),
+            "VALUES (:pid, 0, FALSE, 'Green', 0, 'user')",
+            pid=pid,
         )
         assert shown(session, row) == Decision(picked=True)
     assert session.flush(20)
@@ -182,19 +178,18 @@ def test_after_write_runs_on_the_writer_thread_and_its_failure_keeps_the_decisio
 
 def test_close_writes_everything_queued(session, catalog):
     ids = []
-    other = sqlite3.connect(catalog.path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
+    other = raw.WriteLock(catalog.address)
     for k in range(len(session.view)):
         row, pid = row_and_id(session, k)
         session.decide([row], DecisionChange(stars=1 + k % 5))
         ids.append(pid)
-    release = threading.Timer(0.5, lambda: other.execute("ROLLBACK"))
+    release = threading.Timer(0.5, other.release)
     release.start()
     try:
         assert session.close(20), "close waits for the lock to be released, then writes everything"
     finally:
         release.join()
-        other.close()
+        other.release()
     assert [catalog.decisions(ids)[p].rating for p in ids] == [1 + k % 5 for k in range(len(ids))]
     assert session.writer.closed and session.writer.pending == 0
     assert not [t for t in threading.enumerate() if t.name == "decision-writer"]
