@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# The tests run with every extra: [faces] (mediapipe, ~1 GB) is installed for them, not for `make run`.
+# The tests run with every extra: [faces] (mediapipe, ~1 GB), [cluster] (Ray) and [studio] (psycopg, for
+# the PostgreSQL catalog tests) are installed for them, not for `make run`.
 $(FACES_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test,faces,cluster]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test,faces,cluster,studio]'
 	touch $(FACES_STAMP)
 
 run: $(STAMP)
@@ -28,18 +29,19 @@ run: $(STAMP)
 test: system-deps lint typecheck pytest
 
 # Debian packages (requirements/debian.txt: Xvfb for the real-window test, exiftool and exiv2 that
-# read back the XMP we write): installed when missing and we may (root or
-# password-less sudo); otherwise those tests are skipped and say why.
+# read back the XMP we write, PostgreSQL for the shared-catalog tests, which start their own
+# throw-away server): installed when missing and we may (root or password-less sudo); otherwise
+# those tests are skipped and say why (under CI=true a missing PostgreSQL fails them instead).
 system-deps:
 	@missing=$$(for p in $$(grep -v '^#' requirements/debian.txt); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if ! command -v apt-get >/dev/null; then echo "system-deps: no apt-get; the Xvfb and XMP read-back tests will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "system-deps: no apt-get; the Xvfb, XMP read-back and PostgreSQL tests will be skipped"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "system-deps: not root; the Xvfb and XMP read-back tests will be skipped (missing: $$missing)"; exit 0; fi; \
+	else echo "system-deps: not root; the Xvfb, XMP read-back and PostgreSQL tests will be skipped (missing: $$missing)"; exit 0; fi; \
 	echo "system-deps: installing $$missing"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null \
-		|| echo "system-deps: apt-get failed; the Xvfb and XMP read-back tests will be skipped"
+		|| echo "system-deps: apt-get failed; the Xvfb, XMP read-back and PostgreSQL tests will be skipped"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

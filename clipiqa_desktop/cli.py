@@ -11,6 +11,7 @@
     clipiqa-desktop groups FOLDER        bursts, brackets and scenes, the best of each; --keep-best N
     clipiqa-desktop learn FOLDER         learn your taste from your keeps/rejects; rank the undecided
     clipiqa-desktop score PATH...        CLIP-IQA scores of photos, without a catalog
+    clipiqa-desktop roots                where each machine sees a shared folder root (add, remove)
 
 Exit status: 0 success; 1 some photos failed (each reported); 2 the command could not run at all
 (bad arguments, missing weights, unknown model or device).
@@ -221,7 +222,19 @@ exit status: 0 success, 1 some photos failed (each reported), 2 the command coul
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import evaluate, export, groups, index, learn, listing, move_rejects, rate, score, search
+    from .commands import (
+        evaluate,
+        export,
+        groups,
+        index,
+        learn,
+        listing,
+        move_rejects,
+        rate,
+        roots,
+        score,
+        search,
+    )
 
     parents = {
         "verbose": verbose_options(),
@@ -239,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, for bug reports")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (index, listing, rate, export, score, move_rejects, evaluate, search, groups, learn):
+    commands = (index, listing, rate, export, score, move_rejects, evaluate, search, groups, learn, roots)
+    for command in commands:
         command.add_parser(sub, parents)
     return parser
 
@@ -255,6 +269,7 @@ COMMANDS = (
     "search",
     "groups",
     "learn",
+    "roots",
 )
 
 

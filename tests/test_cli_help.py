@@ -66,7 +66,7 @@ def test_a_word_that_is_neither_a_command_nor_a_folder_is_refused(tmp_path):
     assert proc.returncode == 2
     assert (
         "'wedding' is neither a command (index, list, rate, export, score, move-rejects, evaluate, "
-        "search, groups, learn) nor an existing folder" in proc.stderr
+        "search, groups, learn, roots) nor an existing folder" in proc.stderr
     )
     proc = _run("./shoots/wedding", cwd=tmp_path)
     assert proc.returncode == 2 and "./shoots/wedding: no such folder" in proc.stderr

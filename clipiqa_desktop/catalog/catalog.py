@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shlex
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from sqlalchemy import (
 
 from ..imaging.metadata import META_VERSION
 from . import dialect
+from . import roots as rt
 from . import schema as s
 from .connection import (
     check_location,
@@ -136,31 +138,106 @@ class Catalog:
         with transaction(self.engine, where, write=write and not self.readonly) as conn:
             yield conn
 
+    # --- folder roots per machine (roots.py): local paths in and out, stored paths inside ----------
+    @property
+    def roots(self) -> rt.PathMap:
+        """This machine's folder roots: read when first needed, and again by every folder lookup
+        (folder_id, folder_ids), so a `roots add` made meanwhile (in another process) applies."""
+        found = self.__dict__.get("_roots")
+        return found if found is not None else self.reload_roots()
+
+    def reload_roots(self, conn: Connection | None = None) -> rt.PathMap:
+        if conn is None:
+            with self._begin() as own:
+                return self.reload_roots(own)
+        self._roots: rt.PathMap = rt.load(conn)
+        return self._roots
+
+    def _new_folder_row(self, conn: Connection, local: str) -> int:
+        """The id of the folder row of the local directory `local`, created if needed; a new row
+        for a folder that holds a folder of a root this machine does not mount is refused
+        (RootNotMounted), so a second machine never indexes a studio's shoots as new folders."""
+        paths = self.roots
+        key = paths.to_stored(local)
+        row = conn.execute(select(s.folders.c.id).where(s.folders.c.path == key)).scalar()
+        if row is not None:
+            return int(row)
+        if key == local and paths.unmounted:
+            match = rt.unmounted_match(conn, local, paths, file_fingerprint)
+            if match is not None:
+                raise self._not_mounted(local, match)
+        return _new_id(conn.execute(s.folders.insert().values(path=key)))
+
+    def unmounted_root(self, folder: Path) -> rt.RootNotMounted | None:
+        """Why the local `folder`, which has no folder row, is not in the catalog when it holds the
+        photos of a folder under a root this machine does not mount (list/export say so instead
+        of "not indexed"); None otherwise."""
+        local = str(Path(folder).expanduser().resolve())
+        with self._begin() as conn:
+            paths = self.reload_roots(conn)
+            if not paths.unmounted or not os.path.isdir(local):
+                return None
+            match = rt.unmounted_match(conn, local, paths, file_fingerprint)
+        if match is None:
+            return None
+        return self._not_mounted(local, match)
+
+    def _not_mounted(self, local: str, match: tuple[str, str, str]) -> rt.RootNotMounted:
+        root, stored, mount = match
+        where = f"{local} holds the photos of {stored}, but"
+        return rt.RootNotMounted(root, where, mount, self._catalog_option())
+
+    def _catalog_option(self) -> str:
+        """` --catalog WHERE` for a command our messages suggest, unless it is the default catalog."""
+        if self.path is not None and self.path == default_catalog_path():
+            return ""
+        return f" --catalog {shlex.quote(self.address)}"
+
+    def _local_name(self, name: str) -> str:
+        """A photo name of `_relative_name_sql` outside its base, made local ("/" separators); a
+        stored one of a root this machine does not mount is left as it is."""
+        if not rt.is_stored(name):
+            return name
+        root, rel = rt.split_stored(name)
+        local = self.roots.local_or_none(rt.stored_path(root, rel.lstrip("/")))
+        return name if local is None else local.replace(os.sep, "/")
+
     # --- folders and analyses ------------------------------------------------------------------
     def folder_id(self, folder: Path, create: bool = True) -> int | None:
         key = str(Path(folder).expanduser().resolve())
         # A lookup is a read: it must not wait behind another process's write (the window calls it).
         with self._begin(write=create) as conn:
-            row = conn.execute(select(s.folders.c.id).where(s.folders.c.path == key)).scalar()
-            if row is None and create:
-                row = _new_id(conn.execute(s.folders.insert().values(path=key)))
+            paths = self.reload_roots(conn)
+            if create:
+                return self._new_folder_row(conn, key)
+            q = select(s.folders.c.id).where(s.folders.c.path == paths.to_stored(key))
+            row = conn.execute(q).scalar()
             return None if row is None else int(row)
 
     def folders(self) -> list[tuple[int, Path]]:
+        """(id, local path) of every folder row; those under a root this machine does not mount are
+        left out."""
         with self._begin() as conn:
-            return [(int(i), Path(p)) for i, p in conn.execute(select(s.folders.c.id, s.folders.c.path))]
+            rows = conn.execute(select(s.folders.c.id, s.folders.c.path)).all()
+        paths = self.roots
+        return [(int(i), Path(local)) for i, p in rows if (local := paths.local_or_none(str(p))) is not None]
 
     def folder_ids(self, root: Path, recursive: bool) -> list[int]:
         """The folder rows of `root` (first, when it has one) and, if `recursive`, of every folder
-        under it. A folder row is one real directory, so `/a/b` never matches `/a/bc`."""
-        key = str(Path(root).expanduser().resolve())
-        prefix = _prefix(key)
-        q = select(s.folders.c.id, s.folders.c.path).where(
-            s.folders.c.path == key
-            if not recursive
-            else (s.folders.c.path == key) | (func.substr(s.folders.c.path, 1, len(prefix)) == prefix)
-        )
+        under it. A folder row is one real directory, so `/a/b` never matches `/a/bc`. A root this
+        machine mounts below `root` is part of the tree (its rows are stored in the root's form)."""
+        local = str(Path(root).expanduser().resolve())
+        path = s.folders.c.path
         with self._begin() as conn:
+            paths = self.reload_roots(conn)
+            key = paths.to_stored(local)
+            where = path == key
+            if recursive:
+                inside = [key, *(rt.stored_path(name) for name, _ in paths.mounts_inside(local))]
+                for top in inside:
+                    prefix = _prefix(top)
+                    where = where | (path == top) | (func.substr(path, 1, len(prefix)) == prefix)
+            q = select(s.folders.c.id, path).where(where)
             found = [(str(p) != key, str(p), int(i)) for i, p in conn.execute(q)]
         return [i for _, _, i in sorted(found)]
 
@@ -300,9 +377,8 @@ class Catalog:
             .where(s.photos.c.folder_id.in_(ids))
         )
         with self._begin() as conn:
-            paths = dict(
-                conn.execute(select(s.folders.c.id, s.folders.c.path).where(s.folders.c.id.in_(ids))).all()
-            )
+            stored = conn.execute(select(s.folders.c.id, s.folders.c.path).where(s.folders.c.id.in_(ids)))
+            paths = {fid: self.roots.to_local(str(path)) for fid, path in stored}
             base = str(Path(root).expanduser().resolve()) if root is not None else _common(paths.values())
             where = {fid: _relative_prefix(str(path), base) for fid, path in paths.items()}
             states = {}
@@ -406,14 +482,15 @@ class Catalog:
         ids: dict[str, int] = {}
         with self._begin(write=True) as conn:
             tx = CatalogTransaction(conn)
-            root = conn.execute(select(s.folders.c.path).where(s.folders.c.id == folder_id)).scalar_one()
+            stored = conn.execute(select(s.folders.c.path).where(s.folders.c.id == folder_id)).scalar_one()
+            root = self.roots.to_local(str(stored))
             directories: dict[str, int] = {}
             for rec in records:
                 head, _, name = rec.rel_path.rpartition("/")
                 if head or rec.rel_path.startswith("/"):
                     directory = str(Path(root) / (head or "/"))
                     if directory not in directories:
-                        directories[directory] = _folder_row(conn, directory)
+                        directories[directory] = self._new_folder_row(conn, directory)
                     where = directories[directory]
                 else:
                     where = folder_id
@@ -508,7 +585,7 @@ class Catalog:
             and row[2] != rec.meta.captured_at
         )
         if existing is None and rec.fingerprint:
-            existing = _moved_record(conn, rec.fingerprint)
+            existing = _moved_record(conn, rec.fingerprint, self.roots.local_or_none)
             if existing is not None:  # renamed or moved: the record follows the file
                 values.update(folder_id=folder_id, name=name)
         if existing is not None:
@@ -724,7 +801,7 @@ class Catalog:
         if not folders:
             return GroupInputs.empty(dim)
         base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
-        relative, params = _relative_name_sql(base)
+        relative, params = _relative_name_sql(self.roots.to_stored(base))
         camera = (
             "CASE WHEN p.camera_make IS NULL THEN p.camera_model WHEN p.camera_model IS NULL "
             "THEN p.camera_make WHEN lower(substr(p.camera_model, 1, length(p.camera_make))) "
@@ -752,6 +829,8 @@ class Catalog:
         if not rows:
             return GroupInputs.empty(dim)
         columns = list(zip(*rows, strict=True))
+        if self.roots:  # a photo outside base under a root: its local path
+            columns[7] = tuple(self._local_name(n) if rt.is_stored(n) else n for n in columns[7])
         numbers = np.array(columns[:7], dtype=np.float64)  # None -> NaN
         ids = numbers[0].astype(np.int64)
         embeddings, has = _unit_rows(ids, vectors, dim)
@@ -787,7 +866,7 @@ class Catalog:
         """
         folders = [int(f) for f in folder_ids]
         base = str(Path(root).expanduser().resolve()) if root is not None else self._common_folder(folders)
-        relative, params = _relative_name_sql(base)
+        relative, params = _relative_name_sql(self.roots.to_stored(base))
         params["root"] = base  # the root column
         with self._begin() as conn:
             in_folders, params["folders"] = dialect.ids_sql(conn, "folders", folders)
@@ -803,6 +882,8 @@ class Catalog:
             )
             # plain tuples from the DB-API cursor, which numpy converts in C (dialect.fetch)
             rows = dialect.fetch(conn, photo_sql, params)
+            if self.roots:  # a photo outside base under a root: its local path
+                rows = [(*r[:2], self._local_name(r[2]), *r[3:]) if rt.is_stored(r[2]) else r for r in rows]
             if analysis_id is None or not rows:
                 return rows, ScoreMatrix.empty()
             params["analysis"] = int(analysis_id)
@@ -842,7 +923,8 @@ class Catalog:
         with self._begin() as conn:
             for raw in paths:
                 given = Path(raw).expanduser()
-                pid = conn.execute(q, {"folder": str(given.parent.resolve()), "name": given.name}).scalar()
+                folder = self.roots.to_stored(str(given.parent.resolve()))
+                pid = conn.execute(q, {"folder": folder, "name": given.name}).scalar()
                 out[Path(raw)] = None if pid is None else int(pid)
         return out
 
@@ -864,7 +946,10 @@ class Catalog:
                 )
                 for pid, folder, name, status, last in conn.execute(q):
                     aid = analysis_id if analysis_id is not None else last
-                    found[int(pid)] = (Path(folder) / name, str(status), None if aid is None else int(aid))
+                    # a root this machine does not mount: status "unmounted", the stored path
+                    local = self.roots.local_or_none(str(folder))
+                    where, status = (folder, "unmounted") if local is None else (local, status)
+                    found[int(pid)] = (Path(where) / name, str(status), None if aid is None else int(aid))
                 sc = s.scores.c
                 q2 = select(sc.photo_id, sc.analysis_id, sc.attribute, sc.value).where(sc.photo_id.in_(chunk))
                 for pid, aid, attribute, value in conn.execute(q2):
@@ -885,7 +970,8 @@ class Catalog:
         """The deepest folder that all these folder rows are in (itself for one)."""
         with self._begin() as conn:
             q = select(s.folders.c.path).where(s.folders.c.id.in_(folder_ids))
-            return _common(str(p) for (p,) in conn.execute(q))
+            stored = [str(p) for (p,) in conn.execute(q)]
+        return _common(self.roots.to_local(p) for p in stored)
 
     # --- decisions -----------------------------------------------------------------------------
     @contextmanager
@@ -1046,8 +1132,10 @@ def _common(paths: Iterable[str]) -> str:
 
 
 def _prefix(folder: str) -> str:
-    """What every path inside `folder` starts with: "/a/b/" (so "/a/bc" is not inside "/a/b")."""
-    return folder if folder.endswith(os.sep) else folder + os.sep
+    """What every path inside `folder` starts with: "/a/b/" (so "/a/bc" is not inside "/a/b");
+    "/" after a folder stored under a root ("shoots:/2026/"), whatever the system's separator."""
+    sep = "/" if rt.is_stored(folder) else os.sep
+    return folder if folder.endswith(sep) else folder + sep
 
 
 def _relative_name_sql(base: str) -> tuple[str, dict[str, Any]]:
@@ -1088,18 +1176,23 @@ def _folder_row(conn: Connection, path: str) -> int:
     return int(row)
 
 
-def _moved_record(conn: Connection, fingerprint: str) -> int | None:
+def _moved_record(conn: Connection, fingerprint: str, local: Callable[[str], str | None]) -> int | None:
     """The record a renamed or moved file takes over: one with the same content fingerprint that
     is marked missing, or whose folder is there but no longer holds the file. A copy (the original
     still in its place) gets a record of its own, and so does a copy made while the original's card
-    or drive is unplugged (its folder is gone too): the original keeps its record and decisions."""
+    or drive is unplugged (its folder is gone too): the original keeps its record and decisions.
+    `local` gives a stored folder's local path: a folder under a root this machine does not mount
+    (None) counts as unplugged, never as a folder that lost the file."""
     q = (
         select(s.photos.c.id, s.photos.c.status, s.folders.c.path, s.photos.c.name)
         .join(s.folders, s.folders.c.id == s.photos.c.folder_id)
         .where(s.photos.c.fingerprint == fingerprint)
         .order_by(s.photos.c.status != "missing", s.photos.c.id)
     )
-    for pid, status, folder, name in conn.execute(q):
-        if status == "missing" or (os.path.isdir(folder) and not os.path.lexists(os.path.join(folder, name))):
+    for pid, status, stored, name in conn.execute(q):
+        folder = local(str(stored))
+        if status == "missing" or (
+            folder is not None and os.path.isdir(folder) and not os.path.lexists(os.path.join(folder, name))
+        ):
             return int(pid)
     return None

@@ -193,8 +193,9 @@ def finish_move(
     on records that could not follow."""
     notes: list[str] = []
     with catalog.transaction() as tx:
-        notes = _place_all(tx.conn, [(f.photo_id, f.src, f.dst) for f in moved])
-        notes += _place_all(tx.conn, [(f.photo_id, f.dst, f.src) for f in stayed], follow_unknown=False)
+        key = catalog.roots.to_stored
+        notes = _place_all(tx.conn, key, [(f.photo_id, f.src, f.dst) for f in moved])
+        notes += _place_all(tx.conn, key, [(f.photo_id, f.dst, f.src) for f in stayed], follow_unknown=False)
         gone = [f.seq for f in (*stayed, *lost)]
         for chunk in _chunks(gone):
             tx.conn.execute(
@@ -222,7 +223,8 @@ def finish_undo(
     journal remembers a changed name, and with `complete` the batch is marked undone."""
     notes: list[str] = []
     with catalog.transaction() as tx:
-        notes = _place_all(tx.conn, [(f.photo_id, f.dst, where) for f, where in restored])
+        back = [(f.photo_id, f.dst, where) for f, where in restored]
+        notes = _place_all(tx.conn, catalog.roots.to_stored, back)
         for f, where in restored:
             if where != f.src:
                 tx.conn.execute(
@@ -255,7 +257,7 @@ def names_in(catalog: Catalog, directory: Path) -> set[str]:
     q = (
         select(s.photos.c.name)
         .join(s.folders, s.folders.c.id == s.photos.c.folder_id)
-        .where(s.folders.c.path == str(directory))
+        .where(s.folders.c.path == catalog.roots.to_stored(str(directory)))
     )
     with catalog._begin() as conn:  # a read: never waits behind another writer
         return {str(n) for (n,) in conn.execute(q)}
@@ -287,12 +289,16 @@ def _batches(catalog: Catalog, where: object) -> list[MoveBatch]:
 
 
 def _place_all(
-    conn: Connection, files: Sequence[tuple[int | None, Path, Path]], follow_unknown: bool = True
+    conn: Connection,
+    key: Callable[[str], str],
+    files: Sequence[tuple[int | None, Path, Path]],
+    follow_unknown: bool = True,
 ) -> list[str]:
     """Move the records of photo files from `old` to `new` (folder row + name), keeping their ids;
     a photo's recorded sidecar name follows its sidecar when that moved too. With `follow_unknown`,
     a file journalled without a photo id (a partner indexed only after it moved) takes the record
-    the catalog has at `old`, if any."""
+    the catalog has at `old`, if any. `key`: a local folder's path as the catalog stores it (under
+    a folder root, roots.py); the journal itself keeps the moving machine's local paths."""
     renamed = {str(old): new for _pid, old, new in files}
     notes: list[str] = []
     p = s.photos.c
@@ -301,11 +307,11 @@ def _place_all(
             pid = conn.execute(
                 select(p.id)
                 .join(s.folders, s.folders.c.id == p.folder_id)
-                .where(s.folders.c.path == str(old.parent), p.name == old.name)
+                .where(s.folders.c.path == key(str(old.parent)), p.name == old.name)
             ).scalar()
         if pid is None:
             continue
-        folder_id = _folder_row(conn, str(new.parent))
+        folder_id = _folder_row(conn, key(str(new.parent)))
         other = conn.execute(select(p.id).where(p.folder_id == folder_id, p.name == new.name)).scalar()
         if other is not None and int(other) != pid:
             notes.append(

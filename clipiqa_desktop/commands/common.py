@@ -221,6 +221,9 @@ def folder_analysis(
             )
             folder_ids = tree
     if not folder_ids:
+        unmounted = catalog.unmounted_root(folder)  # a studio's shared folder: map it, not index it
+        if unmounted is not None:
+            raise CommandError(str(unmounted))
         if not folder.exists():  # a typo, not a folder to index
             raise CommandError(f"{folder} does not exist (and the catalog {catalog.path} has no such folder)")
         raise CommandError(

@@ -140,6 +140,9 @@ def _write_one(
     if photo.status == "missing":
         report.skipped.append((photo.path, "the photo is missing (moved or deleted since it was indexed)"))
         return None
+    if photo.status == "unmounted":  # a studio's shared folder this machine has no mount for
+        report.skipped.append((photo.path, "its folder root is not mounted here (clipiqa-desktop roots)"))
+        return None
     names = _listing(photo.path.parent, listings)
     if isinstance(names, str):
         report.failed.append((photo.path, f"cannot read its folder: {names}"))
