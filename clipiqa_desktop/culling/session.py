@@ -13,7 +13,8 @@ loupe, the filter panel and the status bar subscribe:
 
 - `view_changed()`: the sort or the filters changed; the whole view was recomputed.
 - `rows_changed(ids)`: the indexer added, rescored or removed rows (ids = the photos whose data
-  changed, None = possibly all); the view was recomputed, and a view can apply it row by row.
+  changed, None = possibly all), or decisions changed elsewhere were applied (`apply_poll`, then
+  `decisions_changed` too); the view was recomputed, and a view can apply it row by row.
 - `decisions_changed(ids)`: ratings, picks or labels of these photos changed (also undo/redo).
 - `columns_changed()`: the score columns changed (a custom prompt pair, a new analysis).
 - `write_failed(message)`: a decision, undo or redo could not be saved; its photos show the
@@ -24,6 +25,14 @@ loupe, the filter panel and the status bar subscribe:
   (stacks turned on, a range relative to the burst or scene; `needs_grouping`). The session never
   groups by itself: its owner calls `regroup()` (the CLI, tests) or runs `grouping_task` in a
   worker thread and hands the result to `set_grouping` (the window).
+
+Decisions changed elsewhere (another window, another machine on a shared catalog, `rate`, an XMP
+import) arrive by polling: `poll_task()` returns a function that reads `Catalog.decision_changes`
+since the session's counter, which the owner runs off its own thread (the window: every
+gui/controllers/live.POLL_INTERVAL_MS); `apply_poll()` applies the result on the session's
+thread. A photo this session changed while the poll ran, or whose write is still queued or in
+flight, keeps the local value (its write is the later change and comes back through `deliver`)
+and is read again by the next poll; the session's own writes come back too and change nothing.
 """
 
 from __future__ import annotations
@@ -83,6 +92,17 @@ def column_order(attributes: Sequence[str]) -> list[str]:
     present = set(attributes)
     known = [*PIXEL_KEYS, *DEFAULT_ATTRIBUTES]
     return [a for a in known if a in present] + sorted(present - set(known))
+
+
+@dataclass(frozen=True)
+class DecisionPoll:
+    """What one poll for decisions changed elsewhere read (see `CullingSession.poll_task`)."""
+
+    seq: int  # the catalog's decision counter when read
+    decisions: dict[int, Decision]  # changed since the session's counter, and the photos re-read
+    load: int  # the session's load (reload) the poll was started in
+    mark: int  # the session's count of local changes when the poll started
+    busy: frozenset[int]  # photos with a local write queued or in flight when the poll started
 
 
 @dataclass(frozen=True)
@@ -186,6 +206,14 @@ class CullingSession:
         self._maps: StackMaps | None = None
         self._passing: np.ndarray = np.zeros(0, dtype=np.int64)  # rows passing the filters at select()
         self._edges: dict[int, tuple[bool, bool]] = {}  # row of an expanded stack -> (first, last)
+        # decisions changed elsewhere (poll_task / apply_poll): the catalog's decision counter the
+        # table is current with, the loads (a poll started before a reload is stale), and when each
+        # photo last changed here (a local decision, an indexer merge) by a count of local changes
+        self.decision_seq = 0
+        self._load = 0
+        self._local = 0
+        self._touched: dict[int, int] = {}
+        self._recheck: set[int] = set()  # photos a poll passed over: the next poll reads them again
         self.reload()
 
     # --- loading -----------------------------------------------------------------------------------
@@ -204,11 +232,14 @@ class CullingSession:
         if self.analysis_id != previous:
             self._custom.clear()  # prompt scores belong to the embeddings of one analysis
             self._derived.clear()  # and so do search and taste columns
+        seq = self.catalog.decision_seq()  # before the rows: a change between them comes again
         rows, scores = self.catalog.rows(self.folder_ids(), self.analysis_id)
         kept = self._keep_pending()
         self.table = build_table(rows, scores, column_order(scores.attributes) or list(DEFAULT_ATTRIBUTES))
         self._row_of = {}
         self._put_back(kept)
+        self.decision_seq, self._load = seq, self._load + 1
+        self._recheck = set(kept)  # their writes may return values older than these rows
         self._restore_custom()
         if self.grouping is not None:  # new photos, embeddings, another analysis: group again
             self._group_inputs, self._generation = None, self._generation + 1
@@ -232,6 +263,7 @@ class CullingSession:
         kept = self._keep_pending()
         self.table.merge(fresh)
         self._put_back(kept)
+        self._touch(ids)  # read now: newer than what a poll running meanwhile read
         self._restore_custom()  # a merged row keeps its prompt score until the pair is rescored
         self.view = self.select()
         self.events.rows_changed.emit(ids)
@@ -818,6 +850,7 @@ class CullingSession:
     def _submit(self, kind: JobKind, step: Step) -> None:
         for pid in step.photo_ids:
             self._pending[pid] += 1
+        self._touch(step.photo_ids)
         if self.writer.closed:  # closed by a folder switch that then failed: this session goes on
             self.writer = DecisionWriter(self.catalog, self.writer.after_write)
         self.writer.submit(WriteJob(kind, step, self._post))
@@ -870,6 +903,58 @@ class CullingSession:
             self.events.decisions_changed.emit(changed)
         if result.note:
             self.events.write_note.emit(result.note)
+
+    # --- decisions changed elsewhere ------------------------------------------------------------------
+    def poll_task(self) -> Callable[[], DecisionPoll]:
+        """A function that reads what changed in the catalog since this session's counter, to be
+        run on another thread (it touches nothing of the session); hand its result to `apply_poll`
+        on the session's thread. One poll at a time."""
+        catalog, folder, recursive = self.catalog, self.folder, self.recursive
+        since, load, mark = self.decision_seq, self._load, self._local
+        busy, recheck = frozenset(self._pending), sorted(self._recheck)
+
+        def poll() -> DecisionPoll:
+            seq, changed = catalog.decision_changes(catalog.folder_ids(folder, recursive), since)
+            if recheck:  # read after the changes: the newer values win
+                changed = changed | catalog.decisions(recheck)
+            return DecisionPoll(seq, changed, load, mark, busy)
+
+        return poll
+
+    def apply_poll(self, poll: DecisionPoll) -> list[int]:
+        """Show decisions changed elsewhere; returns the photos whose shown decision changed. Rows
+        update in place and the filters are applied again (`rows_changed`, then
+        `decisions_changed`). A photo changed here since the poll started, or with a write of this
+        session queued or in flight then or now, keeps what it shows and is read again next time.
+        The undo stack stays: undo leaves a photo decided again elsewhere (decisions.restore_fn)."""
+        if poll.load != self._load:
+            return []  # a reload read newer rows, and its own counter, since the poll started
+        skip = poll.busy.union(self._pending, (p for p, m in self._touched.items() if m > poll.mark))
+        changed = []
+        for pid, decision in poll.decisions.items():
+            if pid in skip:
+                self._recheck.add(pid)
+                continue
+            self._recheck.discard(pid)
+            i = self.row_of(pid)
+            if i is not None and self._decision_at(i) != decision:
+                self._show(i, decision)
+                changed.append(pid)
+        self.decision_seq = poll.seq
+        if changed:
+            self.view = self.select()
+            self.events.rows_changed.emit(changed)
+            self.events.decisions_changed.emit(changed)
+        return changed
+
+    def poll_decisions(self) -> list[int]:
+        """Poll on this thread (the CLI, tests): `apply_poll(poll_task()())`."""
+        return self.apply_poll(self.poll_task()())
+
+    def _touch(self, photo_ids: Sequence[int]) -> None:
+        self._local += 1
+        for pid in photo_ids:
+            self._touched[int(pid)] = self._local
 
     def _forget_failed(self, step: Step, kind: JobKind) -> None:
         """A failed write: its step leaves the undo stack (an undo of it would do nothing); a

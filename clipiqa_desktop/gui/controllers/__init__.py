@@ -13,6 +13,7 @@ from .evaluate import EvaluateController
 from .folder import FolderController
 from .handoff import HandoffController
 from .indexing import IndexingController
+from .live import LiveDecisionsController
 from .loupe import LoupeController
 from .moves import MovesController
 from .prompts import PromptController
@@ -34,6 +35,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     MovesController,
     EvaluateController,
     TasteController,
+    LiveDecisionsController,
     SearchController,  # last: the search box at the toolbar's right end
 )
 
@@ -46,6 +48,7 @@ __all__ = [
     "FolderController",
     "HandoffController",
     "IndexingController",
+    "LiveDecisionsController",
     "LoupeController",
     "MovesController",
     "PromptController",
