@@ -2,15 +2,18 @@
 decision raises counters['decisions'] once and stores the value in each decision it wrote
 (decisions.seq); `decision_changes(folders, since)` returns the decisions of those folders written
 after `since` and the counter as it is. Field-wise undo after another writer changed the same field
-keeps the later change. Through the Catalog only (the fixture may be any backend)."""
+keeps the later change. On SQLite and PostgreSQL; "another process" is tests/catalog/raw.py."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+import pytest
 
 from clipiqa_desktop.catalog import Decision, PhotoRecord
-from clipiqa_desktop.catalog import schema as s
 from clipiqa_desktop.culling.decisions import DecisionChange, change_fn, restore_fn
+
+from . import raw
+
+pytestmark = pytest.mark.both_backends
 
 
 def _photos(catalog, folder, names):
@@ -22,7 +25,7 @@ def _photos(catalog, folder, names):
     return fid, [got[n] for n in names]
 
 
-def test_one_counter_value_per_transaction_and_only_the_changes_since(catalog, tmp_path):
+def test_one_counter_value_per_transaction_and_only_the_changes_since(catalog, catalog_address, tmp_path):
     fid, (a, b, c) = _photos(catalog, tmp_path / "shoot", ["a.jpg", "b.jpg", "c.jpg"])
     other_fid, (x,) = _photos(catalog, tmp_path / "other", ["x.jpg"])
     assert catalog.decision_seq() == 0
@@ -49,9 +52,9 @@ def test_one_counter_value_per_transaction_and_only_the_changes_since(catalog, t
     assert catalog.update_decisions([a], change_fn(DecisionChange(stars=3))) == []
     assert catalog.decision_seq() == 3
 
-    # a deleted photo: its decision is gone, it is not reported, and writing to it raises nothing
-    with catalog._begin(write=True) as conn:
-        conn.execute(delete(s.photos).where(s.photos.c.id == a))
+    # a photo deleted by another process: its decision is gone, it is not reported, and writing to
+    # it raises nothing
+    assert raw.execute(catalog_address, "DELETE FROM photos WHERE id = :pid", pid=a) == 1
     catalog.update_decisions([a, b], change_fn(DecisionChange(stars=5)))
     assert catalog.decision_changes([fid], 3) == (4, {b: Decision(rating=5, label="Red")})
     assert catalog.update_decisions([a], change_fn(DecisionChange(stars=1))) == []

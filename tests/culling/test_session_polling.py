@@ -11,6 +11,8 @@ from clipiqa_desktop.catalog import Decision, PhotoRecord
 from clipiqa_desktop.culling.decisions import DecisionChange, change_fn
 from clipiqa_desktop.culling.session import CullingSession
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def session(catalog, tmp_path):
