@@ -676,8 +676,11 @@ class Catalog:
                     where=func.abs(s.scores.c.value - stmt.excluded.value) > replace_beyond,
                 )
             )
+            # counted by RETURNING (the rows inserted, or updated past the WHERE): an executemany's
+            # rowcount is -1 where SQLAlchemy batches the INSERT (PostgreSQL)
+            upsert = upsert.returning(s.scores.c.photo_id)
             for chunk in _chunks(rows, 5000):
-                added += conn.execute(upsert, chunk).rowcount
+                added += len(conn.execute(upsert, chunk).all())
         return added
 
     def replace_scores(

@@ -32,7 +32,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from . import schema
+from . import dialect, schema
 from .errors import (
     SQLITE_CANTOPEN,
     CatalogCannotOpen,
@@ -300,6 +300,11 @@ def open_server_engine(url: URL, shown: str, create: bool, readonly: bool) -> En
     try:
         with transaction(engine, shown) as conn:
             version = schema.current_version(conn)
+            others = dialect.table_names(conn) if version == 0 else []
+        if others:  # never "index creates it": index would refuse it too
+            raise schema.NotACatalog(
+                f"it is a database of another program (tables: {', '.join(sorted(others)[:5])})"
+            )
         if version == 0 and not create:
             raise CatalogCannotOpen(
                 f"there is no catalog in {shown} yet (`clipiqa-desktop index FOLDER --catalog ADDRESS` "

@@ -229,3 +229,15 @@ def test_numpy_ids_are_accepted(catalog, tmp_path):
     assert catalog.decisions(np.array([pid]))[pid].rating == 2
     rows, _ = catalog.rows([fid], aid, photo_ids=np.array([pid]))
     assert len(rows) == 1
+
+
+def test_add_scores_counts_what_it_added_or_replaced(catalog, tmp_path):
+    fid = catalog.folder_id(tmp_path)
+    aid = catalog.analysis_id("m", "512", 4, 100.0)
+    ids = catalog.write_batch(fid, aid, [_record(n) for n in ("a.jpg", "b.jpg", "c.jpg")])
+    pids = np.array([ids[n] for n in ("a.jpg", "b.jpg", "c.jpg")])
+    assert catalog.add_scores(aid, pids, ["eyes"], np.array([[0.1], [0.2], [np.nan]])) == 2, "NaN: none"
+    assert catalog.add_scores(aid, pids, ["eyes"], np.array([[0.1], [0.9], [0.3]])) == 1, "kept, and c"
+    assert catalog.add_scores(aid, pids, ["eyes"], np.array([[0.3], [0.9], [0.3]]), replace_beyond=0.5) == 1
+    rows, scores = catalog.rows([fid], aid)
+    assert [scores.of(r[0])["eyes"] for r in rows] == pytest.approx([0.1, 0.9, 0.3])

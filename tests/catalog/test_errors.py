@@ -1,7 +1,8 @@
 """Catalog failures on real SQLite files: each kind by its error code, with a message a photographer
 can act on, and nothing lost. Busy, full (SQLite's page limit, and a real full tmpfs where the
 machine lets the test mount one), read-only (a read-only bind mount as root, file modes otherwise),
-damaged, another program's database; where a catalog may be created; a failed first `index`.
+damaged, another program's database; where a catalog may be created; a failed first `index`. The
+busy tests run on PostgreSQL too (both_backends); its other failures are test_server_errors.py's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from clipiqa_desktop.catalog.errors import explain
 from clipiqa_desktop.cli import main
 
 from ..conftest import TINY_ARGS, app_command, photo
+from . import raw
 
 SIZE = ["--size", "64"]
 
@@ -127,19 +129,16 @@ def test_sqlalchemy_wrapped_errors_are_classified_too(tmp_path):
 
 # --- busy: wait and retry, never "database is locked" ----------------------------------------------
 @contextmanager
-def _write_lock_held(db: Path, seconds: float | None) -> Iterator[threading.Event]:
-    """Another connection holds the catalog's write lock (BEGIN IMMEDIATE) for `seconds`, or until
-    the yielded event is set."""
+def _write_lock_held(db: Path | str, seconds: float | None) -> Iterator[threading.Event]:
+    """Another connection holds the catalog's write lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's
+    advisory lock: raw.WriteLock) for `seconds`, or until the yielded event is set."""
     taken, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        con = sqlite3.connect(db, isolation_level=None)
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO prompts VALUES ('held', 'a', 'b', 0)")
-        taken.set()
-        release.wait(seconds)
-        con.execute("COMMIT")
-        con.close()
+        with raw.write_lock(db, commit=True) as held:
+            held.execute("INSERT INTO prompts VALUES ('held', 'a', 'b', 0)")
+            taken.set()
+            release.wait(seconds)
 
     thread = threading.Thread(target=hold)
     thread.start()
@@ -151,25 +150,27 @@ def _write_lock_held(db: Path, seconds: float | None) -> Iterator[threading.Even
         thread.join()
 
 
+@pytest.mark.both_backends
 def test_a_writer_retries_while_another_process_holds_the_lock_longer_than_the_busy_timeout(
-    tmp_path, monkeypatch
+    catalog_address, monkeypatch
 ):
     monkeypatch.setattr(connection_module, "BUSY_TIMEOUT_MS", 100)  # SQLite gives up after 0.1 s
-    cat = Catalog(tmp_path / "c.sqlite")
+    cat = Catalog(catalog_address)
     try:
-        with _write_lock_held(cat.path, seconds=1.5):
+        with _write_lock_held(cat.address, seconds=1.5):
             cat.save_prompt("mine", "Sharp.", "Blurry.")  # waits for the lock, then writes
         assert {k for k, _p, _n in cat.prompts()} == {"held", "mine"}
     finally:
         cat.close()
 
 
-def test_a_catalog_busy_beyond_the_retry_is_a_clear_busy_error(tmp_path, monkeypatch):
+@pytest.mark.both_backends  # PostgreSQL: the advisory write lock's lock_timeout
+def test_a_catalog_busy_beyond_the_retry_is_a_clear_busy_error(catalog_address, monkeypatch):
     monkeypatch.setattr(connection_module, "BUSY_TIMEOUT_MS", 50)
     monkeypatch.setattr(connection_module, "WRITE_RETRY_SECONDS", 0.4)
-    cat = Catalog(tmp_path / "c.sqlite")
+    cat = Catalog(catalog_address)
     try:
-        with _write_lock_held(cat.path, seconds=None), pytest.raises(CatalogBusy) as info:
+        with _write_lock_held(cat.address, seconds=None), pytest.raises(CatalogBusy) as info:
             cat.save_prompt("mine", "Sharp.", "Blurry.")
         assert "locked" not in str(info.value) and "try again" in str(info.value)
         assert info.value.kind == "busy"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipiqa_desktop.catalog import Catalog, PhotoMeta, PhotoRecord
+from clipiqa_desktop.catalog import Catalog, Decision, PhotoMeta, PhotoRecord
 from clipiqa_desktop.imaging.metadata import META_VERSION
 
 from . import raw
@@ -156,3 +156,43 @@ def test_update_meta_keeps_what_the_header_does_not_state(catalog, shoot):
         pid=ids["a.jpg"],
     )
     assert row == ("2024-05-01T10:00:01", "DC-S5", 0.004, 400, 3.0)
+
+
+# Capture times as a camera or a damaged file may leave them: SQLite's strftime('%s') is the
+# reference (PostgreSQL reads them with dialect.epoch_seconds' arithmetic); None: unreadable.
+ODD_TIMES = [
+    "2024-05-01T10:00:00",
+    "2024-02-30T10:00:00",  # a day past the month's end runs into the next
+    "2023-02-29T00:00:00",
+    "2024-05-01T24:00:00",
+    "1900-01-01T00:00:00",
+    "2099-12-31T23:59:59",
+    "2024-05-01 10:00:00",
+    "2024-13-01T10:00:00",
+    "2024-05-00T10:00:00",
+    "2024-05-32T10:00:00",
+    "2024-05-01T23:60:00",
+    "2024-05-01T10:00:0a",
+    "garbage",
+]
+
+
+def test_capture_times_are_read_as_sqlite_reads_them(catalog, tmp_path):
+    import sqlite3
+
+    reference = sqlite3.connect(":memory:")
+    expected = [reference.execute("SELECT strftime('%s', ?)", (t,)).fetchone()[0] for t in ODD_TIMES]
+    reference.close()
+    assert expected[0] is not None and expected[-1] is None
+    fid = catalog.folder_id(tmp_path)
+    aid = catalog.analysis_id("tiny", "512", DIM, 100.0)
+    records = [_rec(f"{i:02d}.jpg", i, PhotoMeta(t)) for i, t in enumerate(ODD_TIMES)]
+    ids = catalog.write_batch(fid, aid, records)
+    g = catalog.group_inputs([fid], aid)
+    got = dict(zip(g.ids.tolist(), g.times.tolist(), strict=True))
+    for i, want in enumerate(expected):
+        t = got[ids[f"{i:02d}.jpg"]]
+        assert math.isnan(t) if want is None else t == float(want), f"{ODD_TIMES[i]}: {t} != {want}"
+    catalog.set_decisions({pid: Decision(rating=1) for pid in ids.values()})
+    decided, _ratings, _picked, times = catalog.decided_photos(aid)
+    assert dict(zip(decided.tolist(), times.tolist(), strict=True)) == pytest.approx(got, nan_ok=True)

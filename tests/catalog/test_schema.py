@@ -4,6 +4,10 @@ version, on a real SQLite file with rows; a failed or killed migration leaves th
 A catalog "at version k" is built the way release k built it: migration 1 on an empty file, rows
 written in version 1's tables, then migrations 2..k. Opening it with the current code must keep
 every row and end at exactly the schema of a freshly created catalog.
+
+A PostgreSQL catalog (the session's server, tests/pg_server.py) has no SQLite history: a new
+database is created at the current version, reopens read-write and read-only, and a migration added
+later runs once on it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipiqa_desktop.catalog import Catalog, CatalogCorrupt, CatalogError, CatalogTooNew, schema
+from clipiqa_desktop.catalog import (
+    Catalog,
+    CatalogCorrupt,
+    CatalogError,
+    CatalogTooNew,
+    Decision,
+    PhotoRecord,
+    schema,
+)
 from clipiqa_desktop.catalog.connection import _engine, transaction
+
+from . import raw
 
 NOW = 1_700_000_000.0
 # (id, path inside the indexed folder, size, fingerprint, rating, picked, label)
@@ -369,3 +383,78 @@ def test_version_4_adds_camera_facts_unknown_for_older_photos_until_read_again(t
     finally:
         cat.close()
     _check_v1_rows_survived(old, root)
+
+
+# --- PostgreSQL: no SQLite history to migrate, but the same fresh schema and later migrations ------
+def _pg_version(address: str) -> int:
+    (row,) = raw.rows(address, "SELECT version FROM clipiqa_schema")
+    return int(row[0])
+
+
+def _pg_columns(address: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for table, column in raw.rows(
+        address,
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema()",
+    ):
+        found.setdefault(str(table), set()).add(str(column))
+    return found
+
+
+def test_a_new_postgresql_catalog_is_created_at_the_current_version_and_reopens(postgres, monkeypatch):
+    def must_not_run(conn):
+        raise AssertionError("a new catalog must not be built by running migrations")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [must_not_run] * len(schema.MIGRATIONS))
+    address = postgres.database()
+    with pytest.raises(CatalogError, match=r"no catalog in .* yet"):
+        Catalog(address, create=False, readonly=True)  # a reader never creates one
+    cat = Catalog(address)
+    cat.save_prompt("eyes", "Eyes open.", "Eyes closed.")
+    cat.close()
+    assert _pg_version(address) == schema.SCHEMA_VERSION
+    expected = {name: {c.name for c in table.columns} for name, table in schema.metadata.tables.items()}
+    assert _pg_columns(address) == {**expected, "clipiqa_schema": {"version"}}
+    for kwargs in ({"create": False}, {"create": False, "readonly": True}):
+        again = Catalog(address, **kwargs)  # type: ignore[arg-type]
+        try:
+            assert again.prompts() == [("eyes", "Eyes open.", "Eyes closed.")]
+            assert again.shared and again.path is None and again.address == address
+        finally:
+            again.close()
+    assert _pg_version(address) == schema.SCHEMA_VERSION
+
+
+def test_a_new_migration_runs_once_on_postgresql_and_a_reader_upgrades_first(postgres, monkeypatch):
+    old = postgres.database()
+    cat = Catalog(old)
+    fid, aid = cat.folder_id(Path("/shoot")), cat.analysis_id("m", "512", 4, 100.0)
+    assert fid is not None and aid is not None
+    ids = cat.write_batch(fid, aid, [PhotoRecord(n, 1, 1, fingerprint=n) for n in ("a.jpg", "b.jpg")])
+    cat.set_decisions({ids["a.jpg"]: Decision(rating=3), ids["b.jpg"]: Decision(rating=-1)})
+    cat.close()
+    ran: list[int] = []
+
+    def step(conn) -> None:
+        ran.append(schema.current_version(conn))
+        _add_stars_column(conn)
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, step])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
+    Catalog(old, create=False, readonly=True).close()  # upgraded once by a writer, then read
+    Catalog(old).close()
+    assert ran == [schema.SCHEMA_VERSION - 1], "the new step ran once, on the old version number"
+    assert _pg_version(old) == schema.SCHEMA_VERSION
+    stars = dict(raw.rows(old, "SELECT photo_id, stars_text FROM decisions"))
+    assert stars == {ids["a.jpg"]: "***", ids["b.jpg"]: "rejected"}
+
+
+def test_a_newer_postgresql_catalog_is_refused_and_left_alone(postgres):
+    address = postgres.database()
+    Catalog(address).close()
+    raw.execute(address, "UPDATE clipiqa_schema SET version = :v", v=schema.SCHEMA_VERSION + 1)
+    for readonly in (False, True):
+        with pytest.raises(CatalogTooNew, match="newer than this program"):
+            Catalog(address, readonly=readonly)
+    assert _pg_version(address) == schema.SCHEMA_VERSION + 1
