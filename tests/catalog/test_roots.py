@@ -3,15 +3,15 @@ shared folder at two different local paths share one catalog.
 
 The two local paths are two COPIES of the same files (same names, sizes, mtimes, content): the
 catalog resolves paths, so a symlink would collapse both machines onto one real path and the tests
-would pass without any translation at all."""
+would pass without any translation at all. The two-machine tests run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from clipiqa_desktop.catalog import Catalog, CatalogError, Decision, PhotoRecord, file_fingerprint
 from clipiqa_desktop.catalog import roots as rt
@@ -84,8 +84,9 @@ NAMES = ["IMG_0.jpg", "IMG_1.jpg", "IMG_2.jpg"]
 
 
 @pytest.fixture
-def studio(tmp_path, monkeypatch):
-    """/volA/shoots (machine a) and /mntB/shoots (machine b): copies of one NAS folder."""
+def studio(tmp_path, monkeypatch, catalog_address):
+    """/volA/shoots (machine a) and /mntB/shoots (machine b): copies of one NAS folder; the
+    catalog's address (an SQLite file, or a PostgreSQL database)."""
     a = tmp_path / "volA" / "shoots"
     (a / "2026" / "wedding").mkdir(parents=True)
     for i, name in enumerate(NAMES):
@@ -94,7 +95,7 @@ def studio(tmp_path, monkeypatch):
     b.parent.mkdir()
     shutil.copytree(a, b)  # copy2: same mtimes, so an index on b finds everything unchanged
     monkeypatch.setenv(rt.MACHINE_ENV, "a")
-    return a.resolve(), b.resolve(), tmp_path / "c.sqlite"
+    return a.resolve(), b.resolve(), catalog_address
 
 
 def _index(catalog: Catalog, folder: Path) -> dict[str, int]:
@@ -108,7 +109,7 @@ def _index(catalog: Catalog, folder: Path) -> dict[str, int]:
     return catalog.write_batch(fid, catalog.analysis_id("m", "128", 4, 100.0) or 0, records)
 
 
-def _open(path: Path, machine: str, monkeypatch) -> Catalog:
+def _open(path: Path | str, machine: str, monkeypatch) -> Catalog:
     monkeypatch.setenv(rt.MACHINE_ENV, machine)
     return Catalog(path)
 
@@ -120,9 +121,21 @@ def _add(catalog: Catalog, name: str, path: Path) -> rt.AddResult:
     return result
 
 
-def _folder_paths(db: Path) -> list[str]:
-    with sqlite3.connect(db) as con:
-        return sorted(p for (p,) in con.execute("SELECT path FROM folders"))
+def _query(db: Path | str, sql: str) -> list[tuple]:
+    """Rows of `sql` on the catalog at `db`, read by a Catalog of its own (either backend)."""
+    cat = Catalog(db)
+    try:
+        with cat.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        cat.close()
+
+
+def _folder_paths(db: Path | str) -> list[str]:
+    return sorted(p for (p,) in _query(db, "SELECT path FROM folders"))
+
+
+pytestmark = pytest.mark.both_backends  # the tests with a catalog: the others take no catalog_address
 
 
 def test_index_on_a_open_on_b_same_photos_and_decisions(studio, monkeypatch):
@@ -192,8 +205,7 @@ def test_a_folder_of_a_root_not_mounted_here_is_refused_not_indexed_again(studio
     shutil.copy2(wedding / "IMG_2.jpg", copy / "IMG_2.jpg")
     new = _index(cat_b, copy)
     assert new["IMG_2.jpg"] != ids["IMG_2.jpg"]
-    with sqlite3.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM photos WHERE status != 'ok'").fetchone()[0] == 0
+    assert _query(db, "SELECT count(*) FROM photos WHERE status != 'ok'") == [(0,)]
     # a photo of the root, read on b: says so, never a traceback or a bogus path
     (found,) = cat_b.photo_scores([ids["IMG_0.jpg"]])
     assert found.status == "unmounted"
@@ -245,9 +257,8 @@ def test_add_converts_a_solo_catalog_and_merges_another_machines_rows(studio, mo
     assert decided[ids_a["IMG_0.jpg"]].rating == -1, "the later decision wins"
     assert decided[ids_a["IMG_1.jpg"]].picked, "a decision only b made comes along"
     assert decided[ids_a["IMG_2.jpg"]].label == "Red"
-    with sqlite3.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM photos").fetchone()[0] == 3
-        assert con.execute("SELECT count(*) FROM decisions").fetchone()[0] == 3
+    assert _query(db, "SELECT count(*) FROM photos") == [(3,)]
+    assert _query(db, "SELECT count(*) FROM decisions") == [(3,)]
     cat_a.close()
     cat_b.close()
 
@@ -266,8 +277,7 @@ def test_add_refuses_nested_or_duplicate_mounts_and_changes_nothing(studio, monk
     ):
         with pytest.raises(RootsError, match=why):
             _add(cat, name, path)
-    with sqlite3.connect(db) as con:
-        assert con.execute("SELECT root, machine FROM root_mounts").fetchall() == [("shoots", "a")]
+    assert _query(db, "SELECT root, machine FROM root_mounts") == [("shoots", "a")]
     assert _folder_paths(db) == ["shoots:/2026/wedding"]
     # the same name again at another path: the mount moved (rows are the root's already)
     moved = a.parent / "moved"
