@@ -53,9 +53,16 @@ def test_index_on_a_then_b_finds_the_same_photos_and_decisions(share, capsys, mo
 
     _as(monkeypatch, "b")
     wedding = b / "2026" / "wedding"
-    # b has no mount yet: list and index say so (and what to type), and index nothing
-    for command in (["list", str(wedding)], ["index", "-r", str(b), *MODEL, "--size", "128"]):
-        assert main([*command, *cat]) == 2
+    # b has no mount yet: every command says so (and what to type), and indexes nothing, also from
+    # a folder above the share (refused before anything is decoded: no folder row for it either)
+    for command in (
+        ["list", str(wedding)],
+        ["index", "-r", str(b), *MODEL, "--size", "128"],
+        ["index", "-r", str(b.parent), *MODEL, "--size", "128"],
+        ["rate", str(wedding / "IMG_0.jpg"), "--pick"],
+        ["move-rejects", str(wedding), "--dry-run"],
+    ):
+        assert main([*command, *cat]) == 2, command
         err = capsys.readouterr().err
         assert "root 'shoots' is not mounted on this machine (b)" in err, err
         assert f"clipiqa-desktop roots add shoots {b} --catalog" in err

@@ -182,6 +182,24 @@ class Catalog:
             return None
         return self._not_mounted(local, match)
 
+    def check_mounted(self, directories: Iterable[Path]) -> None:
+        """Raise RootNotMounted when one of these local directories (an index run's, checked before
+        anything is decoded or written) has no folder row yet and holds the photos of a folder of a
+        root this machine does not mount. One small query while every root is mounted here."""
+        with self._begin() as conn:
+            paths = self.reload_roots(conn)
+            if not paths.unmounted:
+                return
+            for local in sorted({str(Path(d)) for d in directories}):
+                key = paths.to_stored(local)
+                if key != local:  # under a root this machine mounts
+                    continue
+                if conn.execute(select(s.folders.c.id).where(s.folders.c.path == key)).first() is not None:
+                    continue
+                match = rt.unmounted_match(conn, local, paths, file_fingerprint)
+                if match is not None:
+                    raise self._not_mounted(local, match)
+
     def _not_mounted(self, local: str, match: tuple[str, str, str]) -> rt.RootNotMounted:
         root, stored, mount = match
         where = f"{local} holds the photos of {stored}, but"

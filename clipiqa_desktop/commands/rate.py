@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             elif not path.exists():
                 reason = "no such file"
+            elif (unmounted := catalog.unmounted_root(path.parent)) is not None:
+                reason = str(unmounted)  # a studio's shared folder not mapped on this machine
             else:
                 reason = "not in the catalog (index its folder first)"
             print(f"clipiqa-desktop: {path}: {reason}", file=sys.stderr)

@@ -207,7 +207,12 @@ def plan_moves(
     tree = set(catalog.folder_ids(root, recursive))
     if not tree and not (not recursive and catalog.folder_ids(root, recursive=True)):
         # (a folder whose sub-folders only are indexed, a card's DCIM, plans nothing without -r)
-        raise MoveError(f"{root} is not in the catalog {catalog.path}; index it first")
+        unmounted = catalog.unmounted_root(root)  # a studio's shared folder not mapped here
+        raise MoveError(
+            str(unmounted)
+            if unmounted is not None
+            else f"{root} is not in the catalog {catalog.path}; index it first"
+        )
     paths = {fid: path for fid, path in catalog.folders() if fid in tree}
     ids = [fid for fid, path in paths.items() if not (path == target or path.is_relative_to(target))]
     plan = MovePlan(root, target, recursive)

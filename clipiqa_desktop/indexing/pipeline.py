@@ -295,6 +295,9 @@ def _index_folder(
     scanned: dict[str, ScannedFile] = {}
     for f in selection.photos:  # two paths to one file (a linked folder) are one photo
         scanned.setdefault(key_of(f.path), f)
+    # a studio's shared folder this machine has not mapped (catalog/roots.py): refused before
+    # anything is decoded, never indexed again as new folders
+    catalog.check_mounted([folder, *{f.path.parent for f in selection.photos}])
     folder_id = catalog.folder_id(folder)
     assert folder_id is not None
 
