@@ -1025,10 +1025,12 @@ class Catalog:
             if seq == since:
                 return seq, {}
             start = since if since < seq else 0
+            # folder_id + 0: no index on it, so SQLite starts from the seq index (a few changed
+            # rows) instead of every photo of the folder (0.1 ms instead of 6 ms at 20,000 photos)
             q = (
                 select(d.photo_id, d.rating, d.picked, d.label)
                 .join(s.photos, p.id == d.photo_id)
-                .where(d.seq > start, d.seq <= seq, p.folder_id.in_(_ids(folder_ids)))
+                .where(d.seq > start, d.seq <= seq, (p.folder_id + 0).in_(_ids(folder_ids)))
             )
             return seq, {
                 int(pid): Decision(int(rating), bool(picked), label)
