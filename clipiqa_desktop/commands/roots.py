@@ -50,7 +50,12 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run, roots_action="list")
     # --catalog after the action too; SUPPRESS: not given there, the one before it stands
     here = argparse.ArgumentParser(add_help=False)
-    here.add_argument("--catalog", metavar="FILE", default=argparse.SUPPRESS, help="the catalog")
+    here.add_argument(
+        "--catalog",
+        metavar="FILE|URL",
+        default=argparse.SUPPRESS,
+        help="catalog file or postgresql:// address (as before the action)",
+    )
     actions = p.add_subparsers(dest="roots_action", metavar="ACTION")
     actions.add_parser("list", parents=[here], help="the mounts of every machine (the default)")
     add = actions.add_parser("add", parents=[here], help="record where a machine sees a root")
