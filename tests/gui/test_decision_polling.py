@@ -20,6 +20,8 @@ from clipiqa_desktop.gui.photo_model import DecisionRole, PhotoIdRole
 
 from ..conftest import app_command
 
+pytestmark = pytest.mark.both_backends
+
 POLL_MS = 200  # the window's 2 s, shortened
 
 
