@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clipiqa_desktop"
-CORE_PACKAGES = ("scoring", "imaging", "catalog", "indexing", "culling", "commands", "measures")
+CORE_PACKAGES = ("scoring", "imaging", "catalog", "indexing", "culling", "commands", "measures", "cluster")
 
 
 def _modules(package: str) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, CatalogError
+from ..cluster import ClusterError
 from ..indexing.batching import decode_workers
 from ..scoring.errors import ScoringError
 from .common import (
@@ -17,6 +18,7 @@ from .common import (
     add_learned_prompts_option,
     batch_size,
     discard_new_catalog,
+    engine_of,
     index_command,
     lazy_scorer,
     open_catalog,
@@ -24,6 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..cluster.ray_scoring import RayScoring
     from ..indexing.pipeline import IndexSummary
 
 MAX_LISTED_FAILURES = 20
@@ -34,6 +37,8 @@ EPILOG = """examples:
   clipiqa-desktop index -r ~/cards/EOS_DIGITAL        with every sub-folder (DCIM/100CANON, ...)
   clipiqa-desktop index shoot/ --weights ~/models/RN50.pt --size 1024
   clipiqa-desktop index shoot/ --learned-prompts ~/models/CLIP-IQA+_learned_prompts.pth
+  clipiqa-desktop index -r /archive --ray head:6379 --catalog postgresql://me@db/archive
+                                                      decode and score on a Ray cluster ([cluster] extra)
 
 exit status: 0 every photo indexed; 1 some photos cannot be read (each listed, also those that
 failed in an earlier run); 2 nothing could run (bad arguments, catalog, weights, model or device);
@@ -68,8 +73,36 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         metavar="N",
         help=f"decoding threads (default: from the CPU count; {decode_workers()} here with the CPU encoding)",
     )
+    add_ray_option(p)
     add_learned_prompts_option(p)
     p.set_defaults(run=run)
+
+
+def add_ray_option(parser: argparse.ArgumentParser) -> None:
+    """`--ray [ADDRESS]` (index, score): decode and score on a Ray cluster (docs/scale-out.md)."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="decode and score on a Ray cluster ([cluster] extra): HOST:PORT of its head, "
+        "ray://HOST:PORT, or auto; without ADDRESS $RAY_ADDRESS, else a local Ray instance",
+    )
+
+
+def ray_scoring(args: argparse.Namespace) -> RayScoring:
+    """The cluster's Scoring for --ray, connected now (a bad address fails before any work)."""
+    from ..cluster.ray_scoring import ModelArgs, RayScoring
+    from ..scoring import ModelSpec
+
+    spec = ModelSpec.from_options(
+        args.model, args.pretrained, args.weights, getattr(args, "learned_prompts", None)
+    )
+    if spec.pixels_only:
+        raise CommandError("--ray scores with a CLIP model; --model none measures here: leave out --ray")
+    model = ModelArgs(spec, args.device, args.precision, engine_of(args), args.batch_size)
+    return RayScoring.start(args.ray or None, model)
 
 
 def print_summary(summary: IndexSummary, folder: Path, out: Any = None) -> None:
@@ -136,8 +169,12 @@ def run(args: argparse.Namespace) -> int:
             only_below = photos_only_in_sub_folders(folder, index_command(folder, args, recursive=True))
             if only_below:
                 raise CommandError(only_below)
+        scoring = ray_scoring(args) if args.ray is not None else None
         catalog = open_catalog(args, create=True)
-        scorer = lazy_scorer(args)
+        # With --ray the actors score; this process loads the model (on its CPU) only for its facts
+        # (id, embedding size) and to encode the texts of attributes filled in from stored embeddings.
+        driver = {"device": "cpu", "precision": "fp32", "engine": "torch"} if scoring is not None else {}
+        scorer = lazy_scorer(argparse.Namespace(**{**vars(args), **driver}))
         options = IndexOptions(
             long_side=args.size,  # "auto" is resolved by the pipeline once the device is known
             batch_size=args.batch_size,
@@ -153,7 +190,9 @@ def run(args: argparse.Namespace) -> int:
             progress.update(p.done)
 
         try:
-            summary = index_folder(catalog, scorer, folder, options, on_progress=on_progress, cancel=cancel)
+            summary = index_folder(
+                catalog, scorer, folder, options, on_progress=on_progress, cancel=cancel, scoring=scoring
+            )
         except KeyboardInterrupt:
             cancel.set()
             print(
@@ -164,11 +203,18 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if progress is not None:
                 progress.close()
-    except (CommandError, IndexingError, CatalogError, ScoringError) as exc:
+    except (CommandError, IndexingError, CatalogError, ScoringError, ClusterError) as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         discard_new_catalog(catalog)  # a failed first run leaves no empty catalog behind
         return 2
+    finally:
+        if args.ray is not None:
+            from ..cluster.connect import disconnect
+
+            disconnect()
     print_summary(summary, folder)
-    if scorer.loaded:
+    if scoring is not None:
+        print(f"  {scoring.describe()}", file=sys.stderr)
+    elif scorer.loaded:
         print(f"  image encoder: {scorer.get().describe()}", file=sys.stderr)
     return 1 if summary.failed or summary.failed_before else 0  # 1 while any photo cannot be read

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..cluster import ClusterError
 from ..imaging import decode_photo
-from ..imaging.decode import size_label
+from ..imaging.decode import model_long_side, size_label
 from ..indexing.batching import decode_workers, inference_threads
 from ..indexing.scan import find_photos
 from ..measures.photo import faces_unavailable, measurable_keys, measure_photo
@@ -28,19 +30,24 @@ from ..scoring import (
 )
 from ..scoring.constants import NO_MODEL
 from ..scoring.learned import ALIASES as LEARNED_ALIASES
+from ..text import counted
 from .common import (
     CommandError,
     Progress,
     add_learned_prompts_option,
     batch_size,
+    engine_of,
     load_scorer,
     positive,
     resolve_long_side,
 )
+from .index import add_ray_option
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from ..cluster.connect import Cluster
+    from ..cluster.ray_scoring import ModelArgs
     from ..indexing.stream import PhotoResult
 
 # Attributes that count (faces, faces with eyes closed): printed as whole numbers.
@@ -55,6 +62,8 @@ EPILOG = """examples:
   clipiqa-desktop score --prompt "Eyes closed.:Eyes open." --format csv shoot/ > eyes.csv
   clipiqa-desktop score --weights ~/models/RN50.pt --size full tid2013/I01.BMP
   clipiqa-desktop score --learned-prompts CLIP-IQA+_learned_prompts.pth --attributes quality+ shoot/
+  clipiqa-desktop score -r /datasets/frames --ray head:6379 --output scores.parquet
+                                                        on a Ray cluster ([cluster] extra), to Parquet
 
 exit status: 0 all scored, 1 some photos failed (reported per photo), 2 nothing could run"""
 
@@ -112,6 +121,14 @@ def add_parser(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
         help=f"decoding threads (default: from the CPU count; {decode_workers()} here with the CPU encoding)",
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.add_argument(
+        "--output",
+        metavar="FILE.parquet",
+        help="write the rows to a Parquet file instead of printing them (one row per photo: path, "
+        "status, error, model, size, one column per attribute; pyarrow, in the [cluster] extra); "
+        "with or without --ray",
+    )
+    add_ray_option(p)
     p.add_argument("-r", "--recursive", action="store_true", help="also look inside sub-folders")
     add_learned_prompts_option(p)
     p.set_defaults(run=run)
@@ -250,20 +267,38 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 + ", ".join(args.paths)
                 + (f" ({len(sel.skipped)} other files skipped)" if sel.skipped else "")
             )
+        keys = [*measures, *(p.key for p in pairs)]
+        parquet = _ParquetWriter.open(args.output, keys) if args.output else None
+        cluster = _connect(args) if args.ray is not None else None
         # no model when only pixel measures are asked for; load_scorer checks the learned prompts
         scorer = None
         if sel.photos and pairs:
             with inference_threads():  # an ONNX Runtime tower sizes its thread pool when it loads
-                scorer = load_scorer(args)
-    except CommandError as exc:
+                # with --ray the actors score; here the model gives its facts (id, input multiple)
+                scorer = load_scorer(_on_this_cpu(args) if cluster is not None else args)
+    except (CommandError, ClusterError) as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
+        _disconnect(args)
         return 2
 
-    long_side = resolve_long_side(args.size, scorer) if scorer else None
+    if cluster is not None:
+        long_side = model_long_side(args.size, cluster.device_type) if scorer else None
+    else:
+        long_side = resolve_long_side(args.size, scorer) if scorer else None
     meta = {"model": scorer.model_id, "size": size_label(long_side)} if scorer else {}
-    writer = _Writer(args.format, [*measures, *(p.key for p in pairs)], out, meta)
+    writer: _Writer | _ParquetWriter = parquet or _Writer(args.format, keys, out, meta)
+    if parquet is not None:
+        parquet.meta = meta
     writer.header()
-    failed = _score_in_order(args, scorer, pairs, measures, long_side, sel.order, errors, writer)
+    try:
+        failed = _score_in_order(args, scorer, pairs, measures, long_side, sel.order, errors, writer, cluster)
+    except ClusterError as exc:
+        print(f"clipiqa-desktop: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        _disconnect(args)
+        if parquet is not None:
+            parquet.close()
     ok = len(sel.order) - failed
     summary = f"scored {ok} photo(s)" if pairs else f"measured {ok} photo(s) (no CLIP model needed)"
     if meta:
@@ -272,8 +307,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         summary += f"; {failed} failed"
     if sel.skipped:
         summary += f"; skipped {len(sel.skipped)} non-photo file(s)"
+    if parquet is not None:
+        summary += f"; {counted(parquet.rows, 'row')} written to {args.output}"
     print(f"clipiqa-desktop: {summary}", file=sys.stderr)
-    if scorer is not None:
+    if cluster is not None:
+        print(f"  {cluster.describe()}", file=sys.stderr)
+    elif scorer is not None:
         print(f"  image encoder: {scorer.describe()}", file=sys.stderr)
     return 1 if failed or sel.unreadable else 0
 
@@ -286,7 +325,8 @@ def _score_in_order(
     long_side: int | None,
     order: list[Path],
     errors: dict[Path, str],
-    writer: _Writer,
+    writer: _Writer | _ParquetWriter,
+    cluster: _RayRun | None = None,
 ) -> int:
     """Run the streaming scorer, printing rows in input order (with a row for each path of `errors`,
     e.g. a missing file) as soon as each is final; returns the number of failed rows."""
@@ -316,16 +356,15 @@ def _score_in_order(
     print_ready()
     if photos:
         stream: Iterator[PhotoResult]
-        if scorer is None:  # pixel measures only: no model, no torch
+        if cluster is not None:
+            stream = cluster.results(photos, scorer, pairs, measures, long_side)
+        elif scorer is None:  # pixel measures only: no model, no torch
             stream = measure_photos(photos, measures, args.workers)
         else:
             multiple = scorer.input_multiple
 
             def prepare(p: Path) -> _Measured:
-                decoded = decode_photo(p, long_side, multiple=multiple, full=True)
-                assert decoded.full is not None
-                measured = measure_photo(decoded.full, decoded.image, measures, decoded.reduced)
-                return _Measured(decoded.image, measured)
+                return measured_photo(p, long_side, multiple, measures)
 
             stream = (
                 replace(r, scores={**r.scores, **r.prepared.measures})
@@ -359,14 +398,152 @@ class _Measured:
     measures: dict[str, float]
 
 
+def measured_photo(path: Path, long_side: int | None, multiple: int, measures: Sequence[str]) -> _Measured:
+    """One photo's decode for `score`: the analysis image and the pixel measures asked for (here in
+    a decode thread, or in a Ray decode task)."""
+    decoded = decode_photo(path, long_side, multiple=multiple, full=True)
+    assert decoded.full is not None
+    return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures, decoded.reduced))
+
+
+def _measured_for_ray(
+    path: Path, _extra: object, long_side: int | None, multiple: int, measures: Sequence[str]
+) -> _Measured:
+    return measured_photo(path, long_side, multiple, measures)
+
+
+@dataclass
+class _RayRun:
+    """`score --ray`: the cluster and how its actors build the scorer."""
+
+    cluster: Cluster
+    model: ModelArgs | None
+    device_type: str
+
+    def describe(self) -> str:
+        return f"scored on {self.cluster.describe()}"
+
+    def results(
+        self,
+        photos: list[Path],
+        scorer: Any,
+        pairs: list[AttributePair],
+        measures: list[str],
+        long_side: int | None,
+    ) -> Iterator[PhotoResult]:
+        from ..cluster.ray_scoring import ray_results
+
+        multiple = scorer.input_multiple if scorer is not None else 1
+        side = long_side if scorer is not None else MEASURE_ANALYSIS_SIDE
+        prepare = functools.partial(_measured_for_ray, long_side=side, multiple=multiple, measures=measures)
+        for r in ray_results(
+            self.cluster, [(p, None) for p in photos], prepare, self.model if pairs else None, pairs, side
+        ):
+            if measures and r.ok and r.prepared is not None:
+                r = replace(r, scores={**(r.scores or {}), **r.prepared.measures})
+            yield r
+
+
+def _on_this_cpu(args: argparse.Namespace) -> argparse.Namespace:
+    """The model options for this process when a cluster scores: CPU, fp32, torch (facts only)."""
+    return argparse.Namespace(**{**vars(args), "device": "cpu", "precision": "fp32", "engine": "torch"})
+
+
+def _connect(args: argparse.Namespace) -> _RayRun:
+    from ..cluster.connect import connect
+    from ..cluster.ray_scoring import ModelArgs, Plan
+    from ..scoring import ModelSpec
+
+    if args.model == NO_MODEL:
+        model = None
+    else:
+        spec = ModelSpec.from_options(args.model, args.pretrained, args.weights, args.learned_prompts)
+        model = ModelArgs(spec, args.device, args.precision, engine_of(args), args.batch_size)
+    cluster = connect(args.ray or None)
+    return _RayRun(cluster, model, Plan.for_cluster(cluster, args.device).device_type)
+
+
+def _disconnect(args: argparse.Namespace) -> None:
+    if getattr(args, "ray", None) is not None:
+        from ..cluster.connect import disconnect
+
+        disconnect()
+
+
+class _ParquetWriter:
+    """`--output FILE.parquet`: one row per photo (path, status, error, model, size, a float64
+    column per attribute; null where it does not apply), written in row groups of ROWS rows, so a
+    million photos never sit in memory. pyarrow comes with the [cluster] extra."""
+
+    ROWS = 1000
+
+    def __init__(self, path: Path, keys: list[str], pa: Any, pq: Any) -> None:
+        self.path, self.keys, self.pa, self.pq = path, keys, pa, pq
+        self.meta: dict[str, Any] = {}
+        self.rows = 0
+        self._buffer: list[dict[str, Any]] = []
+        fields = [("path", pa.string()), ("status", pa.string()), ("error", pa.string())]
+        fields += [("model", pa.string()), ("size", pa.string())]
+        self.schema = pa.schema(fields + [(k, pa.float64()) for k in keys])
+        self._writer: Any = None
+
+    @classmethod
+    def open(cls, output: str, keys: list[str]) -> _ParquetWriter:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise CommandError(
+                "--output writes Parquet with pyarrow: pip install 'clipiqa-desktop[cluster]'"
+            ) from None
+        path = Path(output).expanduser()
+        if path.is_dir():
+            raise CommandError(f"--output {output} is a folder; give a file name (scores.parquet)")
+        if not path.parent.is_dir():
+            raise CommandError(f"--output {output}: the folder {path.parent} does not exist")
+        return cls(path, keys, pa, pq)
+
+    def header(self) -> None:
+        try:
+            self._writer = self.pq.ParquetWriter(str(self.path), self.schema)
+        except OSError as exc:
+            raise CommandError(f"cannot write {self.path}: {exc}") from exc
+
+    def row(self, r: PhotoResult) -> None:
+        scores = r.scores or {}
+        values = {k: v if (v := scores.get(k)) is not None and math.isfinite(v) else None for k in self.keys}
+        self._buffer.append(
+            {
+                "path": str(r.path),
+                "status": "ok" if r.scores is not None else "error",
+                "error": None if r.scores is not None else r.error,
+                "model": self.meta.get("model"),
+                "size": self.meta.get("size"),
+                **values,
+            }
+        )
+        self.rows += 1
+        if len(self._buffer) >= self.ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer and self._writer is not None:
+            self._writer.write_table(self.pa.Table.from_pylist(self._buffer, schema=self.schema))
+        self._buffer.clear()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._flush()
+            self._writer.close()
+            self._writer = None
+
+
 def measure_photos(photos: list[Path], measures: list[str], workers: int | None) -> Iterator[PhotoResult]:
     """The pixel measures of each photo, decoded in `workers` threads; no CLIP model."""
     from ..indexing.stream import measure_only
 
     def measure(p: Path) -> _Measured:
-        decoded = decode_photo(p, MEASURE_ANALYSIS_SIDE, full=True)
-        assert decoded.full is not None
-        return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures, decoded.reduced))
+        return measured_photo(p, MEASURE_ANALYSIS_SIDE, 1, measures)
 
     return measure_only(photos, measure, workers)
 

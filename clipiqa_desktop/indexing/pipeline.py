@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PIL import Image
@@ -50,6 +50,34 @@ log = logging.getLogger(__name__)
 
 THUMB_LONG_SIDE = 320
 THUMB_QUALITY = 82
+
+
+class Scoring(Protocol):
+    """Where an index run decodes and scores its photos when not in this process's threads: a
+    cluster (clipiqa_desktop/cluster/ray_scoring.RayScoring). Everything else of the run (scan,
+    plan, sidecars, the catalog's batches, fill-in) stays in `index_folder`."""
+
+    @property
+    def device_type(self) -> str:
+        """The device its encoders run on ("cuda", "cpu"): what the analysis size "auto" means."""
+        ...
+
+    @property
+    def commit_size(self) -> int:
+        """Photos per catalog transaction."""
+        ...
+
+    def __call__(
+        self,
+        photos: Sequence[tuple[Path, tuple[str, ...]]],
+        pairs: Sequence[AttributePair],
+        options: IndexOptions,
+        multiple: int,
+        cancel: threading.Event | None,
+    ) -> Iterator[PhotoResult]:
+        """One PhotoResult per (path, sidecar siblings) in any order; `prepared` is what
+        prepare_photo(path, options, multiple, siblings) made (its analysis image may be dropped)."""
+        ...
 
 
 class IndexingError(RuntimeError):
@@ -193,7 +221,12 @@ class IndexedPhoto:
     measure_problem: str | None = None  # why the pixel measures could not be made (the photo is kept)
 
 
-def _prepare(path: Path, options: IndexOptions, multiple: int, siblings: Collection[str]) -> IndexedPhoto:
+def prepare_photo(
+    path: Path, options: IndexOptions, multiple: int, siblings: Collection[str]
+) -> IndexedPhoto:
+    """One photo's decode for the index: analysis image, thumbnail, pixel measures, fingerprint and
+    XMP (`siblings`: the names of its folder that decide which sidecar is its own, `_Names`). Runs
+    in a decode thread here, or in a cluster's decode task (clipiqa_desktop/cluster)."""
     assert options.long_side is None or isinstance(options.long_side, int)
     keys = options.measures if options.measures is not None else measurable_keys()
     decoded = decode_photo(
@@ -246,6 +279,7 @@ def index_folder(
     on_progress: Callable[[IndexProgress], None] | None = None,
     on_batch: Callable[[list[int]], None] | None = None,
     cancel: threading.Event | None = None,
+    scoring: Scoring | None = None,
 ) -> IndexSummary:
     """Index `folder` into `catalog` with `scorer`; see the module docstring.
 
@@ -258,10 +292,14 @@ def index_folder(
     had none. Raises IndexingError when the folder cannot be read at all or vanishes during the
     run, CatalogError when the catalog cannot be written (nothing committed is lost).
     Refused (IndexingError) while rejects are being moved on this catalog (catalog/moves.py).
+    `scoring` decodes and scores the photos elsewhere (a Ray cluster); `scorer` then only gives the
+    model's facts (id, embedding size) and encodes texts for the fill-in.
     """
     try:
         with moves_lock(catalog, shared=True):
-            return _index_folder(catalog, scorer, folder, options, pairs, on_progress, on_batch, cancel)
+            return _index_folder(
+                catalog, scorer, folder, options, pairs, on_progress, on_batch, cancel, scoring
+            )
     except MovesBusy as exc:
         raise IndexingError(str(exc)) from None
 
@@ -275,6 +313,7 @@ def _index_folder(
     on_progress: Callable[[IndexProgress], None] | None,
     on_batch: Callable[[list[int]], None] | None,
     cancel: threading.Event | None,
+    scoring: Scoring | None = None,
 ) -> IndexSummary:
     options = options or IndexOptions()
     learned = scorer.learned_pair  # CLIP-IQA+ quality_plus; a missing file stops the run here
@@ -351,7 +390,9 @@ def _index_folder(
         with inference_threads():  # an ONNX Runtime tower sizes its thread pool when it loads
             model = scorer.get()
     if model is not None:
-        long_side = model_long_side(options.long_side, model.device.type)
+        long_side = model_long_side(
+            options.long_side, scoring.device_type if scoring is not None else model.device.type
+        )
         if size_label(long_side) != label:  # the guess was wrong: plan again for the real analysis
             label = size_label(long_side)
             analysis_id = catalog.analysis_id(model.model_id, label)
@@ -436,18 +477,24 @@ def _index_folder(
         report()
 
     stream: Iterator[PhotoResult]
-    tuner = BatchTuner() if options.batch_size == AUTO else None
+    tuner = BatchTuner() if options.batch_size == AUTO and scoring is None else None
 
     def commit_size() -> int:
         """Photos per transaction: --batch-size N commits every N; auto every batch, at least MIN_COMMIT."""
+        if scoring is not None:
+            return scoring.commit_size
         if tuner is None:
             return max(1, int(options.batch_size))
         return max(MIN_COMMIT, tuner.size)
 
     if model is None:
         stream = measure_only(
-            list(by_path), lambda p: _prepare(p, options, 1, names_in(p)), options.workers, cancel
+            list(by_path), lambda p: prepare_photo(p, options, 1, names_in(p)), options.workers, cancel
         )
+    elif scoring is not None:
+        with_learned = [*pairs, learned] if learned is not None else list(pairs)
+        siblings = [(p, tuple(names_in(p))) for p in by_path]
+        stream = scoring(siblings, with_learned, options, model.input_multiple, cancel)
     else:
         multiple = model.input_multiple
         stream = score_photos(
@@ -457,7 +504,7 @@ def _index_folder(
             long_side,
             batch_size=tuner if tuner is not None else options.batch_size,
             workers=options.workers,
-            prepare=lambda p: _prepare(p, options, multiple, names_in(p)),
+            prepare=lambda p: prepare_photo(p, options, multiple, names_in(p)),
             cancel=cancel,
         )
     vanished: Path | None = None

@@ -71,6 +71,18 @@ class PhotoResult:
         return self.error is None
 
 
+def decode_or_error(decode: Callable[[Path], P], path: Path) -> P | DecodeError:
+    """`decode(path)`, or the DecodeError that becomes the photo's error record: a bad file must
+    never stop the others (also in a cluster's decode task, clipiqa_desktop/cluster)."""
+    try:
+        return decode(path)
+    except DecodeError as exc:
+        return exc
+    except Exception as exc:
+        log.debug("unexpected failure reading %s", path, exc_info=True)  # traceback only with debug
+        return DecodeError(f"cannot read: {_short_cause(exc)}")
+
+
 def decode_ahead(
     paths: Sequence[Path],
     decode: Callable[[Path], P],
@@ -81,13 +93,7 @@ def decode_ahead(
     """Decode in `workers` threads, at most `prefetch` photos ahead, yielding in input order."""
 
     def task(p: Path) -> P | DecodeError:
-        try:
-            return decode(p)
-        except DecodeError as exc:
-            return exc
-        except Exception as exc:  # a bad file must never stop the others
-            log.debug("unexpected failure reading %s", p, exc_info=True)  # traceback only with debug
-            return DecodeError(f"cannot read: {_short_cause(exc)}")
+        return decode_or_error(decode, p)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode")
     try:

@@ -1,0 +1,136 @@
+"""Connecting to a Ray cluster: the address forms we accept, a reachability check that fails in
+seconds instead of Ray's minutes of retries, and the cluster's CPUs and GPUs."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from types import ModuleType
+
+from . import MISSING_EXTRA, ClusterError
+
+# How long the check of a HOST:PORT may take before the cluster counts as unreachable.
+REACH_TIMEOUT_S = 5.0
+# Ray picks the machine's network address for a node, even for a cluster on this machine. For a
+# local cluster (no address, or one on loopback) we keep every connection on 127.0.0.1: nothing of
+# a desktop's scoring job is offered to the network. Ray reads this when it is first imported.
+LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The Ray cluster this process is connected to."""
+
+    address: str  # as the user gave it, or "local" for one started by this process
+    cpus: int
+    gpus: int
+
+    def describe(self) -> str:
+        where = "a local Ray instance" if self.address == "local" else f"the Ray cluster at {self.address}"
+        gpus = f", {self.gpus} GPU" + ("s" if self.gpus != 1 else "") if self.gpus else ""
+        return f"{where} ({self.cpus} CPUs{gpus})"
+
+
+def require_ray() -> ModuleType:
+    """The `ray` module, or ClusterError saying which extra to install."""
+    try:
+        import ray
+        import ray.data  # the pipeline engine of ray[data]
+    except ImportError:
+        raise ClusterError(MISSING_EXTRA) from None
+    return ray
+
+
+def parse_address(address: str | None) -> tuple[str | None, tuple[str, int] | None]:
+    """(what ray.init is given, the (host, port) to check first). None = start a local instance
+    (or the cluster of $RAY_ADDRESS); 'auto' = the cluster started on this machine by `ray start`;
+    HOST:PORT = a cluster's head (GCS port, 6379 by default); ray://HOST:PORT = Ray Client."""
+    text = (address or os.environ.get("RAY_ADDRESS") or "").strip()
+    if not text:
+        return None, None
+    if text == "auto":
+        return "auto", None
+    rest = text[len("ray://") :] if text.startswith("ray://") else text
+    host, sep, port_text = rest.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ClusterError(
+            f"{text!r} is not a Ray address: give HOST:PORT (the head's port, 6379 by default), "
+            "ray://HOST:PORT (Ray Client) or auto (the cluster `ray start` runs on this machine)"
+        )
+    return text, (host, int(port_text))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_reachable(host: str, port: int, timeout: float = REACH_TIMEOUT_S) -> None:
+    """ClusterError unless something accepts connections at host:port within `timeout`."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except socket.gaierror:
+        reason = "unknown host"
+    except TimeoutError:
+        reason = f"no answer within {timeout:.0f} s"
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    raise ClusterError(
+        f"cannot reach the Ray cluster at {host}:{port} ({reason}); is `ray start --head` running "
+        "there, and is the port open?"
+    )
+
+
+def connect(address: str | None) -> Cluster:
+    """Connect this process to Ray (see parse_address); ClusterError with one line when it cannot."""
+    target, endpoint = parse_address(address)
+    if target is None or target == "auto" or (endpoint is not None and _is_loopback(endpoint[0])):
+        os.environ.setdefault(LOOPBACK_ONLY_ENV, "0")  # before the first import of ray
+    ray = require_ray()
+    if endpoint is not None:
+        check_reachable(*endpoint)
+    # Ray's notices (token authentication set up) are not the user's business here: what fails
+    # reaches the command as an exception, said in one line.
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+        if target is None:
+            ray.init(include_dashboard=False, **quiet)
+        else:
+            ray.init(address=target, **quiet)
+    except Exception as exc:  # ConnectionError, a version mismatch, a refused Ray Client ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ClusterError(f"cannot connect to the Ray cluster at {target or 'local'}: {first}") from None
+    _quiet_data()
+    resources = ray.cluster_resources()
+    return Cluster(target or "local", int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
+
+
+def _quiet_data() -> None:
+    """Ray Data's own progress bars and per-run banners off: the command prints its progress line."""
+    from ray.data import DataContext
+
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # before: turning the bars off warns
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    if hasattr(ctx, "print_on_execution_start"):
+        ctx.print_on_execution_start = False
+
+
+def disconnect() -> None:
+    """Leave the cluster (a local instance started by `connect` stops)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,278 @@
+"""`index --ray` and `score --ray` on a real Ray cluster on loopback, through the command line.
+
+One cluster for the module: `ray start --head --block` on 127.0.0.1 with a free port, two CPUs and a
+temporary --temp-dir, in a process group of its own that the fixture ends (only that group: other
+Ray instances on the machine are left alone). A head started apart from the CLIs, not ray.init()'s
+local mode, because the CLIs connect to it by address as they would to a real cluster (the address
+check, a driver killed while the cluster goes on, several runs against one cluster) and so that the
+decode tasks and the scoring actor are other processes than the driver. Every process keeps to
+127.0.0.1 (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which connect.py also sets for a loopback address).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_ARGS, photo, query_readonly
+
+ROOT = Path(__file__).resolve().parents[2]
+# The environment of the head and of every CLI: loopback only, and token authentication with a token
+# of this module (not ~/.ray/auth_token) that the head fixture writes.
+RAY_ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """The address of a two-CPU Ray head on loopback, stopped (its process group) after the module."""
+    pytest.importorskip("ray", reason="Ray is not installed (the [cluster] extra)")
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    token = Path(temp) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    RAY_ENV.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    args = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}"]
+    args += ["--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp}", "--include-dashboard=false"]
+    args += ["--disable-usage-stats"]
+    proc = subprocess.Popen(
+        args, env=RAY_ENV, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # up once `ray status` sees the node
+            status = subprocess.run(
+                [str(ray_bin), "status", f"--address={address}"],
+                env=RAY_ENV,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if status.returncode == 0 and "CPU" in status.stdout:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Ray head did not start: {status.stdout[-500:]} {status.stderr[-500:]}")
+            time.sleep(1)
+        yield address
+    finally:
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                time.sleep(1)  # the group's other processes end after `ray start`
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clipiqa_desktop", *args],
+        env=RAY_ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def make_shoot(folder: Path, count: int = 6, size: tuple[int, int] = (320, 240)) -> Path:
+    """`count` JPEGs of two shapes (two shape groups in the actor's batches) and a corrupt file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        w, h = size if i % 2 == 0 else size[::-1]
+        photo(w, h, seed=i).save(folder / f"IMG_{i:04d}.jpg", quality=90)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    return folder
+
+
+def exported(catalog: Path, folder: Path, tmp: Path) -> dict[str, dict[str, str]]:
+    """The catalog's rows of `folder` as `export --csv` writes them, by file name."""
+    out = tmp / f"{catalog.stem}-{time.monotonic_ns()}.csv"
+    done = cli("export", str(folder), "--catalog", str(catalog), "--csv", str(out))
+    assert done.returncode == 0, done.stderr
+    with out.open(newline="") as f:
+        return {Path(row["path"]).name: row for row in csv.DictReader(f)}
+
+
+NOT_SCORES = {"path", "status", "error", "rating", "picked", "label", "captured_at"}
+
+
+def assert_same_scores(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> int:
+    """Equal rows: status and error alike, every score within 1e-5 (export prints 6 decimals)."""
+    assert a.keys() == b.keys()
+    compared = 0
+    for name in a:
+        assert (a[name]["status"], a[name]["error"]) == (b[name]["status"], b[name]["error"]), name
+        for key, value in a[name].items():
+            if key in NOT_SCORES or (value == "" and b[name][key] == ""):
+                continue
+            assert float(value) == pytest.approx(float(b[name][key]), abs=1e-5), (name, key)
+            compared += 1
+    return compared
+
+
+def test_index_on_ray_gives_the_local_scores_and_is_incremental(ray_head, tmp_path):
+    shoot = make_shoot(tmp_path / "shoot")
+    local, remote = tmp_path / "local.sqlite", tmp_path / "ray.sqlite"
+    here = cli("index", str(shoot), "--catalog", str(local), *TINY_ARGS)
+    assert here.returncode == 1, here.stderr  # 1: the corrupt file
+    run = cli("index", str(shoot), "--catalog", str(remote), *TINY_ARGS, "--ray", ray_head)
+    assert run.returncode == 1, run.stderr
+    assert "indexed 6, unchanged 0, failed 1" in run.stderr
+    assert "failed: broken.jpg" in run.stderr
+    assert f"scored on the Ray cluster at {ray_head}" in run.stderr
+    assert "Traceback" not in run.stderr
+    rows = exported(remote, shoot, tmp_path)
+    assert rows["broken.jpg"]["status"] == "error" and rows["broken.jpg"]["error"]
+    assert assert_same_scores(rows, exported(local, shoot, tmp_path)) > 6 * 15  # every attribute
+
+    again = cli("index", str(shoot), "--catalog", str(remote), *TINY_ARGS, "--ray", ray_head)
+    assert again.returncode == 1, again.stderr  # the corrupt file is still reported
+    assert "indexed 0, unchanged 7" in again.stderr
+
+    changed = shoot / "IMG_0002.jpg"
+    photo(320, 240, seed=99).save(changed, quality=90)
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+    once_more = cli("index", str(shoot), "--catalog", str(remote), *TINY_ARGS, "--ray", ray_head)
+    assert "indexed 1, unchanged 6" in once_more.stderr, once_more.stderr
+    assert cli("index", str(shoot), "--catalog", str(local), *TINY_ARGS).returncode == 1
+    after = exported(remote, shoot, tmp_path)
+    assert after["IMG_0002.jpg"]["quality"] != rows["IMG_0002.jpg"]["quality"]
+    assert_same_scores(after, exported(local, shoot, tmp_path))
+
+
+def test_a_killed_ray_index_resumes_without_losing_or_repeating_photos(ray_head, tmp_path):
+    shoot = make_shoot(tmp_path / "shoot", count=40, size=(480, 360))
+    (shoot / "broken.jpg").unlink()
+    catalog = tmp_path / "ray.sqlite"
+    args = ["index", str(shoot), "--catalog", str(catalog), *TINY_ARGS, "--ray", ray_head]
+    args += ["--batch-size", "2"]  # a transaction every 2 photos
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clipiqa_desktop", *args],
+        env=RAY_ENV,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    scored = "SELECT COUNT(*) FROM photos WHERE status = 'ok'"
+    committed = 0
+    deadline = time.monotonic() + 240
+    while committed < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = query_readonly(catalog, scored)
+        committed = rows[0][0] if rows else 0
+    proc.kill()  # the driver, mid-run: the cluster ends its job
+    proc.wait(timeout=30)
+    at_kill = query_readonly(catalog, scored)[0][0]
+    assert 4 <= at_kill < 40, f"the run was not killed mid-way ({at_kill} of 40 committed)"
+
+    rerun = cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"indexed {40 - at_kill}, unchanged {at_kill}, failed 0" in rerun.stderr, rerun.stderr
+    names = query_readonly(catalog, "SELECT name FROM photos")
+    assert len(names) == 40 and len({n for (n,) in names}) == 40  # each photo once
+    assert query_readonly(catalog, scored)[0][0] == 40
+
+
+def test_score_on_ray_writes_parquet_equal_to_the_local_run(ray_head, tmp_path):
+    import pyarrow.parquet as pq
+
+    shoot = make_shoot(tmp_path / "shoot", count=4)
+    remote, local = tmp_path / "ray.parquet", tmp_path / "local.parquet"
+    run = cli("score", str(shoot), *TINY_ARGS, "--ray", ray_head, "--output", str(remote))
+    assert run.returncode == 1, run.stderr  # the corrupt file
+    assert "5 rows written to" in run.stderr and "Traceback" not in run.stderr
+    here = cli("score", str(shoot), *TINY_ARGS, "--output", str(local))
+    assert here.returncode == 1, here.stderr
+    a, b = (pq.read_table(p).to_pylist() for p in (remote, local))
+    assert [r["path"] for r in a] == [r["path"] for r in b] == sorted(str(p) for p in shoot.iterdir())
+    keys = [k for k in a[0] if k not in ("path", "status", "error", "model", "size")]
+    assert {"quality", "sharpness", "focus", "noise"} <= set(keys)
+    for ra, rb in zip(a, b, strict=True):
+        assert (ra["status"], ra["error"], ra["model"], ra["size"]) == (
+            rb["status"],
+            rb["error"],
+            rb["model"],
+            rb["size"],
+        )
+        for k in keys:
+            assert (ra[k] is None) == (rb[k] is None), (ra["path"], k)
+            if ra[k] is not None:
+                assert ra[k] == pytest.approx(rb[k], abs=1e-6), (ra["path"], k)
+    broken = next(r for r in a if r["path"].endswith("broken.jpg"))
+    assert broken["status"] == "error" and "JPEG" in broken["error"] and broken["quality"] is None
+
+
+def test_an_unreachable_or_malformed_address_is_one_line_and_exit_2(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (the [cluster] extra)")
+    shoot = make_shoot(tmp_path / "shoot", count=1)
+    closed = _free_port()  # nothing listens there
+    wrong = ((f"127.0.0.1:{closed}", "cannot reach the Ray cluster"), ("bogus", "not a Ray address"))
+    for address, said in wrong:
+        done = cli("index", str(shoot), "--catalog", str(tmp_path / "c.sqlite"), *TINY_ARGS, "--ray", address)
+        assert done.returncode == 2
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and said in lines[0], done.stderr
+    assert not (tmp_path / "c.sqlite").exists()  # refused before the catalog was made
+    done = cli("score", str(shoot), *TINY_ARGS, "--ray", f"127.0.0.1:{closed}")
+    assert done.returncode == 2 and "cannot reach the Ray cluster" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_without_the_cluster_extra_the_message_says_what_to_install(tmp_path):
+    """ray made unimportable in the CLI's process, as in an install without [cluster]."""
+    shoot = make_shoot(tmp_path / "shoot", count=1)
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from clipiqa_desktop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for command in (["index", str(shoot), "--catalog", str(tmp_path / "c.sqlite")], ["score", str(shoot)]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *command, *TINY_ARGS, "--ray"],
+            env=RAY_ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "needs the [cluster] extra: pip install 'clipiqa-desktop[cluster]'" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_without_ray_nothing_imports_ray():
+    code = (
+        "import sys\n"
+        "import clipiqa_desktop.cli, clipiqa_desktop.commands.index, clipiqa_desktop.commands.score\n"
+        "import clipiqa_desktop.cluster.ray_scoring, clipiqa_desktop.indexing.pipeline\n"
+        "print('ray' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
