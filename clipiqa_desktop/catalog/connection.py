@@ -299,9 +299,13 @@ def open_server_engine(url: URL, shown: str, create: bool, readonly: bool) -> En
     )
     try:
         with transaction(engine, shown) as conn:
+            # the tables first: each statement reads what is committed when it starts, and a first
+            # run elsewhere commits its tables and version together, so tables seen before a
+            # version 0 are another program's (never "index creates it": index would refuse them)
+            tables = dialect.table_names(conn)
             version = schema.current_version(conn)
-            others = dialect.table_names(conn) if version == 0 else []
-        if others:  # never "index creates it": index would refuse it too
+            others = tables if version == 0 else []
+        if others:
             raise schema.NotACatalog(
                 f"it is a database of another program (tables: {', '.join(sorted(others)[:5])})"
             )

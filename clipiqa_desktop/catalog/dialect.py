@@ -96,7 +96,14 @@ VERSION_TABLE = "clipiqa_schema"
 def schema_version(conn: Connection) -> int:
     """The catalog's schema version (0: no catalog in this database yet)."""
     if is_postgresql(conn):
-        if conn.exec_driver_sql(f"SELECT to_regclass('{VERSION_TABLE}')").scalar() is None:
+        # pg_tables, not to_regclass: a name lookup goes through the server process's catalog
+        # cache, which a transaction that waited for the write lock does not refresh, so a catalog
+        # another process created meanwhile would look absent (and its tables another program's)
+        exists = conn.exec_driver_sql(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+            f"AND tablename = '{VERSION_TABLE}')"
+        ).scalar()
+        if not exists:
             return 0
         return int(conn.exec_driver_sql(f"SELECT max(version) FROM {VERSION_TABLE}").scalar() or 0)
     return int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
