@@ -70,7 +70,7 @@ def run_app(args: argparse.Namespace) -> int:
     stored = AppSettings.load()
     settings = stored.with_cli(args)
     try:
-        catalog = Catalog(settings.catalog_path)
+        catalog = Catalog(settings.catalog_location)
     except CatalogError as exc:
         QMessageBox.critical(None, "clipiqa-desktop: catalog problem", str(exc))
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)

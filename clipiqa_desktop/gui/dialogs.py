@@ -78,7 +78,11 @@ class SettingsDialog(QDialog):
         self.size_box.setEditable(True)
         self.size_box.addItems(["auto", "224", "512", "1024", "full"])
         self.size_box.setCurrentText(settings.size)
-        self.catalog = QLineEdit(str(settings.catalog_path))
+        self.catalog = QLineEdit(str(settings.catalog_location))
+        self.catalog.setToolTip(
+            "A catalog file, or a studio's shared PostgreSQL catalog: postgresql://USER@HOST/DATABASE "
+            "(the [studio] extra). Takes effect at the next start."
+        )
         self.cache_mb = QSpinBox()
         self.cache_mb.setRange(16, 65536)
         self.cache_mb.setSuffix(" MB")
@@ -179,11 +183,19 @@ class SettingsDialog(QDialog):
         out: dict[str, object] = {}
         for f in fields(AppSettings):
             new, old = getattr(self.settings, f.name), getattr(shown, f.name)
-            if f.name == "catalog" and Path(str(new)).expanduser() == shown.catalog_path:
+            if (
+                f.name == "catalog"
+                and replace(shown, catalog=str(new)).catalog_location == shown.catalog_location
+            ):
                 continue
             if new != old:
                 out[f.name] = new
         return out
+
+    @staticmethod
+    def _same_catalog(typed: str, shown: AppSettings) -> bool:
+        """The catalog field names the catalog shown (the default written out, ~ expanded)."""
+        return replace(shown, catalog=typed).catalog_location == shown.catalog_location
 
 
 class WeightsDialog(QDialog):

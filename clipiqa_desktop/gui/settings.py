@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from ..catalog.catalog import default_catalog_path
+from ..catalog.connection import is_server_address
 from ..culling.sidecars import DEFAULT_NAMING, NAMINGS
 from ..culling.xmp_write import DEFAULT_REJECT_AS, REJECT_AS
 from ..scoring.constants import DEFAULT_MODEL, DEFAULT_PRETRAINED, WEIGHTS_ENV
@@ -63,8 +64,11 @@ class AppSettings:
     recursive: bool = False
 
     @property
-    def catalog_path(self) -> Path:
-        return Path(self.catalog).expanduser() if self.catalog else default_catalog_path()
+    def catalog_location(self) -> Path | str:
+        """The catalog's file, or a studio's PostgreSQL address (postgresql://USER@HOST/DB) as typed."""
+        if not self.catalog:
+            return default_catalog_path()
+        return self.catalog if is_server_address(self.catalog) else Path(self.catalog).expanduser()
 
     def size_option(self) -> int | str | None:
         """The analysis size for IndexOptions: a pixel count, None (full) or "auto" (by device)."""

@@ -149,7 +149,7 @@ class IndexWorker(_ChildWorker):
                 self.finished.emit(self._stopped_summary(0.0))
                 return
             job = IndexJob(
-                str(self.catalog.path),
+                self.catalog.address,  # its file, or a PostgreSQL address
                 str(self.folder),
                 self.holder.spec_of(self.settings),
                 IndexOptions(long_side=self.settings.size_option(), recursive=self.settings.recursive),

@@ -42,7 +42,9 @@ def shoot(tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path):
+def settings(catalog_address):
+    """The window's settings: the tiny model on the CPU, and the test's catalog (a file, or for
+    modules marked both_backends also a PostgreSQL database)."""
     return AppSettings(
         model=str(TINY_RN),
         pretrained="none",
@@ -50,13 +52,13 @@ def settings(tmp_path):
         precision="fp32",
         engine="torch",
         size="128",
-        catalog=str(tmp_path / "catalog.sqlite"),
+        catalog=str(catalog_address),
     )
 
 
 @pytest.fixture
 def catalog(settings):
-    cat = Catalog(settings.catalog_path)
+    cat = Catalog(settings.catalog_location)
     yield cat
     cat.close()
 

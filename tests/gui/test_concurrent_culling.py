@@ -22,7 +22,7 @@ KEYS = {Qt.Key.Key_6: "Red", Qt.Key.Key_7: "Yellow", Qt.Key.Key_8: "Green", Qt.K
 
 
 def test_window_culls_while_index_and_rate_write_the_same_catalog(qtbot, window, shoot, catalog, settings):
-    db = settings.catalog_path
+    db = settings.catalog_location
     (shoot / "IMG_9999.jpg").unlink()  # the broken file would make `index` exit 1
     assert window.open_folder(shoot)
     qtbot.waitUntil(lambda: not window.indexing and window.index_thread is None, timeout=60_000)

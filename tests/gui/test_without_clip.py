@@ -18,7 +18,7 @@ def test_missing_weights_offer_to_measure_without_clip(qtbot, settings, shoot, m
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the real RN50 weights cannot be had here
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     settings = replace(settings, model="RN50", pretrained="openai")
-    catalog = Catalog(settings.catalog_path)
+    catalog = Catalog(settings.catalog_location)
     window = MainWindow(settings, catalog, persist=False)
     qtbot.addWidget(window)
     window.show()
