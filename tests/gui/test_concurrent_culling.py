@@ -7,16 +7,22 @@ AND rate's stars; nobody's keypress waited on the catalog long enough to fail, n
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import threading
 import time
 
+import pytest
 from PySide6.QtCore import Qt
+from sqlalchemy import text
 
 from clipiqa_desktop.gui.photo_model import PhotoIdRole
 
+from ..catalog import raw
 from ..conftest import app_command
+
+# On an SQLite file and on a PostgreSQL database: the window, the indexer and rate are three
+# processes writing one catalog either way.
+pytestmark = pytest.mark.both_backends
 
 KEYS = {Qt.Key.Key_6: "Red", Qt.Key.Key_7: "Yellow", Qt.Key.Key_8: "Green", Qt.Key.Key_9: "Blue"}
 
@@ -61,14 +67,15 @@ def test_window_culls_while_index_and_rate_write_the_same_catalog(qtbot, window,
     meant: dict[int, dict] = {}
     # How many photos the indexer has committed (scores at its size), read as another reader would:
     # keypresses count only while it is committing, not while its interpreter and torch start.
-    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    reader = raw.engine(db)
 
     def committed() -> int:
         q = (
             "SELECT COUNT(DISTINCT photo_id) FROM scores JOIN analyses a ON a.id = analysis_id "
             "WHERE a.size = '64'"
         )
-        return int(reader.execute(q).fetchone()[0])
+        with reader.connect() as conn:
+            return int(conn.execute(text(q)).scalar_one())
 
     seen_while_committing: list[int] = []
     window.grid.setFocus()
@@ -94,7 +101,7 @@ def test_window_culls_while_index_and_rate_write_the_same_catalog(qtbot, window,
         stop.set()
         rater.join(180)
         _out, err = indexer.communicate(timeout=120)
-        reader.close()
+        reader.dispose()
     assert indexer.returncode == 0, err
     assert "locked" not in err.lower() and "Traceback" not in err
     assert not rate_errors, rate_errors[0]
