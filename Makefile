@@ -54,7 +54,7 @@ pytest: $(FACES_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench,faces]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench,faces,studio,cluster]'
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/index_throughput.py
 	$(PY) benchmarks/gui_latency.py
@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/taste.py
 	$(PY) benchmarks/compare_step.py
+	$(PY) benchmarks/catalog_backends.py
 
 # Runs every failure case of docs/reliability.md against the real command line and rewrites that
 # page; --memory first runs benchmarks/memory_50k.py (50,000 generated photos, ~20 minutes).
