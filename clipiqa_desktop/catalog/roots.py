@@ -43,6 +43,7 @@ from sqlalchemy import Connection, delete, func, or_, select, text, update
 
 from . import schema as s
 from .errors import CatalogError
+from .transaction import CatalogTransaction
 
 MACHINE_ENV = "CLIPIQA_MACHINE"
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}"
@@ -317,7 +318,9 @@ def _merge_photo(conn: Connection, src: int, dst: int) -> None:
     theirs = conn.execute(select(d.changed_at).where(d.photo_id == dst)).scalar()
     if mine is not None and (theirs is None or float(mine) > float(theirs)):
         conn.execute(delete(s.decisions).where(d.photo_id == dst))
-        conn.execute(update(s.decisions).where(d.photo_id == src).values(photo_id=dst))
+        # a new change counter value: windows open on the merged folder poll it like any change
+        seq = CatalogTransaction(conn).decision_seq()
+        conn.execute(update(s.decisions).where(d.photo_id == src).values(photo_id=dst, seq=seq))
     ids = {"src": src, "dst": dst}
     keyed = (("scores", ("analysis_id", "attribute")), ("embeddings", ("analysis_id",)), ("thumbnails", ()))
     for table, keys in keyed:

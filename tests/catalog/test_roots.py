@@ -246,10 +246,15 @@ def test_add_converts_a_solo_catalog_and_merges_another_machines_rows(studio, mo
     assert _add(cat_a, "shoots", a) == rt.AddResult(converted=1, merged=0, replaced=None)
     assert _folder_paths(db) == [str(b / "2026" / "wedding"), "shoots:/2026/wedding"]
     monkeypatch.setenv(rt.MACHINE_ENV, "b")
+    before_merge = cat_a.decision_seq()
     assert _add(cat_b, "shoots", b) == rt.AddResult(converted=1, merged=1, replaced=None)
     assert _folder_paths(db) == ["shoots:/2026/wedding"]
     fid = cat_b.folder_id(b / "2026" / "wedding", create=False)
     assert fid is not None
+    # a window open on the root's folder sees the decisions the merge brought, at its next poll
+    _seq, changed = cat_a.decision_changes([fid], before_merge)
+    assert set(changed) == {ids_a["IMG_0.jpg"], ids_a["IMG_1.jpg"]}
+    assert changed[ids_a["IMG_0.jpg"]].rating == -1
     rows, _ = cat_b.rows([fid], None)
     assert [r[2] for r in rows] == NAMES, "one record per photo"
     assert [r[0] for r in rows] == [ids_a[n] for n in NAMES], "the root's records are kept"
