@@ -150,3 +150,15 @@ def test_bad_input_is_refused_with_a_message(share, capsys, tmp_path):
     assert main(["roots", "remove", "shoots", *cat]) == 0
     assert "it was the last mount: its 1 folder(s)" in capsys.readouterr().err
     assert len(_list(a / "2026" / "wedding", cat, capsys)) == 4
+
+
+def test_another_machines_mount_keeps_a_drive_root_and_names_match_in_any_case(share, capsys):
+    _a, _b, cat = share
+    # `roots add` may be the first command on a new catalog (a studio's empty database)
+    assert main(["roots", "add", "shoots", "S:\\", "--machine", "EDIT-PC", *cat]) == 0
+    assert main(["roots", "add", "archive", "T:\\Archive\\", "--machine", "edit-pc", *cat]) == 0
+    capsys.readouterr()
+    assert main(["roots", "list", *cat]) == 0
+    out = [line.split() for line in capsys.readouterr().out.splitlines()]
+    # "S:" alone would be drive S's current folder; the trailing separator of a folder is dropped
+    assert out == [["archive", "edit-pc", "T:\\Archive"], ["shoots", "edit-pc", "S:\\"]]

@@ -117,9 +117,9 @@ class Catalog:
             self.engine: Engine = open_server_engine(url, self.location, create, readonly)
             return
         self.path, existed = check_location(path, create=create, readonly=readonly)
-        self.created = not existed  # this Catalog made the file (see connection.discard_if_unused)
         self.location = str(self.path)  # for messages
         self.address = str(self.path)
+        self.created = not existed  # this Catalog made the file (see connection.discard_if_unused)
         self.engine = open_engine(self.path, existed, readonly)
 
     @property
@@ -209,7 +209,7 @@ class Catalog:
         """` --catalog WHERE` for a command our messages suggest, unless it is the default catalog."""
         if self.path is not None and self.path == default_catalog_path():
             return ""
-        return f" --catalog {shlex.quote(self.address)}"
+        return f" --catalog {shlex.quote(self.address if self.path is not None else self.location)}"
 
     def _local_name(self, name: str) -> str:
         """A photo name of `_relative_name_sql` outside its base, made local ("/" separators); a

@@ -278,8 +278,36 @@ def server_url(address: str) -> tuple[URL, str]:
             f"{'database' if not url.database else 'host'}; write postgresql://USER@HOST[:PORT]/DATABASE"
         )
     url = url.set(drivername="postgresql+psycopg")
-    shown = url.set(drivername="postgresql").render_as_string(hide_password=True)
+    # shown without any password (not even ***), so a command our messages suggest can be pasted:
+    # libpq then takes the password from ~/.pgpass or PGPASSWORD
+    bare = URL.create("postgresql", url.username, None, url.host, url.port, url.database, url.query)
+    shown = bare.render_as_string(hide_password=False)
     return url, shown
+
+
+def server_connect_args(readonly: bool) -> dict[str, Any]:
+    """libpq settings of every connection: a machine that vanishes (a laptop asleep, Wi-Fi gone)
+    is noticed within about a minute on both ends, so its locks (the write lock of a transaction in
+    flight, move-rejects' session lock) do not block the studio for the server's default of two
+    hours; a transaction left idle is ended after a minute (ours last milliseconds)."""
+    options = [
+        "-c tcp_keepalives_idle=30",
+        "-c tcp_keepalives_interval=10",
+        "-c tcp_keepalives_count=3",
+        "-c idle_in_transaction_session_timeout=60000",
+    ]
+    if readonly:
+        options.append("-c default_transaction_read_only=on")
+    return {
+        "connect_timeout": 10,
+        "application_name": "clipiqa-desktop",
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 60_000,  # ms: unacknowledged data for a minute ends the connection
+        "options": " ".join(options),
+    }
 
 
 def open_server_engine(url: URL, shown: str, create: bool, readonly: bool) -> Engine:
@@ -291,11 +319,14 @@ def open_server_engine(url: URL, shown: str, create: bool, readonly: bool) -> En
         raise CatalogCannotOpen(
             f"a PostgreSQL catalog ({shown}) needs the [studio] extra: {STUDIO_EXTRA}"
         ) from None
-    options = "-c default_transaction_read_only=on" if readonly else ""
     engine = create_engine(
         url,
         pool_pre_ping=True,  # a server restarted since: a new connection instead of an error
-        connect_args={"connect_timeout": 10, "application_name": "clipiqa-desktop", "options": options},
+        # READ COMMITTED whatever the database's default: a writer reads after it got the write lock,
+        # so it must see what the writer before it committed (under REPEATABLE READ its snapshot
+        # would predate the wait and its counter update would fail as a serialization error).
+        isolation_level="READ COMMITTED",
+        connect_args=server_connect_args(readonly),
     )
     try:
         with transaction(engine, shown) as conn:

@@ -56,8 +56,9 @@ NAME_RULE = (
 
 
 def machine_name() -> str:
-    """This machine's name in `root_mounts`: $CLIPIQA_MACHINE, else the host name."""
-    return os.environ.get(MACHINE_ENV, "").strip() or socket.gethostname() or "localhost"
+    """This machine's name in `root_mounts`: $CLIPIQA_MACHINE, else the host name; in lower case
+    (Windows reports host names in capitals, `--machine edit-pc` must match it)."""
+    return (os.environ.get(MACHINE_ENV, "").strip() or socket.gethostname() or "localhost").lower()
 
 
 def name_problem(name: str) -> str | None:

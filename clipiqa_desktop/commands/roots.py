@@ -119,7 +119,11 @@ def _mount_path(text: str, here: bool) -> str:
     if not here:
         if not (PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()):
             raise CommandError(f"{text} is not an absolute path; give the folder as that machine mounts it")
-        return text.rstrip("/\\") or text
+        stripped = text.rstrip("/\\")
+        # never a bare drive: "S:\\" stays "S:\\" ("S:" alone is drive S's current folder)
+        if not stripped or stripped == PureWindowsPath(text).drive:
+            return text
+        return stripped
     path = Path(text).expanduser()
     if not path.is_absolute():
         raise CommandError(
@@ -138,9 +142,9 @@ def _add(args: argparse.Namespace) -> int:
     if problem:
         raise CommandError(problem)
     me = rt.machine_name()
-    machine = args.machine or me
+    machine = (args.machine or me).lower()
     path = _mount_path(args.path, here=machine == me)
-    catalog = open_catalog(args)
+    catalog = open_catalog(args, create=True)  # the first command on a new studio database may be this
     try:
         with catalog.transaction() as tx:
             result = rt.add_mount(tx.conn, args.name, machine, path)
@@ -166,7 +170,7 @@ def _add(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     me = rt.machine_name()
-    machine = args.machine or me
+    machine = (args.machine or me).lower()
     catalog = open_catalog(args)
     try:
         with catalog.transaction() as tx:

@@ -75,6 +75,8 @@ def test_path_map_translates_on_component_boundaries_longest_mount_first():
 def test_machine_name_from_the_environment(monkeypatch):
     monkeypatch.setenv(rt.MACHINE_ENV, "edit-2")
     assert rt.machine_name() == "edit-2"
+    monkeypatch.setenv(rt.MACHINE_ENV, "EDIT-PC")  # Windows reports host names in capitals
+    assert rt.machine_name() == "edit-pc"
     monkeypatch.delenv(rt.MACHINE_ENV)
     assert rt.machine_name()  # the host name
 
