@@ -211,14 +211,20 @@ class Catalog:
             return ""
         return f" --catalog {shlex.quote(self.address if self.path is not None else self.location)}"
 
-    def _local_name(self, name: str) -> str:
-        """A photo name of `_relative_name_sql` outside its base, made local ("/" separators); a
-        stored one of a root this machine does not mount is left as it is."""
+    def _local_name(self, name: str, base: str) -> str:
+        """A photo name of `_relative_name_sql` outside its (stored) base, made local ("/"
+        separators): relative to the local `base` when it lies below it (a root mounted below the
+        listed folder: "shoots/2026/IMG_1.JPG", as photo_states names it), else absolute; a stored
+        one of a root this machine does not mount is left as it is."""
         if not rt.is_stored(name):
             return name
         root, rel = rt.split_stored(name)
         local = self.roots.local_or_none(rt.stored_path(root, rel.lstrip("/")))
-        return name if local is None else local.replace(os.sep, "/")
+        if local is None:
+            return name
+        local = local.replace(os.sep, "/")
+        prefix = _prefix(base).replace(os.sep, "/")
+        return local[len(prefix) :] if local.startswith(prefix) else local
 
     # --- folders and analyses ------------------------------------------------------------------
     def folder_id(self, folder: Path, create: bool = True) -> int | None:
@@ -851,7 +857,7 @@ class Catalog:
             return GroupInputs.empty(dim)
         columns = list(zip(*rows, strict=True))
         if self.roots:  # a photo outside base under a root: its local path
-            columns[7] = tuple(self._local_name(n) if rt.is_stored(n) else n for n in columns[7])
+            columns[7] = tuple(self._local_name(n, base) if rt.is_stored(n) else n for n in columns[7])
         numbers = np.array(columns[:7], dtype=np.float64)  # None -> NaN
         ids = numbers[0].astype(np.int64)
         embeddings, has = _unit_rows(ids, vectors, dim)
@@ -904,7 +910,9 @@ class Catalog:
             # plain tuples from the DB-API cursor, which numpy converts in C (dialect.fetch)
             rows = dialect.fetch(conn, photo_sql, params)
             if self.roots:  # a photo outside base under a root: its local path
-                rows = [(*r[:2], self._local_name(r[2]), *r[3:]) if rt.is_stored(r[2]) else r for r in rows]
+                rows = [
+                    (*r[:2], self._local_name(r[2], base), *r[3:]) if rt.is_stored(r[2]) else r for r in rows
+                ]
             if analysis_id is None or not rows:
                 return rows, ScoreMatrix.empty()
             params["analysis"] = int(analysis_id)

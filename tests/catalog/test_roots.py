@@ -321,3 +321,27 @@ def test_remove_keeps_a_shared_root_and_turns_the_last_mount_back_into_local_pat
     )
     cat_a.close()
     cat_b.close()
+
+
+def test_a_root_mounted_below_the_listed_folder_is_named_relative_like_its_neighbours(studio, monkeypatch):
+    a, _b, db = studio
+    cat = _open(db, "a", monkeypatch)
+    try:
+        ids = _index(cat, a / "2026" / "wedding")
+        _add(cat, "shoots", a)
+        local = a.parent / "local"
+        local.mkdir()
+        photo(64, 48, seed=9).save(local / "B.jpg")
+        other = _index(cat, local)
+        folders = [cat.folder_id(a / "2026" / "wedding", create=False), cat.folder_id(local, create=False)]
+        assert None not in folders
+        rows, _ = cat.rows(folders, None, root=a.parent)  # type: ignore[arg-type]
+        names = {int(r[0]): r[2] for r in rows}
+        assert names[ids["IMG_0.jpg"]] == "shoots/2026/wedding/IMG_0.jpg"
+        assert names[other["B.jpg"]] == "local/B.jpg"
+        states = cat.photo_states(folders, None, root=a.parent)  # type: ignore[arg-type]
+        assert set(states) == set(names.values()), "the window's rows and the indexer's keys agree"
+        group = cat.group_inputs(folders, None, root=a.parent)  # type: ignore[arg-type]
+        assert sorted(group.names) == sorted(names.values())
+    finally:
+        cat.close()
