@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/taste.py
 	$(PY) benchmarks/compare_step.py
+	$(PY) benchmarks/ray_throughput.py
 	$(PY) benchmarks/catalog_backends.py
 
 # Runs every failure case of docs/reliability.md against the real command line and rewrites that

@@ -7,13 +7,18 @@ import ipaddress
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from . import MISSING_EXTRA, ClusterError
 
 # How long the check of a HOST:PORT may take before the cluster counts as unreachable.
 REACH_TIMEOUT_S = 5.0
+# How long joining a reachable cluster (ray.init) may take; $CLIPIQA_RAY_JOIN_TIMEOUT seconds if set.
+JOIN_TIMEOUT_ENV = "CLIPIQA_RAY_JOIN_TIMEOUT"
+JOIN_TIMEOUT_S = 60.0
 # Ray picks the machine's network address for a node, even for a cluster on this machine. For a
 # local cluster (no address, or one on loopback) we keep every connection on 127.0.0.1: nothing of
 # a desktop's scoring job is offered to the network. Ray reads this when it is first imported.
@@ -107,13 +112,42 @@ def connect(address: str | None) -> Cluster:
         if target is None:
             ray.init(include_dashboard=False, **quiet)
         else:
-            ray.init(address=target, **quiet)
+            timeout = float(os.environ.get(JOIN_TIMEOUT_ENV) or JOIN_TIMEOUT_S)
+            _init_within(ray, timeout, address=target, **quiet)
+    except ClusterError:
+        raise
     except Exception as exc:  # ConnectionError, a version mismatch, a refused Ray Client ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ClusterError(f"cannot connect to the Ray cluster at {target or 'local'}: {first}") from None
     _quiet_data()
     resources = ray.cluster_resources()
     return Cluster(target or "local", int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
+
+
+def _init_within(ray: ModuleType, timeout: float, **kwargs: Any) -> None:
+    """ray.init(**kwargs), or ClusterError when it has not returned within `timeout`: a cluster that
+    answers but does not let this process in (token authentication without our token, another Ray
+    version) has Ray retry for ever."""
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def join() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=join, name="ray-init", daemon=True).start()
+    if not done.wait(timeout):
+        raise ClusterError(
+            f"the Ray cluster at {kwargs.get('address')} answers but did not let this process join within "
+            f"{timeout:.0f} s: does it need its token (RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH), or is it "
+            "another Ray version?"
+        )
+    if failure:
+        raise failure[0]
 
 
 def _quiet_data() -> None:

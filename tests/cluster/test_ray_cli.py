@@ -110,9 +110,9 @@ def make_shoot(folder: Path, count: int = 6, size: tuple[int, int] = (320, 240))
     return folder
 
 
-def exported(catalog: Path, folder: Path, tmp: Path) -> dict[str, dict[str, str]]:
+def exported(catalog: Path | str, folder: Path, tmp: Path) -> dict[str, dict[str, str]]:
     """The catalog's rows of `folder` as `export --csv` writes them, by file name."""
-    out = tmp / f"{catalog.stem}-{time.monotonic_ns()}.csv"
+    out = tmp / f"export-{time.monotonic_ns()}.csv"
     done = cli("export", str(folder), "--catalog", str(catalog), "--csv", str(out))
     assert done.returncode == 0, done.stderr
     with out.open(newline="") as f:
@@ -164,6 +164,19 @@ def test_index_on_ray_gives_the_local_scores_and_is_incremental(ray_head, tmp_pa
     after = exported(remote, shoot, tmp_path)
     assert after["IMG_0002.jpg"]["quality"] != rows["IMG_0002.jpg"]["quality"]
     assert_same_scores(after, exported(local, shoot, tmp_path))
+
+
+def test_index_on_ray_into_a_postgresql_catalog(ray_head, postgres, tmp_path):
+    """The driver writes the shared catalog a cluster would use, through the same Catalog API."""
+    shoot = make_shoot(tmp_path / "shoot", count=3)
+    url, local = postgres.database(), tmp_path / "local.sqlite"
+    run = cli("index", str(shoot), "--catalog", url, *TINY_ARGS, "--ray", ray_head)
+    assert run.returncode == 1, run.stderr
+    assert "indexed 3, unchanged 0, failed 1" in run.stderr
+    assert cli("index", str(shoot), "--catalog", str(local), *TINY_ARGS).returncode == 1
+    assert assert_same_scores(exported(url, shoot, tmp_path), exported(local, shoot, tmp_path)) > 3 * 15
+    again = cli("index", str(shoot), "--catalog", url, *TINY_ARGS, "--ray", ray_head)
+    assert "indexed 0, unchanged 4" in again.stderr, again.stderr
 
 
 def test_a_killed_ray_index_resumes_without_losing_or_repeating_photos(ray_head, tmp_path):
@@ -226,6 +239,26 @@ def test_score_on_ray_writes_parquet_equal_to_the_local_run(ray_head, tmp_path):
                 assert ra[k] == pytest.approx(rb[k], abs=1e-6), (ra["path"], k)
     broken = next(r for r in a if r["path"].endswith("broken.jpg"))
     assert broken["status"] == "error" and "JPEG" in broken["error"] and broken["quality"] is None
+
+
+def test_a_cluster_that_refuses_this_client_is_one_message_and_exit_2(ray_head, tmp_path):
+    """The head answers, but our token is wrong: Ray would retry for ever."""
+    shoot = make_shoot(tmp_path / "shoot", count=1)
+    wrong = tmp_path / "wrong_token"
+    wrong.write_text("0" * 64)
+    env = {**RAY_ENV, "RAY_AUTH_TOKEN_PATH": str(wrong), "CLIPIQA_RAY_JOIN_TIMEOUT": "8"}
+    done = subprocess.run(
+        [sys.executable, "-m", "clipiqa_desktop", "score", str(shoot), *TINY_ARGS, "--ray", ray_head],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "did not let this process join within 8 s" in last and "token" in last, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_an_unreachable_or_malformed_address_is_one_line_and_exit_2(tmp_path):
