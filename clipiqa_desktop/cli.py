@@ -208,7 +208,7 @@ def tree_options() -> argparse.ArgumentParser:
 
 
 EPILOG = """the window:
-  clipiqa-desktop [--catalog FILE] [--model M] [--pretrained T] [--weights FILE] [--device D]
+  clipiqa-desktop [--catalog FILE|URL] [--model M] [--pretrained T] [--weights FILE] [--device D]
                   [--size N|full|auto] [FOLDER]
 each command's options and examples: clipiqa-desktop COMMAND --help
 

@@ -20,6 +20,7 @@ writing any photo is removed again (`discard_if_unused`), so a failed first `ind
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 import urllib.parse
@@ -74,12 +75,21 @@ def _writable(path: Path) -> bool:
     return path.exists() and all(p.exists() and os.access(p, os.W_OK) for p in (wal, shm))
 
 
+# "postgresq://…", "postgresql:/…" (what Path makes of "postgresql://…"), "mysql://…"
+_LIKE_ADDRESS = re.compile(r"(?i)^(postgres\w*|pg|psql)(\+\w+)?:")
+
+
 def check_location(path: Path | str, create: bool, readonly: bool = False) -> tuple[Path, bool]:
     """(resolved path, exists) of a catalog about to be opened; CatalogError when it cannot be.
 
     Only the default catalog's own data folder is ever created; a --catalog elsewhere needs an
     existing folder (a typo must not create folders anywhere, even under /).
     """
+    if "://" in str(path) or _LIKE_ADDRESS.match(str(path)):  # a mistyped address, not a file name
+        raise CatalogCannotOpen(
+            f"{path} is neither a catalog file nor a PostgreSQL address; write "
+            "postgresql://USER@HOST[:PORT]/DATABASE"
+        )
     path = Path(path).expanduser().resolve()
     if path.is_dir():
         raise CatalogCannotOpen(f"{path} is a folder; give a file name, e.g. {path / 'catalog.sqlite'}")

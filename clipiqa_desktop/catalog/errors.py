@@ -258,8 +258,8 @@ def explain_server(exc: BaseException, where: str) -> CatalogError:
     if state is None or state.startswith("08") or state.startswith("57P"):
         # no SQLSTATE: the connection itself failed (refused, timed out, no such database)
         return CatalogCannotOpen(
-            f"cannot reach the catalog {where}: {detail}. Check that the PostgreSQL server runs and "
-            "that the address (host, port, user, database) is right; decisions made before are kept "
-            "on the server"
+            f"cannot reach the catalog {where}: {detail}. Check that the PostgreSQL server runs, that "
+            "the address (host, port, user, database) is right, and that the user's password is in "
+            "~/.pgpass (mode 600) or PGPASSWORD"
         )
     return CatalogError(f"catalog error in {where}: {detail} (SQLSTATE {state})")

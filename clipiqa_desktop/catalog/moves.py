@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +122,10 @@ def _server_moves_lock(catalog: Catalog, shared: bool) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.exec_driver_sql(f"SELECT pg_advisory_unlock{suffix}({MOVES_LOCK_KEY})")
+            # on a connection that is gone (the server stopped, the network) the server has freed
+            # the lock with the session; the error that ended the run is the one to report
+            with suppress(Exception):
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock{suffix}({MOVES_LOCK_KEY})")
 
 
 def record_batch(

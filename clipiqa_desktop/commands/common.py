@@ -7,11 +7,12 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..catalog import Catalog, CatalogError, default_catalog_path
-from ..catalog.connection import is_server_address
+from ..catalog.connection import is_server_address, server_url
 from ..imaging.decode import model_long_side, size_label
 from ..scoring.errors import ScoringError
 
@@ -146,7 +147,13 @@ def open_catalog(args: argparse.Namespace, create: bool = False, readonly: bool 
 def catalog_option(args: argparse.Namespace) -> str:
     """` --catalog FILE` when the user named one, for the commands our messages suggest: pasted as
     shown they must work on the same catalog, not the default one."""
-    return f" --catalog {shlex.quote(str(args.catalog))}" if getattr(args, "catalog", None) else ""
+    given = getattr(args, "catalog", None)
+    if not given:
+        return ""
+    if is_server_address(str(given)):  # as typed, but never its password (libpq: ~/.pgpass)
+        with suppress(CatalogError):
+            given = server_url(str(given))[1]
+    return f" --catalog {shlex.quote(str(given))}"
 
 
 def index_command(folder: Path, args: argparse.Namespace, recursive: bool = False) -> str:
@@ -225,9 +232,11 @@ def folder_analysis(
         if unmounted is not None:
             raise CommandError(str(unmounted))
         if not folder.exists():  # a typo, not a folder to index
-            raise CommandError(f"{folder} does not exist (and the catalog {catalog.path} has no such folder)")
+            raise CommandError(
+                f"{folder} does not exist (and the catalog {catalog.location} has no such folder)"
+            )
         raise CommandError(
-            f"{folder} is not in the catalog {catalog.path}; run `{index_command(folder, args)}` first"
+            f"{folder} is not in the catalog {catalog.location}; run `{index_command(folder, args)}` first"
         )
     last = catalog.last_analysis(folder_ids)
     if not model_was_chosen(args):

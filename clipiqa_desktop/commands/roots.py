@@ -9,6 +9,7 @@ scores without indexing them again.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -184,7 +185,8 @@ def _remove(args: argparse.Namespace) -> int:
         print(
             f"clipiqa-desktop: its folders stay shared ({', '.join(result.still_mounted_by)} still "
             f"mount{'s' if len(result.still_mounted_by) == 1 else ''} it); {who} no longer finds them "
-            f"until `clipiqa-desktop roots add {args.name} PATH{catalog_option(args)}`",
+            f"until `clipiqa-desktop roots add {args.name} PATH"
+            f"{'' if machine == me else ' --machine ' + shlex.quote(machine)}{catalog_option(args)}`",
             file=sys.stderr,
         )
     elif result.converted:

@@ -211,7 +211,7 @@ def plan_moves(
         raise MoveError(
             str(unmounted)
             if unmounted is not None
-            else f"{root} is not in the catalog {catalog.path}; index it first"
+            else f"{root} is not in the catalog {catalog.location}; index it first"
         )
     paths = {fid: path for fid, path in catalog.folders() if fid in tree}
     ids = [fid for fid, path in paths.items() if not (path == target or path.is_relative_to(target))]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from clipiqa_desktop.catalog import Catalog, Decision, PhotoRecord
 from clipiqa_desktop.catalog.connection import server_url
 from clipiqa_desktop.culling.decisions import DecisionChange, change_fn
@@ -86,3 +88,51 @@ def test_an_address_is_shown_without_its_password():
     url, shown = server_url("postgresql://editor:s3cret@studio-db:5433/catalog")
     assert shown == "postgresql://editor@studio-db:5433/catalog"
     assert url.password == "s3cret" and url.drivername == "postgresql+psycopg"
+
+
+def test_a_mistyped_address_is_named_and_never_made_a_file(tmp_path, monkeypatch):
+    from clipiqa_desktop.catalog import CatalogCannotOpen
+
+    monkeypatch.chdir(tmp_path)
+    for typo in ("postgresq://editor@db/catalog", "postgresql:/editor@db/catalog", "mysql://db/catalog"):
+        with pytest.raises(CatalogCannotOpen, match="neither a catalog file nor a PostgreSQL address"):
+            Catalog(typo)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hints_name_the_catalog_without_its_password(postgres, tmp_path, capsys):
+    from clipiqa_desktop.cli import main
+
+    address = postgres.database().replace("clipiqa@", "clipiqa:SECRET@")  # the test server trusts any
+    Catalog(address).close()  # the catalog exists (its first index made it)
+    folder = tmp_path / "unindexed"
+    folder.mkdir()
+    assert main(["list", str(folder), "--catalog", address]) == 2
+    err = capsys.readouterr().err
+    bare = address.replace(":SECRET@", "@")
+    assert f"is not in the catalog {bare}; run `clipiqa-desktop index" in err
+    assert f"--catalog {bare}`" in err and "SECRET" not in err and "None" not in err
+    assert main(["list", str(tmp_path / "nowhere"), "--catalog", address]) == 2
+    err = capsys.readouterr().err
+    assert f"the catalog {bare} has no such folder" in err and "SECRET" not in err
+
+
+def test_a_connection_lost_while_the_moves_lock_is_held_does_not_hide_the_error(postgres, tmp_path):
+    from clipiqa_desktop.catalog.moves import moves_lock
+
+    address = postgres.database()
+    catalog = Catalog(address)
+    name = address.rsplit("/", 1)[1]
+    try:
+        with pytest.raises(RuntimeError, match="the run's own error"), moves_lock(catalog, shared=True):
+            # the server ends every session of this database (as a stopped server or a lost network)
+            raw.execute(
+                postgres.admin_url,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db",
+                db=name,
+            )
+            raise RuntimeError("the run's own error")
+        with moves_lock(catalog):  # the server freed the lock with the session
+            pass
+    finally:
+        catalog.close()
