@@ -15,8 +15,10 @@ does not depend on their values) at 512 px, a commit every 2 photos:
   CPUs (at least one), the driver writing the catalog. Each run builds its actors and loads the
   model in them, which is part of what a run on Ray costs.
 
-Printed: the CPU (model, SIMD flags, load), the precision, each run's wall time, and from the two
-sizes of each path its seconds per photo (the slope) and fixed seconds per run (the intercept):
+A first Ray job on the fresh cluster (its worker processes start) is timed apart, as the local
+path gets a warm-up run. Printed: the CPU (model, SIMD flags, load), the precision, each run's wall
+time, and from the two sizes of each path its seconds per photo (the slope) and fixed seconds per
+run (the intercept):
 what Ray adds per photo (the hand-over between processes, the object store) and per run (the job's
 start). Only ratios within one run mean something on a shared machine.
 """
@@ -162,6 +164,8 @@ def main() -> None:
             cluster = connect(address)
             connected = time.perf_counter() - t
             scoring = RayScoring(cluster, ModelArgs(SPEC, "cpu", "auto", "torch", batch_size=2))
+            # the first job on a fresh cluster also starts its worker processes (imports torch ...)
+            first_job = index_once(shoots[small], facts, scoring).wall
             # ABBA: local small, ray small, ray large, local large
             for path, n in (("local", small), ("ray", small), ("ray", large), ("local", large)):
                 run = (
@@ -182,7 +186,8 @@ def main() -> None:
     print(f"- {scoring.describe()}; a commit every 2 photos on both paths")
     print(
         f"- cluster start (`ray start --head` until `ray status` sees it): {started:.1f} s; "
-        f"connect (ray.init): {connected:.1f} s\n"
+        f"connect (ray.init): {connected:.1f} s; the first job on the fresh cluster ({small} photos, "
+        f"its worker processes started): {first_job:.1f} s, not counted below\n"
     )
     print(
         f"| path | {small} photos: wall s | {large} photos: wall s | photos/s at {large} | "
