@@ -421,7 +421,7 @@ class _RayRun:
     device_type: str
 
     def describe(self) -> str:
-        return f"scored on {self.cluster.describe()}"
+        return f"ran on {self.cluster.describe()}"
 
     def results(
         self,

@@ -241,6 +241,17 @@ def test_score_on_ray_writes_parquet_equal_to_the_local_run(ray_head, tmp_path):
     assert broken["status"] == "error" and "JPEG" in broken["error"] and broken["quality"] is None
 
 
+def test_score_on_ray_without_a_model_measures_in_the_decode_tasks(ray_head, tmp_path):
+    """--model none: no actors; the rows equal a local run's, the corrupt file's error included."""
+    shoot = make_shoot(tmp_path / "shoot", count=3)
+    args = ["score", str(shoot), "--model", "none", "--attributes", "focus,noise,highlights_clipped"]
+    remote = cli(*args, "--format", "csv", "--ray", ray_head)
+    here = cli(*args, "--format", "csv")
+    assert remote.returncode == here.returncode == 1, remote.stderr
+    assert remote.stdout == here.stdout
+    assert remote.stdout.count("\n") == 5 and "broken.jpg,,,," in remote.stdout
+
+
 def test_a_cluster_that_refuses_this_client_is_one_message_and_exit_2(ray_head, tmp_path):
     """The head answers, but our token is wrong: Ray would retry for ever."""
     shoot = make_shoot(tmp_path / "shoot", count=1)
