@@ -154,7 +154,9 @@ def _quiet_data() -> None:
     """Ray Data's own progress bars and per-run banners off: the command prints its progress line."""
     from ray.data import DataContext
 
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # before: turning the bars off warns
+    # before turning the bars off (that warns); CRITICAL: a failed job's remote traceback is said
+    # by the command in one line (ray_scoring._cause), not logged here
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     if hasattr(ctx, "print_on_execution_start"):

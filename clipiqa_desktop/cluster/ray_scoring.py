@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, is_dataclass, replace
@@ -229,13 +230,26 @@ def _measured_only(ds: Any, cancel: threading.Event | None) -> Iterator[PhotoRes
 
 
 def _cause(exc: BaseException) -> str:
-    """The first line of the innermost error a Ray exception carries (not its remote traceback)."""
-    cause: BaseException = exc
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
-    text = str(cause).strip()
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "Traceback"))]
-    return lines[-1][:300] if lines else type(cause).__name__
+    """What went wrong on the cluster, in one line: the last "module.Error: message" line of the
+    remote tracebacks the Ray exception and its causes carry (an actor that could not build its
+    scorer: "DeviceUnavailable: fp16 is for GPUs ..."), else the innermost exception's name."""
+    found = None
+    chain: BaseException | None = exc
+    while chain is not None:
+        for line in str(chain).splitlines():
+            match = _ERROR_LINE.match(line)
+            if match:
+                found = f"{match.group(1).rpartition('.')[2]}: {match.group(2)}"
+        if chain.__cause__ is None:
+            break
+        chain = chain.__cause__
+    if found is None:
+        first = (str(chain).strip().splitlines() or [""])[0] if chain is not None else ""
+        found = first or type(chain).__name__
+    return found[:300]
+
+
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Unavailable|Mismatch|Model)): (.+)$")
 
 
 def _index_prepare(path: Path, siblings: tuple[str, ...], options: IndexOptions, multiple: int) -> Any:

@@ -252,6 +252,20 @@ def test_score_on_ray_without_a_model_measures_in_the_decode_tasks(ray_head, tmp
     assert remote.stdout.count("\n") == 5 and "broken.jpg,,,," in remote.stdout
 
 
+def test_actors_that_cannot_build_the_scorer_fail_the_job_in_one_line(ray_head, tmp_path):
+    """fp16 on CPU actors: the driver (fp32 on its CPU) is fine, every actor's scorer refuses."""
+    shoot = make_shoot(tmp_path / "shoot", count=1)
+    args = [*TINY_ARGS[: TINY_ARGS.index("--precision")], "--precision", "fp16", "--engine", "torch"]
+    done = cli("score", str(shoot), *args, "--ray", ray_head)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        "clipiqa-desktop: the Ray job failed: DeviceUnavailable: fp16 is for GPUs; on the CPU use "
+        "--precision bf16 or fp32"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_cluster_that_refuses_this_client_is_one_message_and_exit_2(ray_head, tmp_path):
     """The head answers, but our token is wrong: Ray would retry for ever."""
     shoot = make_shoot(tmp_path / "shoot", count=1)
