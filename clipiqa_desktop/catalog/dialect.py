@@ -60,7 +60,10 @@ def fetch(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any,
     compiled = text(sql).compile(dialect=conn.dialect)
     bound = compiled.construct_params(params)
     args: Any = [bound[n] for n in compiled.positiontup or ()] if compiled.positional else bound
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi: Any = conn.connection.dbapi_connection
+    # psycopg: results in PostgreSQL's binary format; bytea (the embeddings) then arrives as bytes
+    # instead of hex text to decode (group_inputs' 20,000 × 2 kB: ~2× faster)
+    cursor = dbapi.cursor(binary=True) if is_postgresql(conn) else dbapi.cursor()
     try:
         cursor.execute(compiled.string, args)
         return list(cursor.fetchall())
