@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 # SQLite primary result codes (https://sqlite.org/rescode.html).
@@ -74,13 +75,14 @@ class CatalogTooNew(CatalogError):
     kind = "too-new"
 
 
-def sqlite_error(exc: BaseException) -> sqlite3.Error | None:
-    """The sqlite3 exception behind `exc` (itself, SQLAlchemy's `.orig`, or a cause), if any."""
+def _behind(exc: BaseException, wanted: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception in `exc`'s chain (itself, SQLAlchemy's `.orig`, its cause or context)
+    that is `wanted`, if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, sqlite3.Error):
+        if wanted(current):
             return current
         orig = getattr(current, "orig", None)
         if isinstance(orig, BaseException):
@@ -88,6 +90,12 @@ def sqlite_error(exc: BaseException) -> sqlite3.Error | None:
             continue
         current = current.__cause__ or current.__context__
     return None
+
+
+def sqlite_error(exc: BaseException) -> sqlite3.Error | None:
+    """The sqlite3 exception behind `exc` (itself, SQLAlchemy's `.orig`, or a cause), if any."""
+    found = _behind(exc, lambda e: isinstance(e, sqlite3.Error))
+    return found if isinstance(found, sqlite3.Error) else None
 
 
 def os_error(exc: BaseException) -> OSError | None:
@@ -210,18 +218,7 @@ PG_DENIED = ("42501", "28000", "28P01")  # insufficient_privilege, invalid autho
 
 def server_error(exc: BaseException) -> BaseException | None:
     """The psycopg exception behind `exc` (itself, SQLAlchemy's `.orig`, or a cause), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__module__.startswith("psycopg"):
-            return current
-        orig = getattr(current, "orig", None)
-        if isinstance(orig, BaseException):
-            current = orig
-            continue
-        current = current.__cause__ or current.__context__
-    return None
+    return _behind(exc, lambda e: type(e).__module__.startswith("psycopg"))
 
 
 def sqlstate(exc: BaseException) -> str | None:
