@@ -3,11 +3,13 @@ seconds instead of Ray's minutes of retries, and the cluster's CPUs and GPUs."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -58,7 +60,10 @@ def parse_address(address: str | None) -> tuple[str | None, tuple[str, int] | No
         return None, None
     if text == "auto":
         return "auto", None
-    rest = text[len("ray://") :] if text.startswith("ray://") else text
+    client = text.startswith("ray://")
+    rest = text[len("ray://") :] if client else text
+    if not client and rest and ":" not in rest and "/" not in rest:  # HOST alone: the head's port
+        rest = text = f"{rest}:{DEFAULT_HEAD_PORT}"
     host, sep, port_text = rest.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -67,6 +72,9 @@ def parse_address(address: str | None) -> tuple[str | None, tuple[str, int] | No
             "ray://HOST:PORT (Ray Client) or auto (the cluster `ray start` runs on this machine)"
         )
     return text, (host, int(port_text))
+
+
+DEFAULT_HEAD_PORT = 6379  # `ray start --head`'s GCS port
 
 
 def _is_loopback(host: str) -> bool:
@@ -163,10 +171,50 @@ def _quiet_data() -> None:
         ctx.print_on_execution_start = False
 
 
-def disconnect() -> None:
-    """Leave the cluster (a local instance started by `connect` stops)."""
+# How long leaving the cluster may take before the command ends without waiting for it.
+SHUTDOWN_SECONDS = 20.0
+
+
+def disconnect(seconds: float | None = None) -> bool:
+    """Leave the cluster (a local instance started by `connect` stops); False when Ray's shutdown
+    did not end within `seconds`. After a Ctrl-C in the middle of a job, ray.shutdown() can wait
+    for Ray Data's executor threads for good (seen once in three interrupted runs); everything
+    the command must keep is committed by then, so it is run in a daemon thread and, past the
+    limit, left to end with the process."""
     import sys
+    import threading
 
     ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
+    if ray is None or not ray.is_initialized():
+        return True
+    done = threading.Thread(target=ray.shutdown, name="ray-shutdown", daemon=True)
+    done.start()
+    done.join(SHUTDOWN_SECONDS if seconds is None else seconds)
+    return not done.is_alive()
+
+
+def leaves_the_cluster(run: Callable[..., int]) -> Callable[..., int]:
+    """For a command's run(args, ...): with --ray, leave the cluster when it ends, however it ends;
+    if Ray's shutdown hangs past SHUTDOWN_SECONDS, say so and end the process with the command's
+    exit code (what it committed is committed; nothing else waits for Ray)."""
+
+    @functools.wraps(run)
+    def wrapper(args: Any, *more: Any, **named: Any) -> int:
+        code = 2
+        try:
+            code = run(args, *more, **named)
+            return code
+        finally:
+            if getattr(args, "ray", None) is not None and not disconnect():
+                import sys
+
+                print(
+                    f"clipiqa-desktop: Ray did not shut down within {SHUTDOWN_SECONDS:.0f} s; leaving it "
+                    "(what was written is saved)",
+                    file=sys.stderr,
+                )
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+
+    return wrapper

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, CatalogError
 from ..cluster import ClusterError
+from ..cluster.connect import leaves_the_cluster
 from ..indexing.batching import decode_workers
 from ..scoring.errors import ScoringError
 from .common import (
@@ -154,6 +155,7 @@ def photos_only_in_sub_folders(folder: Path, command: str) -> str | None:
     )
 
 
+@leaves_the_cluster
 def run(args: argparse.Namespace) -> int:
     from ..indexing.pipeline import IndexingError, IndexOptions, IndexProgress, index_folder
 
@@ -207,11 +209,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         discard_new_catalog(catalog)  # a failed first run leaves no empty catalog behind
         return 2
-    finally:
-        if args.ray is not None:
-            from ..cluster.connect import disconnect
-
-            disconnect()
     print_summary(summary, folder)
     if scoring is not None:
         print(f"  {scoring.describe()}", file=sys.stderr)

@@ -7,14 +7,16 @@ import csv
 import functools
 import json
 import math
+import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..cluster import ClusterError
+from ..cluster.connect import leaves_the_cluster
 from ..imaging import decode_photo
 from ..imaging.decode import model_long_side, size_label
 from ..indexing.batching import decode_workers, inference_threads
@@ -236,6 +238,7 @@ class _Writer:
         self.out.flush()
 
 
+@leaves_the_cluster
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
@@ -278,7 +281,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 scorer = load_scorer(_on_this_cpu(args) if cluster is not None else args)
     except (CommandError, ClusterError) as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
-        _disconnect(args)
         return 2
 
     if cluster is not None:
@@ -290,15 +292,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if parquet is not None:
         parquet.meta = meta
     writer.header()
+    complete = False
     try:
         failed = _score_in_order(args, scorer, pairs, measures, long_side, sel.order, errors, writer, cluster)
+        complete = True
     except ClusterError as exc:
         print(f"clipiqa-desktop: {exc}", file=sys.stderr)
         return 2
     finally:
-        _disconnect(args)
         if parquet is not None:
-            parquet.close()
+            parquet.close(complete)
     ok = len(sel.order) - failed
     summary = f"scored {ok} photo(s)" if pairs else f"measured {ok} photo(s) (no CLIP model needed)"
     if meta:
@@ -315,6 +318,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     elif scorer is not None:
         print(f"  image encoder: {scorer.describe()}", file=sys.stderr)
     return 1 if failed or sel.unreadable else 0
+
+
+# what a row of _score_in_order holds once it is written (its result dropped)
+_WRITTEN: Any = object()
 
 
 def _score_in_order(
@@ -350,6 +357,7 @@ def _score_in_order(
             while next_row < len(rows) and (row := rows[next_row]) is not None:
                 writer.row(row)
                 failed += 0 if row.ok else 1
+                rows[next_row] = _WRITTEN  # a million results never sit in memory
                 next_row += 1
             progress.redraw(done)
 
@@ -383,7 +391,8 @@ def _score_in_order(
             )
         try:
             for result in stream:
-                rows[slot[result.index]] = result
+                # score keeps no embedding (index stores it): 4 kB a photo at RN50's 1024-d
+                rows[slot[result.index]] = replace(result, embedding=None, prepared=None)
                 done += 1
                 progress.update(done)
                 print_ready()
@@ -404,6 +413,10 @@ def measured_photo(path: Path, long_side: int | None, multiple: int, measures: S
     decoded = decode_photo(path, long_side, multiple=multiple, full=True)
     assert decoded.full is not None
     return _Measured(decoded.image, measure_photo(decoded.full, decoded.image, measures, decoded.reduced))
+
+
+def _decoded_for_ray(path: Path, _extra: object, long_side: int | None, multiple: int) -> Any:
+    return decode_photo(path, long_side, multiple=multiple)
 
 
 def _measured_for_ray(
@@ -435,7 +448,13 @@ class _RayRun:
 
         multiple = scorer.input_multiple if scorer is not None else 1
         side = long_side if scorer is not None else MEASURE_ANALYSIS_SIDE
-        prepare = functools.partial(_measured_for_ray, long_side=side, multiple=multiple, measures=measures)
+        prepare: Callable[[Path, object], Any] = (
+            functools.partial(_measured_for_ray, long_side=side, multiple=multiple, measures=measures)
+            if measures
+            # no pixel measure: the local path's decode (score_photos' default_prepare: JPEG draft
+            # scaling, no full-resolution pixels), so the analysis image and the scores are the same
+            else functools.partial(_decoded_for_ray, long_side=side, multiple=multiple)
+        )
         for r in ray_results(
             self.cluster, [(p, None) for p in photos], prepare, self.model if pairs else None, pairs, side
         ):
@@ -461,13 +480,6 @@ def _connect(args: argparse.Namespace) -> _RayRun:
         model = ModelArgs(spec, args.device, args.precision, engine_of(args), args.batch_size)
     cluster = connect(args.ray or None)
     return _RayRun(cluster, model, Plan.for_cluster(cluster, args.device).device_type)
-
-
-def _disconnect(args: argparse.Namespace) -> None:
-    if getattr(args, "ray", None) is not None:
-        from ..cluster.connect import disconnect
-
-        disconnect()
 
 
 class _ParquetWriter:
@@ -503,11 +515,16 @@ class _ParquetWriter:
             raise CommandError(f"--output {output}: the folder {path.parent} does not exist")
         return cls(path, keys, pa, pq)
 
+    @property
+    def partial(self) -> Path:
+        """Where the rows go until the run completes: a killed run leaves the previous file whole."""
+        return self.path.with_name(self.path.name + ".partial")
+
     def header(self) -> None:
         try:
-            self._writer = self.pq.ParquetWriter(str(self.path), self.schema)
+            self._writer = self.pq.ParquetWriter(str(self.partial), self.schema)
         except OSError as exc:
-            raise CommandError(f"cannot write {self.path}: {exc}") from exc
+            raise CommandError(f"cannot write {self.partial}: {exc}") from exc
 
     def row(self, r: PhotoResult) -> None:
         scores = r.scores or {}
@@ -531,11 +548,15 @@ class _ParquetWriter:
             self._writer.write_table(self.pa.Table.from_pylist(self._buffer, schema=self.schema))
         self._buffer.clear()
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """Finish the file; a complete run's takes the place of --output (an earlier file is replaced
+        only then), an incomplete one stays FILE.partial."""
         if self._writer is not None:
             self._flush()
             self._writer.close()
             self._writer = None
+            if complete:
+                os.replace(self.partial, self.path)
 
 
 def measure_photos(photos: list[Path], measures: list[str], workers: int | None) -> Iterator[PhotoResult]:

@@ -241,6 +241,53 @@ def test_score_on_ray_writes_parquet_equal_to_the_local_run(ray_head, tmp_path):
     assert broken["status"] == "error" and "JPEG" in broken["error"] and broken["quality"] is None
 
 
+def test_score_on_ray_of_clip_pairs_only_decodes_as_the_local_path(ray_head, tmp_path):
+    """No pixel measure asked: both paths decode with JPEG draft scaling (photos more than twice the
+    analysis size), so the analysis images and the scores are the same."""
+    import pyarrow.parquet as pq
+
+    shoot = make_shoot(tmp_path / "shoot", count=2, size=(1600, 1200))
+    remote, local = tmp_path / "ray.parquet", tmp_path / "local.parquet"
+    pairs = ("--attributes", "quality,sharpness", "--size", "128")
+    for out, where in ((remote, ("--ray", ray_head)), (local, ())):
+        done = cli("score", str(shoot), *TINY_ARGS, *pairs, *where, "--output", str(out))
+        assert done.returncode == 1, done.stderr  # the corrupt file
+    a, b = (pq.read_table(p).to_pylist() for p in (remote, local))
+    for ra, rb in zip(a, b, strict=True):
+        assert ra["path"] == rb["path"] and ra["status"] == rb["status"]
+        for k in ("quality", "sharpness"):
+            assert (ra[k] is None) == (rb[k] is None)
+            if ra[k] is not None:
+                assert ra[k] == pytest.approx(rb[k], abs=1e-6), (ra["path"], k)
+
+
+def test_parquet_replaces_the_previous_file_only_when_the_run_completes(tmp_path):
+    pytest.importorskip("pyarrow", reason="pyarrow comes with the [cluster] extra")
+    import pyarrow.parquet as pq
+
+    from clipiqa_desktop.commands.score import _ParquetWriter
+    from clipiqa_desktop.indexing.stream import PhotoResult
+
+    out = tmp_path / "scores.parquet"
+    for complete, rows in ((True, 2), (False, 1)):
+        writer = _ParquetWriter.open(str(out), ["quality"])
+        writer.meta = {"model": "m", "size": "128"}
+        writer.header()
+        for i in range(rows):
+            writer.row(PhotoResult(i, tmp_path / f"{i}.jpg", scores={"quality": 0.5}))
+        writer.close(complete)
+    assert len(pq.read_table(out)) == 2, "the killed run left the complete file as it was"
+    assert (tmp_path / "scores.parquet.partial").exists()
+
+
+def test_a_head_given_by_host_alone_takes_the_default_port():
+    from clipiqa_desktop.cluster.connect import parse_address
+
+    assert parse_address("head") == ("head:6379", ("head", 6379))
+    assert parse_address("10.0.0.5:6380") == ("10.0.0.5:6380", ("10.0.0.5", 6380))
+    assert parse_address("auto") == ("auto", None)
+
+
 def test_score_on_ray_without_a_model_measures_in_the_decode_tasks(ray_head, tmp_path):
     """--model none: no actors; the rows equal a local run's, the corrupt file's error included."""
     shoot = make_shoot(tmp_path / "shoot", count=3)
@@ -290,7 +337,7 @@ def test_an_unreachable_or_malformed_address_is_one_line_and_exit_2(tmp_path):
     pytest.importorskip("ray", reason="Ray is not installed (the [cluster] extra)")
     shoot = make_shoot(tmp_path / "shoot", count=1)
     closed = _free_port()  # nothing listens there
-    wrong = ((f"127.0.0.1:{closed}", "cannot reach the Ray cluster"), ("bogus", "not a Ray address"))
+    wrong = ((f"127.0.0.1:{closed}", "cannot reach the Ray cluster"), ("bogus:port", "not a Ray address"))
     for address, said in wrong:
         done = cli("index", str(shoot), "--catalog", str(tmp_path / "c.sqlite"), *TINY_ARGS, "--ray", address)
         assert done.returncode == 2
@@ -334,3 +381,25 @@ def test_without_ray_nothing_imports_ray():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_ray_shutdown_that_hangs_ends_the_command_with_its_own_exit_code():
+    """ray.shutdown() after an interrupted job can wait for good (seen once in three Ctrl-C runs):
+    the command leaves it after SHUTDOWN_SECONDS, says so, and exits with its own code. A stand-in
+    `ray` whose shutdown never returns plays that hang."""
+    code = (
+        "import sys, time, types\n"
+        "ray = types.ModuleType('ray'); ray.is_initialized = lambda: True\n"
+        "ray.shutdown = lambda: time.sleep(600)\n"
+        "sys.modules['ray'] = ray\n"
+        "from clipiqa_desktop.cluster import connect\n"
+        "connect.SHUTDOWN_SECONDS = 1.0\n"
+        "run = connect.leaves_the_cluster(lambda args: 130)\n"
+        "run(types.SimpleNamespace(ray='auto'))\n"
+        "print('not reached')\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 130, done.stderr
+    assert "Ray did not shut down within 1 s" in done.stderr and "not reached" not in done.stdout
+    assert time.monotonic() - started < 15
