@@ -87,3 +87,39 @@ def test_culling_refits_it_debounced_one_fit_at_a_time(qtbot, window, open_shoot
     assert np.isnan(col[session.row_of(ids["p050.jpg"])])  # just rejected: no prediction
     assert np.isfinite(col[session.row_of(ids["p099.jpg"])])
     session.flush()
+
+
+def test_a_fit_on_a_catalog_server_that_went_away_fails_in_one_line(qtbot, postgres, tmp_path, caplog):
+    """The window's taste fit on a PostgreSQL catalog whose server session ends (a stopped server,
+    the network): the status line gets the catalog's explanation, the log no traceback."""
+    import logging
+
+    from clipiqa_desktop.catalog import Catalog
+    from clipiqa_desktop.culling.taste import ShootLabels
+    from clipiqa_desktop.gui.controllers.taste import _Fit
+
+    from ..catalog import raw
+
+    address = postgres.database()
+    catalog = Catalog(address)
+    try:
+        catalog.folder_id(tmp_path)
+        name = address.rsplit("/", 1)[1]
+        raw.execute(postgres.admin_url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        raw.execute(
+            postgres.admin_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db",
+            db=name,
+        )
+        empty = ShootLabels(np.zeros(0, np.int64), np.zeros(0, np.int8), (), np.zeros((0, 0), np.float32))
+        fit = _Fit(catalog, tmp_path, False, 1, empty)
+        failed: list[str] = []
+        fit.failed.connect(failed.append)
+        with caplog.at_level(logging.WARNING):
+            fit.run()
+        assert failed and "cannot reach the catalog" in failed[0]
+        records = [r for r in caplog.records if "taste model could not be fitted" in r.getMessage()]
+        assert records and all(r.exc_info is None for r in records)
+    finally:
+        raw.execute(postgres.admin_url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        catalog.close()

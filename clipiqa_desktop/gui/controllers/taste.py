@@ -26,7 +26,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel
 
-from ...catalog import Catalog
+from ...catalog import Catalog, CatalogError
 from ...culling.session import CullingSession
 from ...culling.taste import MIN_DECISIONS, MIN_PER_CLASS, TASTE_KEY, UNDECIDED, ShootLabels, labels_of
 from ..workers import start_in_thread
@@ -71,6 +71,10 @@ class _Fit(QObject):
         try:
             folder_ids = self.catalog.folder_ids(self.folder, self.recursive)
             result = learn_taste(self.catalog, folder_ids, self.analysis_id, self.shoot)
+        except CatalogError as exc:  # explained (a catalog server gone, a busy catalog): no traceback
+            log.warning("the taste model could not be fitted: %s", exc)
+            self.failed.emit(str(exc))
+            return
         except Exception as exc:  # a background column: a failure is a status line, never a crash
             log.warning("the taste model could not be fitted", exc_info=True)
             self.failed.emit(str(exc) or type(exc).__name__)
