@@ -67,11 +67,16 @@ def test_exif_facts_round_trip_through_index_to_group_inputs(catalog, tiny_score
 
 
 def _as_before_v4(db: Path) -> None:
-    """Turn a catalog into what release 3 left: schema version 3, no camera-fact columns."""
+    """Turn a catalog into what release 3 left: schema version 3, no camera-fact columns (v4) and
+    none of v5's decision counter and folder roots."""
     con = sqlite3.connect(db)
     try:
         for column in NEW_COLUMNS:
             con.execute(f"ALTER TABLE photos DROP COLUMN {column}")
+        con.execute("DROP INDEX ix_decisions_seq")
+        con.execute("ALTER TABLE decisions DROP COLUMN seq")
+        con.execute("DROP TABLE counters")
+        con.execute("DROP TABLE root_mounts")
         con.execute("PRAGMA user_version = 3")
         con.commit()
     finally:
@@ -117,7 +122,7 @@ def test_an_older_catalog_gets_the_facts_of_unchanged_photos_without_decoding(
         return real_decode(path, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "decode_photo", counting_decode)
-    cat = Catalog(db)  # migrates 3 -> 4
+    cat = Catalog(db)  # migrates 3 -> 5
     try:
         summary = index_folder(cat, tiny_scorer, shoot, OPTIONS)
         assert decodes == [] and summary.indexed == 0 and summary.failed == []
